@@ -1,0 +1,88 @@
+"""The job and everything said about it, independent of where it is stored."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.EXPIRED})
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class ErrorCode(StrEnum):
+    """Why a job failed; stable strings that clients may branch on."""
+
+    VALIDATION_ERROR = "validation_error"
+    EXECUTION_ERROR = "execution_error"
+    TIMEOUT = "timeout"
+    MAX_ATTEMPTS_EXCEEDED = "max_attempts_exceeded"
+    OUTPUT_ERROR = "output_error"
+    INPUT_ERROR = "input_error"
+
+
+class JobError(BaseModel):
+    code: ErrorCode
+    message: str
+    node_id: str | None = None
+    node_type: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class OutputFile(BaseModel):
+    """One file a node produced, stored at ``key`` in the artifacts bucket."""
+
+    node_id: str
+    filename: str
+    key: str
+    content_type: str
+    size: int
+    # ComfyUI's folder type: "output" for saved files, "temp" for previews; "text" for text outputs.
+    kind: str = "output"
+
+
+class Job(BaseModel):
+    """A job as stored. Times are epoch milliseconds."""
+
+    job_id: str
+    owner: str
+    status: JobStatus = JobStatus.QUEUED
+    created_at: int
+    updated_at: int
+    started_at: int | None = None
+    finished_at: int | None = None
+    deadline: int | None = None
+    attempt: int = 0
+    lease_owner: str | None = None
+    lease_until: int | None = None
+    prompt_id: str | None = None
+    progress: float = 0.0
+    outputs: list[OutputFile] = Field(default_factory=list)
+    error: JobError | None = None
+    cancel_requested: bool = False
+    metadata: dict[str, Any] | None = None
+    workflow: dict[str, Any] | None = None
+    workflow_s3_key: str | None = None
+    enqueue_pending: str | None = None
+
+
+class QueueMessage(BaseModel):
+    """The SQS message body: the job lives in DynamoDB, the message only points at it."""
+
+    v: int = 1
+    job_id: str

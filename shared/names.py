@@ -1,0 +1,158 @@
+"""The single source of truth for resource names, key names and environment variable names.
+
+The CDK stack, the runtime settings and the local stack all read this module, so a table key or an
+environment variable is renamed in one place only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SERVICE_NAME = "comfy-api-service"
+METRICS_NAMESPACE = "ComfyApiService"
+MESSAGE_VERSION = 1
+
+
+class Env:
+    """Environment variable names read by the settings models (and set by CDK and the local stack)."""
+
+    JOBS_TABLE = "JOBS_TABLE_NAME"
+    IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE_NAME"
+    CONNECTIONS_TABLE = "CONNECTIONS_TABLE_NAME"
+    JOBS_QUEUE_URL = "JOBS_QUEUE_URL"
+    BUCKET = "BUCKET_NAME"
+    COMFYUI_URL = "COMFYUI_URL"
+    AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+    AWS_REGION = "AWS_DEFAULT_REGION"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table's keys: the CDK stack and the local stack both build tables from these."""
+
+    default_name: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+    indexes: tuple[IndexSpec, ...] = field(default=())
+    # attribute name -> DynamoDB scalar type ("S" or "N") for every key attribute above
+    key_types: tuple[tuple[str, str], ...] = field(default=())
+
+
+class JobAttr:
+    """Attribute names of an item in the jobs table."""
+
+    JOB_ID = "job_id"
+    OWNER = "owner"
+    STATUS = "status"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    STARTED_AT = "started_at"
+    FINISHED_AT = "finished_at"
+    WORKFLOW = "workflow"
+    WORKFLOW_S3_KEY = "workflow_s3_key"
+    ATTEMPT = "attempt"
+    LEASE_OWNER = "lease_owner"
+    LEASE_UNTIL = "lease_until"
+    PROMPT_ID = "prompt_id"
+    PROGRESS = "progress"
+    OUTPUTS = "outputs"
+    ERROR = "error"
+    CANCEL_REQUESTED = "cancel_requested"
+    DEADLINE = "deadline"
+    METADATA = "metadata"
+    ENQUEUE_PENDING = "enqueue_pending"
+    EXPIRES_AT = "expires_at"
+
+
+class IdempotencyAttr:
+    KEY = "idempotency_key"
+    REQUEST_HASH = "request_hash"
+    JOB_ID = "job_id"
+    STATUS_CODE = "status_code"
+    RESPONSE = "response"
+    EXPIRES_AT = "expires_at"
+
+
+class ConnectionAttr:
+    CONNECTION_ID = "connection_id"
+    SUBSCRIPTION = "sk"
+    JOB_ID = "job_id"
+    OWNER = "owner"
+    EXPIRES_AT = "expires_at"
+
+
+# The value the sparse "enqueue pending" index is keyed on: only jobs whose SQS message is not yet
+# known to be sent carry the attribute, so the index holds exactly the jobs a sweeper must re-send.
+ENQUEUE_PENDING_VALUE = "pending"
+
+JOBS_BY_OWNER_INDEX = "by-owner"
+JOBS_ENQUEUE_PENDING_INDEX = "by-enqueue-pending"
+CONNECTIONS_BY_JOB_INDEX = "by-job"
+
+JOBS_TABLE = TableSpec(
+    default_name="comfy-jobs",
+    partition_key=JobAttr.JOB_ID,
+    ttl_attribute=JobAttr.EXPIRES_AT,
+    indexes=(
+        IndexSpec(JOBS_BY_OWNER_INDEX, JobAttr.OWNER, JobAttr.CREATED_AT),
+        IndexSpec(JOBS_ENQUEUE_PENDING_INDEX, JobAttr.ENQUEUE_PENDING, JobAttr.CREATED_AT),
+    ),
+    key_types=(
+        (JobAttr.JOB_ID, "S"),
+        (JobAttr.OWNER, "S"),
+        (JobAttr.CREATED_AT, "N"),
+        (JobAttr.ENQUEUE_PENDING, "S"),
+    ),
+)
+
+IDEMPOTENCY_TABLE = TableSpec(
+    default_name="comfy-idempotency",
+    partition_key=IdempotencyAttr.KEY,
+    ttl_attribute=IdempotencyAttr.EXPIRES_AT,
+    key_types=((IdempotencyAttr.KEY, "S"),),
+)
+
+CONNECTIONS_TABLE = TableSpec(
+    default_name="comfy-connections",
+    partition_key=ConnectionAttr.CONNECTION_ID,
+    sort_key=ConnectionAttr.SUBSCRIPTION,
+    ttl_attribute=ConnectionAttr.EXPIRES_AT,
+    indexes=(IndexSpec(CONNECTIONS_BY_JOB_INDEX, ConnectionAttr.JOB_ID, ConnectionAttr.CONNECTION_ID),),
+    key_types=(
+        (ConnectionAttr.CONNECTION_ID, "S"),
+        (ConnectionAttr.SUBSCRIPTION, "S"),
+        (ConnectionAttr.JOB_ID, "S"),
+    ),
+)
+
+ALL_TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, CONNECTIONS_TABLE)
+
+JOBS_QUEUE_NAME = "comfy-jobs"
+JOBS_DLQ_NAME = "comfy-jobs-dlq"
+BUCKET_NAME = "comfy-jobs-artifacts"
+
+
+class S3Prefix:
+    OUTPUTS = "outputs"
+    INPUTS = "inputs"
+    WORKFLOWS = "workflows"
+
+
+def output_key(owner: str, job_id: str, node_id: str, filename: str) -> str:
+    return f"{S3Prefix.OUTPUTS}/{owner}/{job_id}/{node_id}/{filename}"
+
+
+def input_key(owner: str, upload_id: str) -> str:
+    return f"{S3Prefix.INPUTS}/{owner}/{upload_id}"
+
+
+def workflow_key(owner: str, job_id: str) -> str:
+    return f"{S3Prefix.WORKFLOWS}/{owner}/{job_id}.json"

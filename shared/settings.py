@@ -1,0 +1,102 @@
+"""Settings, validated once from the environment. Nothing else in the project reads ``os.environ``.
+
+Each process kind has its own model; a field ``foo_bar`` is read from ``FOO_BAR``. The CDK stack
+sets every function's environment from :func:`environment_names` so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ResourceSettings(BaseSettings):
+    """Where the AWS resources are. Names default to the local stack's."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    jobs_table_name: str = "comfy-jobs"
+    idempotency_table_name: str = "comfy-idempotency"
+    connections_table_name: str = "comfy-connections"
+    jobs_queue_url: str = ""
+    bucket_name: str = "comfy-jobs-artifacts"
+
+
+class ApiSettings(ResourceSettings):
+    """The REST API function."""
+
+    output_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # A job still queued this long after submission is expired rather than sent to the GPU.
+    queue_deadline_seconds: int = Field(default=24 * 3600, ge=10)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_nodes: int = Field(default=500, ge=1)
+    max_metadata_bytes: int = Field(default=4096, ge=0)
+    # A workflow larger than this is kept in S3 instead of the job item (DynamoDB items stop at 400 KB).
+    inline_workflow_max_bytes: int = Field(default=256_000, ge=1024)
+    # The wss:// URL clients connect to with a token from POST /v1/ws-tokens.
+    websocket_url: str = ""
+    ws_token_secret: str = ""
+    ws_token_secret_arn: str = ""
+    ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+
+
+class SweeperSettings(ResourceSettings):
+    """The function that re-sends SQS messages whose first send did not happen."""
+
+    enqueue_grace_seconds: int = Field(default=30, ge=0)
+
+
+class DlqSettings(ResourceSettings):
+    """The function that fails the jobs whose messages reached the dead-letter queue."""
+
+
+class WebSocketSettings(ResourceSettings):
+    """The WebSocket API's authorizer and route functions."""
+
+    ws_token_secret: str = ""
+    ws_token_secret_arn: str = ""
+    connection_ttl_seconds: int = Field(default=2 * 3600, ge=60)
+    output_url_ttl_seconds: int = Field(default=3600, ge=60)
+
+
+class RunnerSettings(ResourceSettings):
+    """The GPU runner process."""
+
+    comfyui_url: str = "http://127.0.0.1:8188"
+    runner_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    visibility_timeout_seconds: int = Field(default=120, ge=1, le=43200)
+    receive_wait_seconds: int = Field(default=20, ge=0, le=20)
+    # A prompt that sends no WebSocket frame this long is treated as a hung ComfyUI.
+    comfyui_silence_seconds: float = Field(default=300.0, gt=0)
+    comfyui_request_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_run_seconds: int = Field(default=3600, ge=1)
+    stop_timeout_seconds: float = Field(default=100.0, ge=0)
+    output_url_ttl_seconds: int = Field(default=3600, ge=60)
+    # The https:// @connections endpoint of the WebSocket API's stage; empty turns fan-out off.
+    websocket_management_url: str = ""
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def api_settings() -> ApiSettings:
+    return ApiSettings()
+
+
+@lru_cache(maxsize=1)
+def runner_settings() -> RunnerSettings:
+    return RunnerSettings()
+
+
+@lru_cache(maxsize=1)
+def sweeper_settings() -> SweeperSettings:
+    return SweeperSettings()
+
+
+def environment_names(model: type[BaseSettings]) -> list[str]:
+    """The environment variable names a settings model reads, for CDK and the local stack."""
+    return [name.upper() for name in model.model_fields]
