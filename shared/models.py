@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     VALIDATION_ERROR = "validation_error"
     EXECUTION_ERROR = "execution_error"
     TIMEOUT = "timeout"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
     MAX_ATTEMPTS_EXCEEDED = "max_attempts_exceeded"
     OUTPUT_ERROR = "output_error"
     INPUT_ERROR = "input_error"
@@ -79,6 +81,8 @@ class Job(BaseModel):
     workflow: dict[str, Any] | None = None
     workflow_s3_key: str | None = None
     enqueue_pending: str | None = None
+    # Epoch seconds after which DynamoDB's TTL may delete the item.
+    expires_at: int | None = None
 
 
 class QueueMessage(BaseModel):

@@ -1,0 +1,41 @@
+"""What a request needs from the outside world, built once per Lambda container."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from shared.aws.clients import AwsClients
+from shared.aws.jobs import JobStore
+from shared.aws.queue import JobQueue
+from shared.aws.storage import ArtifactStore
+from shared.settings import ApiSettings
+
+
+@dataclass
+class ApiContext:
+    settings: ApiSettings
+    store: JobStore
+    queue: JobQueue
+    artifacts: ArtifactStore
+    clock: Callable[[], float] = field(default=time.time)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings, clients: AwsClients | None = None) -> ApiContext:
+        clients = clients or AwsClients()
+        return cls(
+            settings=settings,
+            store=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+            queue=JobQueue(clients.sqs, settings.jobs_queue_url),
+            artifacts=ArtifactStore(clients.s3, settings.bucket_name),
+        )
+
+
+@lru_cache(maxsize=1)
+def default_context() -> ApiContext:
+    return ApiContext.from_settings(ApiSettings())

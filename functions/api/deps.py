@@ -1,0 +1,73 @@
+"""Dependencies of the routes, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from functions.api.context import ApiContext, default_context
+from functions.api.jobs_service import JobsService
+from shared.errors import DomainError, FieldError, InvalidRequest, PayloadTooLarge
+
+
+class MissingIdentity(DomainError):
+    status = 401
+    title = "No API key identity"
+    type_slug = "unauthenticated"
+
+
+def get_context() -> ApiContext:
+    return default_context()
+
+
+def get_owner(request: Request) -> str:
+    """The caller is the API key API Gateway checked: ``requestContext.identity.apiKeyId``."""
+    event = request.scope.get("aws.event") or {}
+    key_id = ((event.get("requestContext") or {}).get("identity") or {}).get("apiKeyId")
+    if not key_id:
+        raise MissingIdentity(
+            "The request carries no API key identity; send your key in the x-api-key header."
+        )
+    return str(key_id)
+
+
+async def enforce_body_limit(request: Request, ctx: Annotated[ApiContext, Depends(get_context)]) -> None:
+    limit = ctx.settings.max_body_bytes
+    size = len(await request.body())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"The body is {size} bytes; at most {limit} are accepted.",
+            [FieldError("", f"{size} bytes is more than the limit of {limit}")],
+        )
+
+
+def get_jobs_service(ctx: Annotated[ApiContext, Depends(get_context)]) -> JobsService:
+    return JobsService(ctx)
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes a retried submission return the first answer instead of a second job "
+            "(1 to 255 printable ASCII characters, scoped to your API key, kept 24 h).",
+        ),
+    ] = None,
+) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            [FieldError("header:Idempotency-Key", "must be 1 to 255 printable ASCII characters")],
+        )
+    return key
+
+
+Context = Annotated[ApiContext, Depends(get_context)]
+Owner = Annotated[str, Depends(get_owner)]
+Jobs = Annotated[JobsService, Depends(get_jobs_service)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+BodyLimit = Depends(enforce_body_limit)

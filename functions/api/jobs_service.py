@@ -1,0 +1,159 @@
+"""Submitting, reading and cancelling jobs: the API's logic, free of HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from functions.api.context import ApiContext
+from functions.api.schemas import JobRequest, JobView, OutputView, job_view
+from functions.observability import logger
+from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord
+from shared.errors import (
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    JobAlreadyFinished,
+    JobNotFound,
+    ServiceUnavailable,
+)
+from shared.models import Job, JobStatus
+from shared.names import ENQUEUE_PENDING_VALUE, workflow_key
+from shared.workflow import validate_workflow
+
+JOB_RETENTION_SECONDS = 90 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    status_code: int
+    body: dict[str, Any]
+    job_id: str
+    replayed: bool
+
+
+def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
+    """Equal for the same request whatever its JSON key order or spacing."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+class JobsService:
+    def __init__(self, ctx: ApiContext) -> None:
+        self._ctx = ctx
+
+    def submit(
+        self, owner: str, request: JobRequest, idempotency_key: str | None, path: str
+    ) -> SubmitOutcome:
+        settings = self._ctx.settings
+        workflow = validate_workflow(request.workflow, max_nodes=settings.max_nodes)
+        self._check_metadata(request.metadata)
+
+        now_ms = self._ctx.now_ms()
+        job = Job(
+            job_id=str(uuid.uuid4()),
+            owner=owner,
+            created_at=now_ms,
+            updated_at=now_ms,
+            deadline=now_ms + settings.queue_deadline_seconds * 1000,
+            metadata=request.metadata,
+            enqueue_pending=ENQUEUE_PENDING_VALUE,
+            expires_at=now_ms // 1000 + JOB_RETENTION_SECONDS,
+        )
+        encoded = json.dumps(workflow, separators=(",", ":")).encode()
+        if len(encoded) > settings.inline_workflow_max_bytes:
+            job.workflow_s3_key = workflow_key(owner, job.job_id)
+            self._ctx.artifacts.put_bytes(job.workflow_s3_key, encoded, "application/json")
+        else:
+            job.workflow = workflow
+
+        body = self.view(job).model_dump(mode="json")
+        record = None
+        if idempotency_key is not None:
+            record = IdempotencyRecord(
+                key=f"{owner}#{idempotency_key}",
+                request_hash=request_fingerprint("POST", path, request.model_dump(mode="json")),
+                job_id=job.job_id,
+                status_code=202,
+                response=body,
+                expires_at=now_ms // 1000 + settings.idempotency_ttl_seconds,
+            )
+        try:
+            self._ctx.store.create(job, record, now_ms // 1000)
+        except IdempotencyKeyTaken as taken:
+            assert record is not None
+            if taken.record.request_hash != record.request_hash:
+                raise IdempotencyKeyReused(
+                    f"Idempotency-Key {idempotency_key!r} was first used for a different request "
+                    f"(job {taken.record.job_id}); use a new key for a new request.",
+                    [FieldError("header:Idempotency-Key", "already used with a different body")],
+                ) from None
+            return SubmitOutcome(taken.record.status_code, taken.record.response, taken.record.job_id, True)
+
+        self._enqueue(job.job_id)
+        return SubmitOutcome(202, body, job.job_id, False)
+
+    def _enqueue(self, job_id: str) -> None:
+        """Send the message; if that fails the job keeps its pending mark and the sweeper sends it."""
+        try:
+            self._ctx.queue.send(job_id)
+        except ServiceUnavailable as error:
+            logger.warning(
+                "enqueue failed; the sweeper will re-send", extra={"job_id": job_id, "cause": error.cause}
+            )
+            return
+        try:
+            self._ctx.store.clear_enqueue_pending(job_id)
+        except ServiceUnavailable:
+            # Harmless: the sweeper sends a second message, and a runner drops the duplicate.
+            logger.warning("could not clear the enqueue mark", extra={"job_id": job_id})
+
+    def _check_metadata(self, metadata: dict[str, Any] | None) -> None:
+        if metadata is None:
+            return
+        size = len(json.dumps(metadata, separators=(",", ":")).encode())
+        limit = self._ctx.settings.max_metadata_bytes
+        if size > limit:
+            raise InvalidRequest(
+                f"metadata is {size} bytes as JSON; at most {limit} are allowed",
+                [FieldError("/metadata", f"{size} bytes is more than the limit of {limit}")],
+            )
+
+    def get(self, owner: str, job_id: str) -> Job:
+        job = self._ctx.store.get(job_id)
+        # Another owner's job is "not found", never "forbidden": that would confirm it exists.
+        if job is None or job.owner != owner:
+            raise JobNotFound(f"There is no job {job_id!r} for this API key.")
+        return job
+
+    def cancel(self, owner: str, job_id: str) -> Job:
+        job = self.get(owner, job_id)
+        if job.status.is_terminal:
+            raise JobAlreadyFinished(f"Job {job_id} is already {job.status.value}; it cannot be canceled.")
+        now_ms = self._ctx.now_ms()
+        if job.status is JobStatus.QUEUED:
+            changed = self._ctx.store.cancel_queued(job_id, owner, now_ms)
+        else:
+            changed = self._ctx.store.request_cancel(job_id, owner, now_ms)
+        if changed is None:
+            # The job moved on between the read and the write (it started or finished): decide again.
+            return self.cancel(owner, job_id)
+        return changed
+
+    def view(self, job: Job) -> JobView:
+        ttl = self._ctx.settings.output_url_ttl_seconds
+        outputs = [
+            OutputView(
+                node_id=o.node_id,
+                filename=o.filename,
+                content_type=o.content_type,
+                size=o.size,
+                kind=o.kind,
+                url=self._ctx.artifacts.presign_get(o.key, ttl),
+            )
+            for o in job.outputs
+        ]
+        return job_view(job, outputs)

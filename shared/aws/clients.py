@@ -1,0 +1,55 @@
+"""boto3 clients, made on first use and shared by the adapters of one process."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+
+# Adaptive retries back off on throttling; the connect/read timeouts keep a stalled call from
+# holding a Lambda or the runner's heartbeat for the SDK's default of a minute.
+_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=25,
+    signature_version="s3v4",
+)
+# A custom endpoint (the local stack, LocalStack) is an address, not a domain buckets can be hosts of.
+_PATH_STYLE = _CONFIG.merge(Config(s3={"addressing_style": "path"}))
+
+
+class AwsClients:
+    """One boto3 session and its clients; region and endpoint come from the standard AWS variables."""
+
+    def __init__(self, session: boto3.session.Session | None = None) -> None:
+        self._session = session
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        return self._session or boto3.session.Session()
+
+    def _client(self, service: str, config: Config = _CONFIG) -> Any:
+        return self.session.client(service, config=config)  # type: ignore[call-overload]
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return self._client("dynamodb")  # type: ignore[no-any-return]
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        return self._client("sqs")  # type: ignore[no-any-return]
+
+    @cached_property
+    def s3(self) -> S3Client:
+        client = self._client("s3")
+        if ".amazonaws.com" not in client.meta.endpoint_url:
+            client = self._client("s3", _PATH_STYLE)
+        return client  # type: ignore[no-any-return]

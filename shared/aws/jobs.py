@@ -1,0 +1,422 @@
+"""The jobs and idempotency tables. Every state change is a conditional write (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from shared.aws.items import deserialize, job_from_item, job_to_item, serialize, value
+from shared.errors import ServiceUnavailable
+from shared.models import ACTIVE_STATUSES, ErrorCode, Job, JobError, JobStatus, OutputFile
+from shared.names import (
+    ENQUEUE_PENDING_VALUE,
+    JOBS_BY_OWNER_INDEX,
+    JOBS_ENQUEUE_PENDING_INDEX,
+    IdempotencyAttr,
+    JobAttr,
+)
+from shared.state import sources_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+}
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The first answer given for an owner's Idempotency-Key, replayed for the same request."""
+
+    key: str
+    request_hash: str
+    job_id: str
+    status_code: int
+    response: dict[str, Any]
+    expires_at: int
+
+    def to_item(self) -> dict[str, Any]:
+        return serialize(
+            {
+                IdempotencyAttr.KEY: self.key,
+                IdempotencyAttr.REQUEST_HASH: self.request_hash,
+                IdempotencyAttr.JOB_ID: self.job_id,
+                IdempotencyAttr.STATUS_CODE: self.status_code,
+                IdempotencyAttr.RESPONSE: json.dumps(self.response, separators=(",", ":")),
+                IdempotencyAttr.EXPIRES_AT: self.expires_at,
+            }
+        )
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> IdempotencyRecord:
+        plain = deserialize(item)
+        return cls(
+            key=plain[IdempotencyAttr.KEY],
+            request_hash=plain[IdempotencyAttr.REQUEST_HASH],
+            job_id=plain[IdempotencyAttr.JOB_ID],
+            status_code=int(plain[IdempotencyAttr.STATUS_CODE]),
+            response=json.loads(plain[IdempotencyAttr.RESPONSE]),
+            expires_at=int(plain[IdempotencyAttr.EXPIRES_AT]),
+        )
+
+
+class IdempotencyKeyTaken(Exception):
+    """The create lost to an earlier request with the same key; ``record`` is that request's answer."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__(record.key)
+        self.record = record
+
+
+def _unavailable(error: ClientError, action: str) -> ServiceUnavailable:
+    code = error.response.get("Error", {}).get("Code", "Unknown")
+    return ServiceUnavailable(f"the job store could not {action} ({code})", cause=code)
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _status_in(placeholder_prefix: str, statuses: frozenset[JobStatus]) -> tuple[str, dict[str, Any]]:
+    names = sorted(s.value for s in statuses)
+    keys = [f":{placeholder_prefix}{i}" for i in range(len(names))]
+    return f"#status IN ({', '.join(keys)})", {k: value(v) for k, v in zip(keys, names, strict=True)}
+
+
+class JobStore:
+    """Reads and conditionally writes jobs; a failed condition returns ``None``/``False``, never raises."""
+
+    def __init__(self, client: DynamoDBClient, jobs_table: str, idempotency_table: str) -> None:
+        self._db = client
+        self._jobs = jobs_table
+        self._idempotency = idempotency_table
+
+    # -- creation and reads -------------------------------------------------------------------
+
+    def create(self, job: Job, idempotency: IdempotencyRecord | None, now_s: int) -> None:
+        """Write the job, and its idempotency record in the same transaction when there is one."""
+        put_job = {
+            "Put": {
+                "TableName": self._jobs,
+                "Item": job_to_item(job),
+                "ConditionExpression": "attribute_not_exists(#id)",
+                "ExpressionAttributeNames": {"#id": JobAttr.JOB_ID},
+            }
+        }
+        try:
+            if idempotency is None:
+                self._db.put_item(**put_job["Put"])  # type: ignore[arg-type]
+                return
+            put_record = {
+                "Put": {
+                    "TableName": self._idempotency,
+                    "Item": idempotency.to_item(),
+                    # An expired record may still be there: DynamoDB's TTL deletes lazily.
+                    "ConditionExpression": "attribute_not_exists(#key) OR #exp < :now",
+                    "ExpressionAttributeNames": {
+                        "#key": IdempotencyAttr.KEY,
+                        "#exp": IdempotencyAttr.EXPIRES_AT,
+                    },
+                    "ExpressionAttributeValues": {":now": value(now_s)},
+                }
+            }
+            self._db.transact_write_items(TransactItems=[put_job, put_record])  # type: ignore[list-item]
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == "TransactionCanceledException" and idempotency is not None:
+                reasons = error.response.get("CancellationReasons", [])
+                if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
+                    existing = self.get_idempotency(idempotency.key, now_s)
+                    if existing is not None:
+                        raise IdempotencyKeyTaken(existing) from error
+            raise _unavailable(error, "save the job") from error
+
+    def get(self, job_id: str) -> Job | None:
+        try:
+            response = self._db.get_item(
+                TableName=self._jobs, Key={JobAttr.JOB_ID: value(job_id)}, ConsistentRead=True
+            )
+        except ClientError as error:
+            raise _unavailable(error, "read the job") from error
+        item = response.get("Item")
+        return job_from_item(item) if item else None
+
+    def get_idempotency(self, key: str, now_s: int) -> IdempotencyRecord | None:
+        try:
+            response = self._db.get_item(
+                TableName=self._idempotency, Key={IdempotencyAttr.KEY: value(key)}, ConsistentRead=True
+            )
+        except ClientError as error:
+            raise _unavailable(error, "read the idempotency record") from error
+        item = response.get("Item")
+        if not item:
+            return None
+        record = IdempotencyRecord.from_item(item)
+        return record if record.expires_at >= now_s else None
+
+    def list_enqueue_pending(self, created_before_ms: int, limit: int = 100) -> list[str]:
+        """Jobs whose SQS message may never have been sent, oldest first."""
+        response = self._db.query(
+            TableName=self._jobs,
+            IndexName=JOBS_ENQUEUE_PENDING_INDEX,
+            KeyConditionExpression="#p = :p AND #c < :c",
+            ExpressionAttributeNames={"#p": JobAttr.ENQUEUE_PENDING, "#c": JobAttr.CREATED_AT},
+            ExpressionAttributeValues={":p": value(ENQUEUE_PENDING_VALUE), ":c": value(created_before_ms)},
+            Limit=limit,
+        )
+        return [deserialize(item)[JobAttr.JOB_ID] for item in response.get("Items", [])]
+
+    def list_by_owner(
+        self, owner: str, limit: int, start_key: dict[str, Any] | None = None
+    ) -> tuple[list[Job], dict[str, Any] | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._jobs,
+            "IndexName": JOBS_BY_OWNER_INDEX,
+            "KeyConditionExpression": "#o = :o",
+            "ExpressionAttributeNames": {"#o": JobAttr.OWNER},
+            "ExpressionAttributeValues": {":o": value(owner)},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = serialize(start_key)
+        response = self._db.query(**kwargs)
+        jobs = [job_from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return jobs, deserialize(last) if last else None
+
+    # -- conditional transitions --------------------------------------------------------------
+
+    def _update(
+        self,
+        job_id: str,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> Job | None:
+        try:
+            response = self._db.update_item(
+                TableName=self._jobs,
+                Key={JobAttr.JOB_ID: value(job_id)},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return None
+            raise _unavailable(error, "update the job") from error
+        return job_from_item(response["Attributes"])
+
+    def clear_enqueue_pending(self, job_id: str) -> None:
+        """The message is sent: drop the job from the sweeper's index."""
+        try:
+            self._db.update_item(
+                TableName=self._jobs,
+                Key={JobAttr.JOB_ID: value(job_id)},
+                UpdateExpression="REMOVE #p",
+                ConditionExpression="attribute_exists(#id)",
+                ExpressionAttributeNames={"#p": JobAttr.ENQUEUE_PENDING, "#id": JobAttr.JOB_ID},
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise _unavailable(error, "mark the job as enqueued") from error
+
+    def claim(self, job_id: str, runner_id: str, now_ms: int, lease_until_ms: int) -> Job | None:
+        """Take the job for a new attempt if it is active and no live lease holds it."""
+        status_cond, status_values = _status_in("s", ACTIVE_STATUSES)
+        return self._update(
+            job_id,
+            "SET #attempt = if_not_exists(#attempt, :zero) + :one, #lo = :runner, #lu = :lu, #upd = :now",
+            f"{status_cond} AND (attribute_not_exists(#lu) OR #lu < :now)",
+            {
+                "#status": JobAttr.STATUS,
+                "#attempt": JobAttr.ATTEMPT,
+                "#lo": JobAttr.LEASE_OWNER,
+                "#lu": JobAttr.LEASE_UNTIL,
+                "#upd": JobAttr.UPDATED_AT,
+            },
+            {
+                ":zero": value(0),
+                ":one": value(1),
+                ":runner": value(runner_id),
+                ":lu": value(lease_until_ms),
+                ":now": value(now_ms),
+                **status_values,
+            },
+        )
+
+    def _fenced(
+        self,
+        job_id: str,
+        attempt: int,
+        sets: dict[str, Any],
+        *,
+        removes: tuple[str, ...] = (),
+        allowed: frozenset[JobStatus] = ACTIVE_STATUSES,
+    ) -> Job | None:
+        """An update that only the holder of ``attempt`` can make, and only while the job is active."""
+        names = {"#status": JobAttr.STATUS, "#attempt": JobAttr.ATTEMPT}
+        values: dict[str, Any] = {":attempt": value(attempt)}
+        assignments = []
+        for i, (attr, new_value) in enumerate(sets.items()):
+            names[f"#a{i}"] = attr
+            values[f":v{i}"] = value(new_value)
+            assignments.append(f"#a{i} = :v{i}")
+        update = "SET " + ", ".join(assignments)
+        if removes:
+            for i, attr in enumerate(removes):
+                names[f"#r{i}"] = attr
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
+        status_cond, status_values = _status_in("s", allowed)
+        values.update(status_values)
+        return self._update(job_id, update, f"{status_cond} AND #attempt = :attempt", names, values)
+
+    def renew_lease(self, job_id: str, attempt: int, lease_until_ms: int, now_ms: int) -> Job | None:
+        """Extend the lease; the returned job tells the runner whether a cancel was asked for."""
+        return self._fenced(
+            job_id, attempt, {JobAttr.LEASE_UNTIL: lease_until_ms, JobAttr.UPDATED_AT: now_ms}
+        )
+
+    def set_prompt(self, job_id: str, attempt: int, prompt_id: str, now_ms: int) -> Job | None:
+        return self._fenced(job_id, attempt, {JobAttr.PROMPT_ID: prompt_id, JobAttr.UPDATED_AT: now_ms})
+
+    def mark_running(self, job_id: str, attempt: int, now_ms: int) -> Job | None:
+        return self._fenced(
+            job_id,
+            attempt,
+            {JobAttr.STATUS: JobStatus.RUNNING.value, JobAttr.STARTED_AT: now_ms, JobAttr.UPDATED_AT: now_ms},
+            allowed=sources_of(JobStatus.RUNNING),
+        )
+
+    def record_progress(self, job_id: str, attempt: int, percent: float, now_ms: int) -> Job | None:
+        return self._fenced(
+            job_id, attempt, {JobAttr.PROGRESS: round(percent, 2), JobAttr.UPDATED_AT: now_ms}
+        )
+
+    def release(self, job_id: str, attempt: int, now_ms: int) -> Job | None:
+        """Give the job up so that another runner may claim it at once."""
+        return self._fenced(job_id, attempt, {JobAttr.UPDATED_AT: now_ms}, removes=(JobAttr.LEASE_UNTIL,))
+
+    def finish(
+        self,
+        job_id: str,
+        attempt: int,
+        status: JobStatus,
+        now_ms: int,
+        *,
+        outputs: list[OutputFile] | None = None,
+        error: JobError | None = None,
+    ) -> Job | None:
+        """Move the job to a terminal state, fenced by the attempt."""
+        sets: dict[str, Any] = {
+            JobAttr.STATUS: status.value,
+            JobAttr.FINISHED_AT: now_ms,
+            JobAttr.UPDATED_AT: now_ms,
+        }
+        if status is JobStatus.SUCCEEDED:
+            sets[JobAttr.PROGRESS] = 100
+        if outputs is not None:
+            sets[JobAttr.OUTPUTS] = [o.model_dump(mode="json") for o in outputs]
+        if error is not None:
+            sets[JobAttr.ERROR] = _error_value(error)
+        return self._fenced(job_id, attempt, sets, removes=(JobAttr.LEASE_UNTIL,), allowed=sources_of(status))
+
+    # -- transitions made by others than the lease holder -------------------------------------
+
+    def cancel_queued(self, job_id: str, owner: str, now_ms: int) -> Job | None:
+        """queued -> canceled, whether or not a runner holds it (it drops it from ComfyUI's queue)."""
+        return self._update(
+            job_id,
+            "SET #status = :canceled, #fin = :now, #upd = :now",
+            "#status = :queued AND #owner = :owner",
+            {
+                "#status": JobAttr.STATUS,
+                "#fin": JobAttr.FINISHED_AT,
+                "#upd": JobAttr.UPDATED_AT,
+                "#owner": JobAttr.OWNER,
+            },
+            {
+                ":canceled": value(JobStatus.CANCELED.value),
+                ":queued": value(JobStatus.QUEUED.value),
+                ":now": value(now_ms),
+                ":owner": value(owner),
+            },
+        )
+
+    def request_cancel(self, job_id: str, owner: str, now_ms: int) -> Job | None:
+        """running -> cancel_requested; the runner sees it on its next heartbeat."""
+        return self._update(
+            job_id,
+            "SET #cr = :true, #upd = :now",
+            "#status = :running AND #owner = :owner",
+            {
+                "#status": JobAttr.STATUS,
+                "#cr": JobAttr.CANCEL_REQUESTED,
+                "#upd": JobAttr.UPDATED_AT,
+                "#owner": JobAttr.OWNER,
+            },
+            {
+                ":true": value(True),
+                ":running": value(JobStatus.RUNNING.value),
+                ":now": value(now_ms),
+                ":owner": value(owner),
+            },
+        )
+
+    def expire(self, job_id: str, attempt: int, now_ms: int) -> Job | None:
+        """queued past its deadline -> expired, by the runner that claimed it."""
+        error = JobError(code=ErrorCode.EXPIRED, message="the job waited in the queue past its deadline")
+        return self._fenced(
+            job_id,
+            attempt,
+            {
+                JobAttr.STATUS: JobStatus.EXPIRED.value,
+                JobAttr.FINISHED_AT: now_ms,
+                JobAttr.UPDATED_AT: now_ms,
+                JobAttr.ERROR: _error_value(error),
+            },
+            removes=(JobAttr.LEASE_UNTIL,),
+            allowed=frozenset({JobStatus.QUEUED}),
+        )
+
+    def fail_if_active(self, job_id: str, error: JobError, now_ms: int) -> Job | None:
+        """Fail a job whatever its attempt, as long as it is not terminal (the DLQ's last word)."""
+        status_cond, status_values = _status_in("s", ACTIVE_STATUSES)
+        return self._update(
+            job_id,
+            "SET #status = :failed, #fin = :now, #upd = :now, #err = :err REMOVE #lu",
+            status_cond,
+            {
+                "#status": JobAttr.STATUS,
+                "#fin": JobAttr.FINISHED_AT,
+                "#upd": JobAttr.UPDATED_AT,
+                "#err": JobAttr.ERROR,
+                "#lu": JobAttr.LEASE_UNTIL,
+            },
+            {
+                ":failed": value(JobStatus.FAILED.value),
+                ":now": value(now_ms),
+                ":err": value(_error_value(error)),
+                **status_values,
+            },
+        )
+
+
+def _error_value(error: JobError) -> dict[str, Any]:
+    plain = error.model_dump(mode="json", exclude_none=True)
+    if "details" in plain:
+        plain["details"] = json.dumps(plain["details"], separators=(",", ":"))
+    return plain

@@ -1,0 +1,67 @@
+"""The jobs queue: a message only points at a job; the job lives in DynamoDB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import ServiceUnavailable
+from shared.models import QueueMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+    def parse(self) -> QueueMessage:
+        """The message's job reference; raises ``pydantic.ValidationError`` for a malformed body."""
+        return QueueMessage.model_validate_json(self.body)
+
+
+class JobQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._sqs = client
+        self._url = queue_url
+
+    def send(self, job_id: str) -> None:
+        body = QueueMessage(job_id=job_id).model_dump_json()
+        try:
+            self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+        except (ClientError, BotoCoreError) as error:
+            raise ServiceUnavailable(
+                "the job queue did not accept the job", cause=type(error).__name__
+            ) from error
+
+    def receive(self, max_messages: int, wait_seconds: int, visibility_seconds: int) -> list[ReceivedMessage]:
+        response = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=visibility_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        return [
+            ReceivedMessage(
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                body=m["Body"],
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            )
+            for m in response.get("Messages", [])
+        ]
+
+    def delete(self, receipt_handle: str) -> None:
+        self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=receipt_handle)
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        self._sqs.change_message_visibility(
+            QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
