@@ -1,0 +1,36 @@
+"""Scheduled every minute: re-sends messages for jobs whose enqueue did not complete."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.observability import logger, metrics, tracer
+from functions.sweeper.sweep import resend_pending
+from shared.aws.clients import AwsClients
+from shared.aws.jobs import JobStore
+from shared.aws.queue import JobQueue
+from shared.settings import SweeperSettings
+
+
+@lru_cache(maxsize=1)
+def _deps() -> tuple[SweeperSettings, JobStore, JobQueue]:
+    settings = SweeperSettings()
+    clients = AwsClients()
+    store = JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name)
+    return settings, store, JobQueue(clients.sqs, settings.jobs_queue_url)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    settings, store, queue = _deps()
+    result = resend_pending(store, queue, int(time.time() * 1000), settings.enqueue_grace_seconds)
+    metrics.add_metric(name="JobsReEnqueued", unit=MetricUnit.Count, value=result.resent)
+    return asdict(result)

@@ -1,0 +1,33 @@
+"""``python -m gpu_runner``: one runner beside one ComfyUI, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from gpu_runner.log import logger
+from gpu_runner.runner import Runner
+from shared.settings import RunnerSettings
+
+
+async def main() -> None:
+    settings = RunnerSettings()
+    logger.setLevel(settings.log_level)
+    runner = Runner(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.request_stop)
+    logger.info(
+        "runner starting",
+        extra={
+            "runner_id": settings.runner_id,
+            "comfyui_url": settings.comfyui_url,
+            "queue": settings.jobs_queue_url,
+        },
+    )
+    await runner.run()
+    logger.info("runner stopped", extra={"jobs_handled": runner.jobs_handled})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

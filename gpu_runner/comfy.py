@@ -1,0 +1,220 @@
+"""ComfyUI's HTTP and WebSocket API, as recorded in the protocol transcripts.
+
+One WebSocket per runner, opened before any prompt is submitted (frames for a client with no open
+socket are dropped), reconnected when it drops. Frames are routed to the prompt they name; the
+runner always sends its own ``prompt_id`` so frames that beat the POST's answer still find their way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+# Markers the router puts in a prompt's queue when the socket drops or comes back: frames sent in
+# between are lost, so the follower must look at /history and /queue to learn what happened.
+DISCONNECTED = "__disconnected__"
+RECONNECTED = "__reconnected__"
+
+
+class ComfyUnavailable(Exception):
+    """ComfyUI could not be reached or answered 5xx: a transient fault, the job is retried."""
+
+
+@dataclass
+class ComfyRejected(Exception):
+    """ComfyUI refused the prompt (HTTP 400): a permanent fault of the workflow."""
+
+    error: dict[str, Any]
+    node_errors: dict[str, Any]
+
+    def __str__(self) -> str:
+        return str(self.error.get("message", "prompt rejected"))
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: str
+    data: dict[str, Any]
+
+
+class ComfyClient:
+    def __init__(self, base_url: str, client_id: str | None = None, request_timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id or uuid.uuid4().hex
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._queues: dict[str, asyncio.Queue[Frame]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        self._reader = asyncio.create_task(self._read_forever(), name="comfy-ws-reader")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._session:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "start() first"
+        return self._session
+
+    async def wait_connected(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # -- the socket -----------------------------------------------------------------------------
+
+    async def _read_forever(self) -> None:
+        ws_url = self.base_url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
+        delay = 0.2
+        while not self._closing:
+            try:
+                async with self.session.ws_connect(ws_url, heartbeat=20, max_msg_size=0) as ws:
+                    self._connected.set()
+                    delay = 0.2
+                    self._broadcast(RECONNECTED)
+                    async for message in ws:
+                        if message.type == aiohttp.WSMsgType.TEXT:
+                            self._route(message.data)
+                        elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                            break
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError) as error:
+                log.debug("comfyui socket: %s", error)
+            if self._connected.is_set():
+                self._connected.clear()
+                self._broadcast(DISCONNECTED)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _route(self, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+            frame = Frame(str(message["type"]), dict(message.get("data") or {}))
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed ComfyUI frame")
+            return
+        prompt_id = frame.data.get("prompt_id")
+        if isinstance(prompt_id, str) and prompt_id in self._queues:
+            self._queues[prompt_id].put_nowait(frame)
+
+    def _broadcast(self, marker: str) -> None:
+        for queue in self._queues.values():
+            queue.put_nowait(Frame(marker, {}))
+
+    @contextlib.asynccontextmanager
+    async def listen(self, prompt_id: str) -> AsyncIterator[asyncio.Queue[Frame]]:
+        """Frames for ``prompt_id``, from before it is submitted until the caller is done with it."""
+        queue: asyncio.Queue[Frame] = asyncio.Queue()
+        self._queues[prompt_id] = queue
+        try:
+            yield queue
+        finally:
+            self._queues.pop(prompt_id, None)
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
+        try:
+            response = await self.session.request(method, self.base_url + path, **kwargs)
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise ComfyUnavailable(f"{method} {path}: {error or type(error).__name__}") from error
+        if response.status >= 500:
+            text = await response.text()
+            raise ComfyUnavailable(f"{method} {path}: HTTP {response.status} {text[:200]}")
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._request(method, path, **kwargs)
+        async with response:
+            if response.status >= 400:
+                raise ComfyUnavailable(f"{method} {path}: HTTP {response.status}")
+            return await response.json(content_type=None)
+
+    async def system_stats(self) -> dict[str, Any]:
+        return dict(await self._json("GET", "/system_stats"))
+
+    async def object_info(self) -> dict[str, Any]:
+        return dict(await self._json("GET", "/object_info"))
+
+    async def submit(self, prompt_id: str, graph: dict[str, Any]) -> dict[str, Any]:
+        body = {"prompt": graph, "client_id": self.client_id, "prompt_id": prompt_id}
+        response = await self._request("POST", "/prompt", json=body)
+        async with response:
+            payload = await response.json(content_type=None)
+            if response.status == 400:
+                raise ComfyRejected(payload.get("error") or {}, payload.get("node_errors") or {})
+            if response.status >= 400:
+                raise ComfyUnavailable(f"POST /prompt: HTTP {response.status}")
+            return dict(payload)
+
+    async def interrupt(self, prompt_id: str) -> None:
+        """Interrupts the prompt only if it is the one running (ComfyUI ignores it otherwise)."""
+        response = await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+        response.release()
+
+    async def delete_queued(self, prompt_id: str) -> None:
+        """Drops a prompt that has not started; a running or unknown id is left alone by ComfyUI."""
+        response = await self._request("POST", "/queue", json={"delete": [prompt_id]})
+        response.release()
+
+    async def queue_ids(self) -> tuple[set[str], set[str]]:
+        """The running and pending prompt ids."""
+        queue = await self._json("GET", "/queue")
+        running = {str(item[1]) for item in queue.get("queue_running", [])}
+        pending = {str(item[1]) for item in queue.get("queue_pending", [])}
+        return running, pending
+
+    async def history(self, prompt_id: str) -> dict[str, Any] | None:
+        """The prompt's history entry, or None while it has not finished."""
+        history = await self._json("GET", f"/history/{prompt_id}")
+        entry = history.get(prompt_id) if isinstance(history, dict) else None
+        return dict(entry) if entry else None
+
+    async def view(self, filename: str, subfolder: str, folder_type: str) -> tuple[bytes, str | None]:
+        params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
+        response = await self._request("GET", "/view", params=params)
+        async with response:
+            if response.status >= 400:
+                raise ComfyUnavailable(f"GET /view {filename}: HTTP {response.status}")
+            return await response.read(), response.headers.get("Content-Type")
+
+    async def upload_image(self, name: str, data: bytes, subfolder: str = "") -> str:
+        """Uploads an input file; returns the name to put in a LoadImage input."""
+        form = aiohttp.FormData()
+        form.add_field("image", data, filename=name)
+        form.add_field("overwrite", "true")
+        form.add_field("type", "input")
+        if subfolder:
+            form.add_field("subfolder", subfolder)
+        payload = await self._json("POST", "/upload/image", data=form)
+        sub = payload.get("subfolder") or ""
+        return f"{sub}/{payload['name']}" if sub else str(payload["name"])

@@ -1,0 +1,295 @@
+"""One attempt at one job: from a claimed job to exactly one terminal write, or a release."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
+from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
+from gpu_runner.lease import Heartbeat
+from gpu_runner.log import logger
+from gpu_runner.notify import Notifier
+from gpu_runner.outputs import OutputUploader
+from gpu_runner.progress import ProgressTracker, nodes_that_run
+from shared.aws.jobs import JobStore
+from shared.aws.queue import JobQueue, ReceivedMessage
+from shared.aws.storage import ArtifactStore
+from shared.errors import ServiceUnavailable
+from shared.models import ErrorCode, Job, JobError, JobStatus, OutputFile
+from shared.settings import RunnerSettings
+
+PROMPT_NAMESPACE = uuid.UUID("6f1c1a5e-3b5e-4c61-9a57-0c4f2a3e9b10")
+PROGRESS_WRITE_SECONDS = 1.0
+TRANSIENT = (ComfyUnavailable, ServiceUnavailable, ClientError, BotoCoreError)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def prompt_id_for(job_id: str, attempt: int) -> str:
+    """Deterministic, so the prompt of an attempt can be found in ComfyUI's history after a restart."""
+    return str(uuid.uuid5(PROMPT_NAMESPACE, f"{job_id}:{attempt}"))
+
+
+@dataclass
+class RunnerDeps:
+    settings: RunnerSettings
+    store: JobStore
+    queue: JobQueue
+    artifacts: ArtifactStore
+    comfy: ComfyClient
+    notifier: Notifier
+    output_classes: set[str]
+
+
+def backoff_seconds(receive_count: int) -> int:
+    return int(min(300, 2 ** min(receive_count, 9)))
+
+
+class JobRun:
+    def __init__(self, deps: RunnerDeps, message: ReceivedMessage, job: Job) -> None:
+        self.deps = deps
+        self.message = message
+        self.job = job
+        self.attempt = job.attempt
+        self.prompt_id = prompt_id_for(job.job_id, job.attempt)
+        self.stop = StopRequest()
+        self._tracker: ProgressTracker | None = None
+        self._last_progress_write = 0.0
+        self._progress_write: asyncio.Task[Any] | None = None
+        self._timeout: asyncio.TimerHandle | None = None
+
+    def _log(self, message: str, **extra: Any) -> None:
+        logger.info(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
+
+    async def execute(self) -> None:
+        settings = self.deps.settings
+        heartbeat = Heartbeat(
+            self.deps.store,
+            self.deps.queue,
+            self.job.job_id,
+            self.attempt,
+            self.message.receipt_handle,
+            settings.visibility_timeout_seconds,
+            self.stop,
+        )
+        beating = asyncio.create_task(heartbeat.run(), name=f"heartbeat-{self.job.job_id}")
+        try:
+            await self._run()
+        except ComfyRejected as rejected:
+            await self._fail(_rejection_error(rejected))
+        except TRANSIENT as error:
+            logger.warning(
+                "transient failure; releasing the job", extra={"job_id": self.job.job_id, "error": str(error)}
+            )
+            await self.release(backoff_seconds(self.message.receive_count))
+        finally:
+            beating.cancel()
+            if self._timeout:
+                self._timeout.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    async def _run(self) -> None:
+        graph = await self._load_workflow()
+        self._tracker = ProgressTracker(nodes_that_run(graph, self.deps.output_classes))
+        async with self.deps.comfy.listen(self.prompt_id) as frames:
+            await self.deps.comfy.submit(self.prompt_id, graph)
+            self._log("prompt queued in ComfyUI", prompt_id=self.prompt_id)
+            follower = PromptFollower(
+                self.deps.comfy,
+                self.prompt_id,
+                frames,
+                self,
+                self.stop,
+                self.deps.settings.comfyui_silence_seconds,
+            )
+            outcome = await follower.run()
+        await self._conclude(outcome)
+
+    async def _load_workflow(self) -> dict[str, Any]:
+        if self.job.workflow is not None:
+            return self.job.workflow
+        assert self.job.workflow_s3_key, "a job has its workflow inline or in S3"
+        data = await asyncio.to_thread(self.deps.artifacts.get_bytes, self.job.workflow_s3_key)
+        return dict(json.loads(data))
+
+    # -- PromptObserver ---------------------------------------------------------------------------
+
+    async def started(self, timestamp_ms: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._timeout = loop.call_later(self.deps.settings.max_run_seconds, self.stop.set, "timeout")
+        job = await asyncio.to_thread(self.deps.store.mark_running, self.job.job_id, self.attempt, now_ms())
+        if job is None:
+            await self._decide_why_fenced()
+            return
+        self.job = job
+        self._log("running")
+        await self.deps.notifier.status(job)
+
+    async def cached(self, nodes: list[str]) -> None:
+        if self._tracker:
+            self._on_progress(self._tracker.cached(nodes))
+
+    async def executing(self, node_id: str) -> None:
+        if self._tracker:
+            self._on_progress(self._tracker.executing(node_id))
+            await self.deps.notifier.progress(self.job, node_id, self._node_type(node_id), 0, 1)
+
+    async def progress(self, node_id: str, value: float, maximum: float) -> None:
+        if self._tracker:
+            self._on_progress(self._tracker.progress(node_id, value, maximum))
+            await self.deps.notifier.progress(self.job, node_id, self._node_type(node_id), value, maximum)
+
+    async def executed(self, node_id: str) -> None:
+        if self._tracker:
+            self._on_progress(self._tracker.executed(node_id))
+
+    def _node_type(self, node_id: str) -> str | None:
+        graph = self.job.workflow or {}
+        node = graph.get(node_id)
+        return str(node.get("class_type")) if isinstance(node, dict) else None
+
+    def _on_progress(self, percent: float) -> None:
+        """Progress goes to DynamoDB at most once a second, off the frame loop."""
+        self.job.progress = percent
+        now = time.monotonic()
+        busy = self._progress_write is not None and not self._progress_write.done()
+        if busy or now - self._last_progress_write < PROGRESS_WRITE_SECONDS:
+            return
+        self._last_progress_write = now
+        self._progress_write = asyncio.create_task(
+            asyncio.to_thread(
+                self.deps.store.record_progress, self.job.job_id, self.attempt, percent, now_ms()
+            )
+        )
+
+    # -- endings --------------------------------------------------------------------------------
+
+    async def _decide_why_fenced(self) -> None:
+        current = await asyncio.to_thread(self.deps.store.get, self.job.job_id)
+        self.stop.set("canceled" if current is not None and current.status is JobStatus.CANCELED else "lost")
+
+    async def _conclude(self, outcome: PromptOutcome) -> None:
+        reason = self.stop.reason
+        if reason == "lost":
+            self._log("lease lost; leaving the job to its new attempt")
+            return
+        if outcome.kind is OutcomeKind.SUCCESS:
+            await self._succeed(outcome)
+        elif outcome.kind is OutcomeKind.ERROR:
+            await self._fail(_execution_error(outcome.error or {}))
+        elif reason == "canceled":
+            await self._finish(
+                JobStatus.CANCELED, error=JobError(code=ErrorCode.CANCELED, message="canceled")
+            )
+        elif reason == "timeout":
+            limit = self.deps.settings.max_run_seconds
+            await self._fail(JobError(code=ErrorCode.TIMEOUT, message=f"the job ran longer than {limit} s"))
+        elif reason == "shutdown":
+            await self.release(0)
+        else:
+            # Interrupted by someone else, or ComfyUI lost the prompt (it restarted): try again.
+            self._log("prompt ended without a result; releasing", outcome=outcome.kind.value)
+            await self.release(backoff_seconds(self.message.receive_count))
+
+    async def _succeed(self, outcome: PromptOutcome) -> None:
+        entry = await self.deps.comfy.history(self.prompt_id)
+        produced = (entry or {}).get("outputs") or outcome.outputs
+        uploader = OutputUploader(self.deps.comfy, self.deps.artifacts)
+        try:
+            outputs = await uploader.upload(self.job.owner, self.job.job_id, produced)
+        except (ComfyUnavailable, ClientError, BotoCoreError) as error:
+            await self._fail(
+                JobError(code=ErrorCode.OUTPUT_ERROR, message=f"could not store the outputs: {error}")
+            )
+            return
+        if not await self._finish(JobStatus.SUCCEEDED, outputs=outputs):
+            await self._discard(outputs)
+
+    async def _fail(self, error: JobError) -> None:
+        await self._finish(JobStatus.FAILED, error=error)
+
+    async def _finish(
+        self, status: JobStatus, *, outputs: list[OutputFile] | None = None, error: JobError | None = None
+    ) -> bool:
+        job = await asyncio.to_thread(
+            self.deps.store.finish,
+            self.job.job_id,
+            self.attempt,
+            status,
+            now_ms(),
+            outputs=outputs,
+            error=error,
+        )
+        if job is None:
+            current = await asyncio.to_thread(self.deps.store.get, self.job.job_id)
+            if current is not None and current.status.is_terminal:
+                # Someone else ended it first (a cancel of the queued job): the message is done with.
+                self._log("job already ended elsewhere", status=current.status.value)
+                await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
+            return False
+        self.job = job
+        self._log("finished", status=status.value, outputs=len(job.outputs))
+        await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
+        await self.deps.notifier.status(job)
+        return True
+
+    async def _discard(self, outputs: list[OutputFile]) -> None:
+        for output in outputs:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                await asyncio.to_thread(self.deps.artifacts.delete, output.key)
+
+    async def release(self, visibility_seconds: int) -> None:
+        """Clear the lease and let the message come back after ``visibility_seconds``."""
+        with contextlib.suppress(*TRANSIENT):
+            await asyncio.to_thread(self.deps.store.release, self.job.job_id, self.attempt, now_ms())
+        with contextlib.suppress(ClientError, BotoCoreError):
+            await asyncio.to_thread(
+                self.deps.queue.change_visibility, self.message.receipt_handle, visibility_seconds
+            )
+        self._log("released", visibility_seconds=visibility_seconds)
+
+
+def _rejection_error(rejected: ComfyRejected) -> JobError:
+    """The first node error of a 400 from /prompt, with the node id, its type and the message."""
+    for node_id, node_error in (rejected.node_errors or {}).items():
+        errors = node_error.get("errors") or [{}]
+        first = errors[0]
+        message = first.get("message", "invalid")
+        details = first.get("details")
+        return JobError(
+            code=ErrorCode.VALIDATION_ERROR,
+            message=f"{message}: {details}" if details else message,
+            node_id=str(node_id),
+            node_type=node_error.get("class_type"),
+            details={"error": rejected.error, "node_errors": rejected.node_errors},
+        )
+    # invalid_prompt (an unknown class_type) names its node only in details: "Node ID '#1'".
+    found = re.search(r"Node ID '#([^']+)'", str(rejected.error.get("details", "")))
+    return JobError(
+        code=ErrorCode.VALIDATION_ERROR,
+        message=str(rejected.error.get("message", "ComfyUI rejected the workflow")),
+        node_id=found.group(1) if found else None,
+        details={"error": rejected.error},
+    )
+
+
+def _execution_error(data: dict[str, Any]) -> JobError:
+    return JobError(
+        code=ErrorCode.EXECUTION_ERROR,
+        message=str(data.get("exception_message", "the workflow failed")).strip(),
+        node_id=str(data["node_id"]) if data.get("node_id") is not None else None,
+        node_type=data.get("node_type"),
+        details={"exception_type": data.get("exception_type"), "traceback": data.get("traceback")},
+    )

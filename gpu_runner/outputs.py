@@ -1,0 +1,114 @@
+"""Every file a prompt produced, fetched from ComfyUI's /view and stored in S3 under the job's prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from dataclasses import dataclass
+from typing import Any
+
+from gpu_runner.comfy import ComfyClient
+from shared.aws.storage import ArtifactStore
+from shared.models import OutputFile
+from shared.names import output_key
+
+mimetypes.add_type("image/webp", ".webp")
+mimetypes.add_type("video/mp4", ".mp4")
+mimetypes.add_type("audio/flac", ".flac")
+mimetypes.add_type("model/gltf-binary", ".glb")
+
+
+@dataclass(frozen=True)
+class ProducedFile:
+    node_id: str
+    filename: str
+    subfolder: str
+    folder_type: str
+
+
+@dataclass(frozen=True)
+class ProducedText:
+    node_id: str
+    index: int
+    text: str
+
+
+def list_outputs(outputs: dict[str, dict[str, Any]]) -> list[ProducedFile | ProducedText]:
+    """Flattens ComfyUI's ``{node: {"images"|"gifs"|"audio"|...: [file...], "text": [str...]}}``."""
+    found: list[ProducedFile | ProducedText] = []
+    for node_id, node_output in sorted(outputs.items()):
+        texts = 0
+        for items in node_output.values():
+            if not isinstance(items, list):
+                continue
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("filename"), str):
+                    found.append(
+                        ProducedFile(
+                            node_id,
+                            item["filename"],
+                            str(item.get("subfolder") or ""),
+                            str(item.get("type") or "output"),
+                        )
+                    )
+                elif isinstance(item, str):
+                    found.append(ProducedText(node_id, texts, item))
+                    texts += 1
+    return found
+
+
+def _content_type(filename: str, reported: str | None) -> str:
+    guessed, _ = mimetypes.guess_type(filename)
+    return guessed or (reported or "application/octet-stream").split(";")[0]
+
+
+class OutputUploader:
+    def __init__(self, comfy: ComfyClient, artifacts: ArtifactStore) -> None:
+        self._comfy = comfy
+        self._artifacts = artifacts
+
+    async def upload(self, owner: str, job_id: str, outputs: dict[str, dict[str, Any]]) -> list[OutputFile]:
+        stored: list[OutputFile] = []
+        used: set[tuple[str, str]] = set()
+        for produced in list_outputs(outputs):
+            if isinstance(produced, ProducedText):
+                name, data, content_type, kind = (
+                    f"text_{produced.index}.txt",
+                    produced.text.encode(),
+                    "text/plain; charset=utf-8",
+                    "text",
+                )
+            else:
+                data, reported = await self._comfy.view(
+                    produced.filename, produced.subfolder, produced.folder_type
+                )
+                name, content_type, kind = (
+                    produced.filename,
+                    _content_type(produced.filename, reported),
+                    produced.folder_type,
+                )
+            name = _unique(name, produced.node_id, used)
+            key = output_key(owner, job_id, produced.node_id, name)
+            await asyncio.to_thread(self._artifacts.put_bytes, key, data, content_type)
+            stored.append(
+                OutputFile(
+                    node_id=produced.node_id,
+                    filename=name,
+                    key=key,
+                    content_type=content_type,
+                    size=len(data),
+                    kind=kind,
+                )
+            )
+        return stored
+
+
+def _unique(name: str, node_id: str, used: set[tuple[str, str]]) -> str:
+    """A node may list one file twice (a preview and a save); keep both under distinct keys."""
+    candidate, n = name, 1
+    while (node_id, candidate) in used:
+        stem, dot, ext = name.rpartition(".")
+        candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
+        n += 1
+    used.add((node_id, candidate))
+    return candidate

@@ -1,0 +1,159 @@
+"""The runner's loop: long-poll SQS, claim, run, repeat; each message in its own error boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from pydantic import ValidationError
+
+from gpu_runner.comfy import ComfyClient, ComfyUnavailable
+from gpu_runner.job import TRANSIENT, JobRun, RunnerDeps, now_ms
+from gpu_runner.lease import lease_span_ms
+from gpu_runner.log import logger
+from gpu_runner.notify import NoSubscribers, Notifier
+from shared.aws.clients import AwsClients
+from shared.aws.jobs import JobStore
+from shared.aws.queue import JobQueue, ReceivedMessage
+from shared.aws.storage import ArtifactStore
+from shared.models import JobStatus
+from shared.settings import RunnerSettings
+
+COMFYUI_PROBE_SECONDS = 1.0
+
+
+class Runner:
+    def __init__(
+        self, settings: RunnerSettings, clients: AwsClients | None = None, notifier: Notifier | None = None
+    ):
+        clients = clients or AwsClients()
+        self.settings = settings
+        self.comfy = ComfyClient(
+            settings.comfyui_url, request_timeout=settings.comfyui_request_timeout_seconds
+        )
+        self.deps = RunnerDeps(
+            settings=settings,
+            store=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+            queue=JobQueue(clients.sqs, settings.jobs_queue_url),
+            artifacts=ArtifactStore(clients.s3, settings.bucket_name),
+            comfy=self.comfy,
+            notifier=notifier or NoSubscribers(),
+            output_classes=set(),
+        )
+        self._stopping = asyncio.Event()
+        self._current: JobRun | None = None
+        self.jobs_handled = 0
+
+    def request_stop(self) -> None:
+        """SIGTERM: receive no more; the job in hand finishes or is released by the stop timeout."""
+        if self._stopping.is_set():
+            return
+        logger.info("stop requested", extra={"stop_timeout_seconds": self.settings.stop_timeout_seconds})
+        self._stopping.set()
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.settings.stop_timeout_seconds, self._stop_current)
+
+    def _stop_current(self) -> None:
+        if self._current is not None:
+            self._current.stop.set("shutdown")
+
+    async def run(self) -> None:
+        await self.comfy.start()
+        try:
+            while not self._stopping.is_set():
+                if not await self._wait_for_comfyui():
+                    continue
+                messages = await asyncio.to_thread(
+                    self.deps.queue.receive,
+                    1,
+                    self.settings.receive_wait_seconds,
+                    self.settings.visibility_timeout_seconds,
+                )
+                for message in messages:
+                    await self.handle(message)
+        finally:
+            await self.deps.notifier.close()
+            await self.comfy.close()
+
+    async def _wait_for_comfyui(self) -> bool:
+        """Claim nothing while ComfyUI does not answer: a job taken now would only fail."""
+        while not self._stopping.is_set():
+            try:
+                await self.comfy.system_stats()
+            except ComfyUnavailable as error:
+                logger.warning("ComfyUI is not answering; waiting", extra={"error": str(error)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), COMFYUI_PROBE_SECONDS)
+                continue
+            if not self.deps.output_classes:
+                self.deps.output_classes = await self._output_classes()
+            # Frames for a client with no socket are dropped: never submit before it is open.
+            return await self.comfy.wait_connected(5.0)
+        return False
+
+    async def _output_classes(self) -> set[str]:
+        try:
+            info = await self.comfy.object_info()
+        except ComfyUnavailable:
+            return set()
+        return {name for name, spec in info.items() if isinstance(spec, dict) and spec.get("output_node")}
+
+    async def handle(self, message: ReceivedMessage) -> None:
+        """One message, whatever it holds, never takes the loop down with it."""
+        job_id = "unknown"
+        try:
+            job_id = message.parse().job_id
+            await self._handle(message, job_id)
+        except ValidationError:
+            # Left alone it comes back until maxReceiveCount sends it to the DLQ, where it is logged.
+            logger.error(
+                "malformed message", extra={"message_id": message.message_id, "body": message.body[:500]}
+            )
+        except TRANSIENT as error:
+            logger.warning("transient failure before the run", extra={"job_id": job_id, "error": str(error)})
+        except Exception:
+            logger.exception("job failed in the runner", extra={"job_id": job_id})
+        finally:
+            self._current = None
+            self.jobs_handled += 1
+
+    async def _handle(self, message: ReceivedMessage, job_id: str) -> None:
+        store, queue = self.deps.store, self.deps.queue
+        if self._stopping.is_set():
+            await asyncio.to_thread(queue.change_visibility, message.receipt_handle, 0)
+            return
+        job = await asyncio.to_thread(store.get, job_id)
+        if job is None or job.status.is_terminal:
+            logger.info("nothing to do for this message", extra={"job_id": job_id, "found": job is not None})
+            await asyncio.to_thread(queue.delete, message.receipt_handle)
+            return
+        now = now_ms()
+        claimed = await asyncio.to_thread(
+            store.claim,
+            job_id,
+            self.settings.runner_id,
+            now,
+            now + lease_span_ms(self.settings.visibility_timeout_seconds),
+        )
+        if claimed is None:
+            # Another runner holds a live lease: this is a duplicate delivery. Never run the GPU twice.
+            logger.info("duplicate delivery of a leased job; dropping it", extra={"job_id": job_id})
+            await asyncio.to_thread(queue.delete, message.receipt_handle)
+            return
+        if claimed.status is JobStatus.QUEUED and claimed.deadline is not None and claimed.deadline < now:
+            expired = await asyncio.to_thread(store.expire, job_id, claimed.attempt, now)
+            if expired is not None:
+                logger.info("expired in the queue", extra={"job_id": job_id})
+                await self.deps.notifier.status(expired)
+            await asyncio.to_thread(queue.delete, message.receipt_handle)
+            return
+        logger.info(
+            "claimed", extra={"job_id": job_id, "attempt": claimed.attempt, "receives": message.receive_count}
+        )
+        self._current = JobRun(self.deps, message, claimed)
+        started = time.monotonic()
+        await self._current.execute()
+        logger.info(
+            "done with job", extra={"job_id": job_id, "seconds": round(time.monotonic() - started, 3)}
+        )

@@ -1,0 +1,50 @@
+"""Fixtures shared by every test group: fake AWS credentials and the project's resources in moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOCOL_DIR = ROOT.parent / "shared" / "comfyui-protocol"
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may ever reach a real AWS account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def load_workflow(name: str) -> dict[str, Any]:
+    return dict(json.loads((PROTOCOL_DIR / "workflows" / name).read_text()))
+
+
+@pytest.fixture
+def simple_workflow() -> dict[str, Any]:
+    return load_workflow("simple_invert_save.json")
+
+
+@pytest.fixture
+def moto_aws() -> Iterator[Any]:
+    """moto in-process, with every table, queue and bucket created from shared.names."""
+    from moto import mock_aws
+
+    from local.aws_resources import create_resources
+    from shared.aws.clients import AwsClients
+
+    with mock_aws():
+        clients = AwsClients()
+        yield clients, create_resources(clients, visibility_timeout_seconds=2, max_receive_count=3)

@@ -1,0 +1,133 @@
+"""The REST API's Lambda handler called in-process with real API Gateway proxy events, over moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ApiCall
+
+
+def test_submit_answers_202_with_a_receipt_and_location(api: ApiCall, simple_workflow: dict[str, Any], moto_aws: Any) -> None:
+    answer = api("POST", "/v1/jobs", {"workflow": simple_workflow, "metadata": {"user": "u1"}})
+    assert answer.status == 202
+    job_id = answer.body["job_id"]
+    assert answer.headers["location"] == f"/v1/jobs/{job_id}"
+    assert answer.body["status"] == "queued" and answer.body["metadata"] == {"user": "u1"}
+    clients, resources = moto_aws
+    messages = clients.sqs.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"v": 1, "job_id": job_id}]
+
+
+def test_the_same_key_and_body_replays_the_first_answer_and_makes_one_job(
+    api: ApiCall, simple_workflow: dict[str, Any], moto_aws: Any
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    first = api("POST", "/v1/jobs", {"workflow": simple_workflow}, headers)
+    # The same JSON with another key order is the same request.
+    reordered = {"workflow": dict(reversed(list(simple_workflow.items())))}
+    second = api("POST", "/v1/jobs", reordered, headers)
+    assert second.status == first.status == 202
+    assert second.body == first.body
+    assert second.headers.get("idempotent-replayed") == "true"
+    assert "idempotent-replayed" not in first.headers
+    clients, resources = moto_aws
+    assert clients.dynamodb.scan(TableName=resources.jobs_table)["Count"] == 1
+
+
+def test_the_same_key_with_another_body_is_a_422(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
+    api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Idempotency-Key": "k"})
+    changed = json.loads(json.dumps(simple_workflow))
+    changed["1"]["inputs"]["width"] = 128
+    answer = api("POST", "/v1/jobs", {"workflow": changed}, {"Idempotency-Key": "k"})
+    assert answer.status == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.body["type"].endswith("idempotency-key-reused")
+
+
+def test_keys_are_scoped_to_their_owner(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
+    a = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Idempotency-Key": "k"}, owner="a")
+    b = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Idempotency-Key": "k"}, owner="b")
+    assert a.body["job_id"] != b.body["job_id"]
+    assert "idempotent-replayed" not in b.headers
+
+
+def test_another_owners_job_is_not_found(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
+    job_id = api("POST", "/v1/jobs", {"workflow": simple_workflow}, owner="a").body["job_id"]
+    assert api("GET", f"/v1/jobs/{job_id}", owner="a").status == 200
+    for method in ("GET", "DELETE"):
+        answer = api(method, f"/v1/jobs/{job_id}", owner="b")
+        assert answer.status == 404
+        assert answer.body["type"].endswith("job-not-found")
+
+
+def test_ui_format_is_refused_with_a_hint(api: ApiCall) -> None:
+    ui = {"nodes": [{"id": 1, "type": "SaveImage"}], "links": [], "version": 0.4}
+    for body in (ui, {"workflow": ui}):
+        answer = api("POST", "/v1/jobs", body)
+        assert answer.status == 422
+        assert "Export (API)" in answer.body["detail"]
+
+
+def test_a_broken_link_names_node_and_input(api: ApiCall) -> None:
+    graph = {"3": {"class_type": "SaveImage", "inputs": {"images": ["9", 0]}}}
+    answer = api("POST", "/v1/jobs", {"workflow": graph})
+    assert answer.status == 422
+    assert answer.body["errors"] == [
+        {
+            "pointer": "/workflow/3/inputs/images",
+            "detail": "input 'images' links to node '9', which does not exist",
+            "node_id": "3",
+            "input": "images",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "hint"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[]", "valid dictionary"),
+        (b'{"prompt": {"1": {"class_type": "X", "inputs": {}}}}', "not 'prompt'"),
+        (b'{"1": {"class_type": "X", "inputs": {}}}', "bare graph"),
+        (b'{"workflow": {"1": {"class_type": "X", "inputs": {}}}, "extra": 1}', "Extra inputs"),
+    ],
+)
+def test_malformed_bodies_get_a_problem_that_says_what_is_wrong(api: ApiCall, raw: bytes, hint: str) -> None:
+    answer = api("POST", "/v1/jobs", raw=raw)
+    assert answer.status == 422, answer.body
+    assert hint in json.dumps(answer.body)
+
+
+def test_limits_are_enforced(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
+    big = api("POST", "/v1/jobs", raw=b'{"workflow": {}, "pad": "' + b"x" * 1_100_000 + b'"}')
+    assert big.status == 413
+    meta = api("POST", "/v1/jobs", {"workflow": simple_workflow, "metadata": {"x": "y" * 5000}})
+    assert meta.status == 422 and meta.body["errors"][0]["pointer"] == "/metadata"
+    bad_key = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Idempotency-Key": "x" * 300})
+    assert bad_key.status == 422
+
+
+def test_unknown_routes_and_methods_are_problems(api: ApiCall) -> None:
+    assert api("GET", "/v1/nothing").status == 404
+    assert api("PUT", "/v1/jobs").status == 405
+
+
+def test_cancel_a_queued_job_then_409(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
+    job_id = api("POST", "/v1/jobs", {"workflow": simple_workflow}).body["job_id"]
+    canceled = api("DELETE", f"/v1/jobs/{job_id}")
+    assert canceled.status == 202 and canceled.body["status"] == "canceled"
+    assert api("DELETE", f"/v1/jobs/{job_id}").status == 409
+
+
+def test_health(api: ApiCall) -> None:
+    answer = api("GET", "/v1/health")
+    assert answer.status == 200 and answer.body["status"] == "ok"
+
+
+def test_openapi_is_served(api: ApiCall) -> None:
+    answer = api("GET", "/v1/openapi.json")
+    assert answer.status == 200
+    assert "/v1/jobs" in answer.body["paths"]

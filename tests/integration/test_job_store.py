@@ -1,0 +1,129 @@
+"""Every conditional transition of the jobs table, against moto's DynamoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord, JobStore
+from shared.models import ErrorCode, Job, JobError, JobStatus, OutputFile
+
+NOW = 1_800_000_000_000
+
+
+@pytest.fixture
+def store(moto_aws: Any) -> JobStore:
+    clients, resources = moto_aws
+    return JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+
+
+def new_job(job_id: str = "j1", owner: str = "o1", **fields: Any) -> Job:
+    return Job(job_id=job_id, owner=owner, created_at=NOW, updated_at=NOW, workflow={"1": {"class_type": "X", "inputs": {"f": 0.5}}}, **fields)
+
+
+def record(key: str = "o1#k", job_id: str = "j1", request_hash: str = "h", now_s: int = NOW // 1000) -> IdempotencyRecord:
+    return IdempotencyRecord(key, request_hash, job_id, 202, {"job_id": job_id}, expires_at=now_s + 60)
+
+
+def test_round_trip_keeps_floats_and_nested_json(store: JobStore) -> None:
+    store.create(new_job(metadata={"ratio": 0.25, "tags": ["a"]}), None, NOW // 1000)
+    job = store.get("j1")
+    assert job is not None
+    assert job.workflow == {"1": {"class_type": "X", "inputs": {"f": 0.5}}}
+    assert job.metadata == {"ratio": 0.25, "tags": ["a"]}
+
+
+def test_one_transaction_per_idempotency_key(store: JobStore) -> None:
+    store.create(new_job("j1"), record(job_id="j1"), NOW // 1000)
+    with pytest.raises(IdempotencyKeyTaken) as taken:
+        store.create(new_job("j2"), record(job_id="j2"), NOW // 1000)
+    assert taken.value.record.job_id == "j1"
+    assert store.get("j2") is None, "the losing transaction must not leave a job behind"
+
+
+def test_an_expired_idempotency_record_is_replaced(store: JobStore) -> None:
+    store.create(new_job("j1"), record(job_id="j1"), NOW // 1000)
+    later = NOW // 1000 + 3600
+    store.create(new_job("j2"), record(job_id="j2", now_s=later), later)
+    assert store.get_idempotency("o1#k", later).job_id == "j2"  # type: ignore[union-attr]
+
+
+def test_claim_fences_and_a_live_lease_blocks_a_second_claim(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    first = store.claim("j1", "runner-a", NOW, NOW + 10_000)
+    assert first is not None and first.attempt == 1
+    assert store.claim("j1", "runner-b", NOW + 1, NOW + 10_000) is None
+    second = store.claim("j1", "runner-b", NOW + 10_001, NOW + 20_000)
+    assert second is not None and second.attempt == 2 and second.lease_owner == "runner-b"
+    # The first attempt, back from a pause, can write nothing any more.
+    assert store.mark_running("j1", 1, NOW) is None
+    assert store.renew_lease("j1", 1, NOW + 30_000, NOW) is None
+    assert store.finish("j1", 1, JobStatus.SUCCEEDED, NOW) is None
+    assert store.finish("j1", 2, JobStatus.SUCCEEDED, NOW, outputs=[]) is not None
+
+
+def test_terminal_jobs_never_change(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    job = store.claim("j1", "r", NOW, NOW + 1000)
+    assert job is not None
+    error = JobError(code=ErrorCode.EXECUTION_ERROR, message="boom", node_id="2", details={"x": 1.5})
+    failed = store.finish("j1", 1, JobStatus.FAILED, NOW, error=error)
+    assert failed is not None and failed.error == error
+    assert store.finish("j1", 1, JobStatus.SUCCEEDED, NOW) is None
+    assert store.claim("j1", "r", NOW + 5000, NOW + 9000) is None
+    assert store.cancel_queued("j1", "o1", NOW) is None
+    assert store.fail_if_active("j1", error, NOW) is None
+
+
+def test_success_stores_outputs_and_clears_the_lease(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    store.claim("j1", "r", NOW, NOW + 1000)
+    store.mark_running("j1", 1, NOW)
+    output = OutputFile(node_id="3", filename="a.png", key="outputs/o1/j1/3/a.png", content_type="image/png", size=3)
+    done = store.finish("j1", 1, JobStatus.SUCCEEDED, NOW + 5, outputs=[output])
+    assert done is not None
+    assert (done.status, done.outputs, done.lease_until, done.progress) == (JobStatus.SUCCEEDED, [output], None, 100)
+
+
+def test_cancel_of_a_queued_job_is_immediate_and_owner_scoped(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    assert store.cancel_queued("j1", "someone-else", NOW) is None
+    canceled = store.cancel_queued("j1", "o1", NOW)
+    assert canceled is not None and canceled.status is JobStatus.CANCELED
+
+
+def test_cancel_of_a_running_job_is_a_request_the_runner_hears(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    store.claim("j1", "r", NOW, NOW + 1000)
+    store.mark_running("j1", 1, NOW)
+    assert store.request_cancel("j1", "o1", NOW) is not None
+    heard = store.renew_lease("j1", 1, NOW + 2000, NOW)
+    assert heard is not None and heard.cancel_requested
+
+
+def test_expire_only_from_queued(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    store.claim("j1", "r", NOW, NOW + 1000)
+    expired = store.expire("j1", 1, NOW)
+    assert expired is not None and expired.status is JobStatus.EXPIRED
+    store.create(new_job("j2"), None, 0)
+    store.claim("j2", "r", NOW, NOW + 1000)
+    store.mark_running("j2", 1, NOW)
+    assert store.expire("j2", 1, NOW) is None
+
+
+def test_release_lets_another_runner_claim_at_once(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    store.claim("j1", "r", NOW, NOW + 60_000)
+    assert store.release("j1", 1, NOW) is not None
+    again = store.claim("j1", "r2", NOW + 1, NOW + 60_000)
+    assert again is not None and again.attempt == 2
+
+
+def test_enqueue_pending_index_lists_and_clears(store: JobStore) -> None:
+    store.create(new_job("j1", enqueue_pending="pending"), None, 0)
+    store.create(new_job("j2"), None, 0)
+    assert store.list_enqueue_pending(created_before_ms=NOW + 1) == ["j1"]
+    store.clear_enqueue_pending("j1")
+    assert store.list_enqueue_pending(created_before_ms=NOW + 1) == []
