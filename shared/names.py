@@ -156,3 +156,29 @@ def input_key(owner: str, upload_id: str) -> str:
 
 def workflow_key(owner: str, job_id: str) -> str:
     return f"{S3Prefix.WORKFLOWS}/{owner}/{job_id}.json"
+
+
+class JobMetric:
+    """Job metrics the runtime emits (Powertools EMF, namespace METRICS_NAMESPACE) and the dashboard plots."""
+
+    SUBMITTED = "JobsSubmitted"
+    SUCCEEDED = "JobsSucceeded"
+    FAILED = "JobsFailed"
+    CANCELED = "JobsCanceled"
+    QUEUE_WAIT_MS = "QueueWaitMs"
+    RUN_TIME_MS = "RunTimeMs"
+    ORCHESTRATION_OVERHEAD_MS = "OrchestrationOverheadMs"
+
+
+# The WebSocket API: the query parameter $connect's authorizer reads, and the client actions (route keys).
+WS_TOKEN_QUERY_PARAMETER = "token"
+WS_ROUTE_SELECTION_EXPRESSION = "$request.body.action"
+
+
+class WsAction:
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    PING = "ping"
+
+
+WS_ACTIONS = (WsAction.SUBSCRIBE, WsAction.UNSUBSCRIBE, WsAction.PING)
