@@ -171,7 +171,7 @@ class JobMetric:
 
 
 # The WebSocket API: the query parameter $connect's authorizer reads, and the client actions (route keys).
-WS_TOKEN_QUERY_PARAMETER = "token"
+WS_TOKEN_QUERY_PARAMETER = "token"  # noqa: S105 (a parameter name, not a secret)
 WS_ROUTE_SELECTION_EXPRESSION = "$request.body.action"
 
 

@@ -54,6 +54,9 @@ class SweeperSettings(ResourceSettings):
 class DlqSettings(ResourceSettings):
     """The function that fails the jobs whose messages reached the dead-letter queue."""
 
+    output_url_ttl_seconds: int = Field(default=3600, ge=60)
+    websocket_management_url: str = ""
+
 
 class WebSocketSettings(ResourceSettings):
     """The WebSocket API's authorizer and route functions."""
@@ -62,6 +65,8 @@ class WebSocketSettings(ResourceSettings):
     ws_token_secret_arn: str = ""
     connection_ttl_seconds: int = Field(default=2 * 3600, ge=60)
     output_url_ttl_seconds: int = Field(default=3600, ge=60)
+    # The @connections endpoint; empty: derived from the event's domain name and stage, as in AWS.
+    websocket_management_url: str = ""
 
 
 class RunnerSettings(ResourceSettings):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.api.context import ApiContext
-from functions.api.schemas import JobRequest, JobView, OutputView, job_view
+from functions.api.schemas import JobRequest
 from functions.observability import logger
 from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord
 from shared.errors import (
@@ -22,6 +22,7 @@ from shared.errors import (
 )
 from shared.models import Job, JobStatus
 from shared.names import ENQUEUE_PENDING_VALUE, workflow_key
+from shared.views import JobView, job_view
 from shared.workflow import validate_workflow
 
 JOB_RETENTION_SECONDS = 90 * 24 * 3600
@@ -145,15 +146,4 @@ class JobsService:
 
     def view(self, job: Job) -> JobView:
         ttl = self._ctx.settings.output_url_ttl_seconds
-        outputs = [
-            OutputView(
-                node_id=o.node_id,
-                filename=o.filename,
-                content_type=o.content_type,
-                size=o.size,
-                kind=o.kind,
-                url=self._ctx.artifacts.presign_get(o.key, ttl),
-            )
-            for o in job.outputs
-        ]
-        return job_view(job, outputs)
+        return job_view(job, lambda key: self._ctx.artifacts.presign_get(key, ttl))

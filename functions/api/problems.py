@@ -35,6 +35,10 @@ class Problem(BaseModel):
     errors: list[ProblemFieldError] | None = None
 
 
+# How a route documents its problem answers in the OpenAPI.
+PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+
+
 def problem_type(slug: str) -> str:
     return f"urn:comfy-api-service:problem:{slug}"
 

@@ -29,15 +29,19 @@ _PATH_STYLE = _CONFIG.merge(Config(s3={"addressing_style": "path"}))
 class AwsClients:
     """One boto3 session and its clients; region and endpoint come from the standard AWS variables."""
 
-    def __init__(self, session: boto3.session.Session | None = None) -> None:
+    def __init__(self, session: boto3.session.Session | None = None, endpoint_url: str | None = None) -> None:
         self._session = session
+        # None: boto3's own resolution, which honours AWS_ENDPOINT_URL.
+        self._endpoint_url = endpoint_url
 
     @cached_property
     def session(self) -> boto3.session.Session:
         return self._session or boto3.session.Session()
 
     def _client(self, service: str, config: Config = _CONFIG) -> Any:
-        return self.session.client(service, config=config)  # type: ignore[call-overload]
+        return self.session.client(  # type: ignore[call-overload]
+            service, config=config, endpoint_url=self._endpoint_url
+        )
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:

@@ -7,13 +7,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from functions.api.deps import BodyLimit, IdempotencyKey, Jobs, Owner
-from functions.api.problems import Problem
-from functions.api.schemas import JobRequest, JobView
+from functions.api.problems import PROBLEM
+from functions.api.schemas import JobRequest
 from functions.observability import logger, metrics
+from shared.views import JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
 
 
 @router.post(

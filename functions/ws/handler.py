@@ -1,0 +1,151 @@
+"""Every WebSocket route: ``$connect``, ``$disconnect``, the client actions and ``$default``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.observability import logger, tracer
+from shared import frames
+from shared.aws.clients import AwsClients
+from shared.aws.connections import ConnectionStore
+from shared.aws.jobs import JobStore
+from shared.aws.push import ConnectionPoster
+from shared.aws.storage import ArtifactStore
+from shared.names import WsAction
+from shared.settings import WebSocketSettings
+from shared.views import job_view
+
+OK = {"statusCode": 200}
+
+
+@dataclass
+class WsDeps:
+    settings: WebSocketSettings
+    connections: ConnectionStore
+    jobs: JobStore
+    artifacts: ArtifactStore
+    posters: dict[str, ConnectionPoster]
+
+    def poster(self, event: dict[str, Any]) -> ConnectionPoster:
+        context = event["requestContext"]
+        endpoint = (
+            self.settings.websocket_management_url or f"https://{context['domainName']}/{context['stage']}"
+        )
+        if endpoint not in self.posters:
+            self.posters[endpoint] = ConnectionPoster(endpoint)
+        return self.posters[endpoint]
+
+
+@lru_cache(maxsize=1)
+def _deps() -> WsDeps:
+    settings = WebSocketSettings()
+    clients = AwsClients()
+    return WsDeps(
+        settings,
+        ConnectionStore(clients.dynamodb, settings.connections_table_name),
+        JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+        ArtifactStore(clients.s3, settings.bucket_name),
+        {},
+    )
+
+
+def _owner(event: dict[str, Any]) -> str:
+    authorizer = event["requestContext"].get("authorizer") or {}
+    return str(authorizer.get("owner") or authorizer.get("principalId") or "")
+
+
+def _message(event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        body = json.loads(event.get("body") or "")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def connect(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    expires = int(time.time()) + deps.settings.connection_ttl_seconds
+    deps.connections.add_connection(connection_id, _owner(event), expires)
+    return OK
+
+
+def disconnect(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    deps.connections.remove_connection(connection_id)
+    return OK
+
+
+def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    poster = deps.poster(event)
+    job_id = _message(event).get("job_id")
+    if not isinstance(job_id, str) or not job_id:
+        poster.post(connection_id, frames.error("bad_request", "subscribe needs a 'job_id' string"))
+        return OK
+    owner = _owner(event)
+    job = deps.jobs.get(job_id)
+    if job is None or job.owner != owner:
+        poster.post(connection_id, frames.error("not_found", f"there is no job {job_id!r} for this token"))
+        return OK
+    expires = int(time.time()) + deps.settings.connection_ttl_seconds
+    deps.connections.subscribe(connection_id, job_id, owner, expires)
+    # Read again after subscribing: a change between the first read and the subscription would
+    # otherwise reach neither the snapshot nor the fan-out.
+    job = deps.jobs.get(job_id) or job
+    ttl = deps.settings.output_url_ttl_seconds
+    view = job_view(job, lambda key: deps.artifacts.presign_get(key, ttl))
+    poster.post(connection_id, frames.snapshot(view))
+    if job.status.is_terminal:
+        poster.post(connection_id, frames.status(job, view))
+    logger.info("subscribed", extra={"job_id": job_id, "status": job.status.value})
+    return OK
+
+
+def unsubscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    job_id = _message(event).get("job_id")
+    if isinstance(job_id, str) and job_id:
+        deps.connections.unsubscribe(connection_id, job_id)
+    else:
+        deps.poster(event).post(
+            connection_id, frames.error("bad_request", "unsubscribe needs a 'job_id' string")
+        )
+    return OK
+
+
+def ping(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    deps.poster(event).post(connection_id, frames.pong())
+    return OK
+
+
+def default(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    action = _message(event).get("action")
+    detail = (
+        f"unknown action {action!r}"
+        if action
+        else "send JSON with an 'action': subscribe, unsubscribe or ping"
+    )
+    deps.poster(event).post(connection_id, frames.error("unknown_action", detail))
+    return OK
+
+
+ROUTES: dict[str, Callable[[WsDeps, dict[str, Any], str], dict[str, Any]]] = {
+    "$connect": connect,
+    "$disconnect": disconnect,
+    WsAction.SUBSCRIBE: subscribe,
+    WsAction.UNSUBSCRIBE: unsubscribe,
+    WsAction.PING: ping,
+    "$default": default,
+}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = event["requestContext"]
+    route = ROUTES.get(request["routeKey"], default)
+    logger.append_keys(connection_id=request["connectionId"], route=request["routeKey"])
+    return route(_deps(), event, request["connectionId"])

@@ -1,0 +1,54 @@
+"""The JSON frames the WebSocket API sends to clients (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from shared.models import Job
+from shared.views import JobView
+
+
+def _ts() -> int:
+    return int(time.time() * 1000)
+
+
+def snapshot(view: JobView) -> dict[str, Any]:
+    return {"type": "job.snapshot", "job": view.model_dump(mode="json"), "ts": _ts()}
+
+
+def status(job: Job, view: JobView | None = None) -> dict[str, Any]:
+    """A state change; a terminal one carries the outputs (with URLs) or the error."""
+    frame: dict[str, Any] = {
+        "type": "job.status",
+        "job_id": job.job_id,
+        "status": job.status.value,
+        "ts": _ts(),
+    }
+    if job.status.is_terminal and view is not None:
+        frame["outputs"] = [o.model_dump(mode="json") for o in view.outputs]
+        frame["error"] = view.error.model_dump(mode="json") if view.error else None
+    return frame
+
+
+def progress(
+    job_id: str, node_id: str, node_type: str | None, value: float, maximum: float, percent: float
+) -> dict[str, Any]:
+    return {
+        "type": "job.progress",
+        "job_id": job_id,
+        "node_id": node_id,
+        "node_type": node_type,
+        "value": value,
+        "max": maximum,
+        "percent": percent,
+        "ts": _ts(),
+    }
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "ts": _ts()}
+
+
+def pong() -> dict[str, Any]:
+    return {"type": "pong", "ts": _ts()}

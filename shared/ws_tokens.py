@@ -1,0 +1,63 @@
+"""Short-lived WebSocket tokens: ``<payload>.<signature>``, HMAC-SHA256 over the owner and the expiry.
+
+The REST API issues one to an API key's owner; the WebSocket ``$connect`` authorizer checks it, so a
+browser can connect without ever holding the API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+
+class InvalidToken(Exception):
+    """Why a token was refused: malformed, tampered with, expired."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    owner: str
+    expires_at: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(secret: str, payload: str) -> str:
+    return _b64(hmac.new(secret.encode(), payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def issue_token(secret: str, owner: str, now_s: int, ttl_seconds: int) -> tuple[str, int]:
+    if not secret:
+        raise ValueError("no WebSocket token secret is configured")
+    expires_at = now_s + ttl_seconds
+    claims = {"sub": owner, "exp": expires_at, "nonce": secrets.token_urlsafe(8)}
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{payload}.{_sign(secret, payload)}", expires_at
+
+
+def verify_token(secret: str, token: str, now_s: int) -> TokenClaims:
+    if not secret:
+        raise InvalidToken("no WebSocket token secret is configured")
+    payload, dot, signature = token.partition(".")
+    if not dot or not payload or not signature:
+        raise InvalidToken("malformed token")
+    if not hmac.compare_digest(_sign(secret, payload), signature):
+        raise InvalidToken("bad signature")
+    try:
+        claims = json.loads(_unb64(payload))
+        owner, expires_at = str(claims["sub"]), int(claims["exp"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidToken("malformed claims") from error
+    if expires_at < now_s:
+        raise InvalidToken("expired")
+    return TokenClaims(owner, expires_at)
