@@ -9,18 +9,32 @@ import time
 from pydantic import ValidationError
 
 from gpu_runner.comfy import ComfyClient, ComfyUnavailable
+from gpu_runner.fanout import WebSocketNotifier
 from gpu_runner.job import TRANSIENT, JobRun, RunnerDeps, now_ms
 from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
 from gpu_runner.notify import NoSubscribers, Notifier
 from shared.aws.clients import AwsClients
+from shared.aws.connections import ConnectionStore
 from shared.aws.jobs import JobStore
+from shared.aws.push import ConnectionPoster
 from shared.aws.queue import JobQueue, ReceivedMessage
 from shared.aws.storage import ArtifactStore
 from shared.models import JobStatus
 from shared.settings import RunnerSettings
 
 COMFYUI_PROBE_SECONDS = 1.0
+
+
+def _notifier(settings: RunnerSettings, clients: AwsClients) -> Notifier:
+    if not settings.websocket_management_url:
+        return NoSubscribers()
+    artifacts = ArtifactStore(clients.s3, settings.bucket_name)
+    return WebSocketNotifier(
+        ConnectionStore(clients.dynamodb, settings.connections_table_name),
+        ConnectionPoster(settings.websocket_management_url, session=clients.session),
+        lambda key: artifacts.presign_get(key, settings.output_url_ttl_seconds),
+    )
 
 
 class Runner:
@@ -38,7 +52,7 @@ class Runner:
             queue=JobQueue(clients.sqs, settings.jobs_queue_url),
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
             comfy=self.comfy,
-            notifier=notifier or NoSubscribers(),
+            notifier=notifier or _notifier(settings, clients),
             output_classes=set(),
         )
         self._stopping = asyncio.Event()

@@ -1,0 +1,129 @@
+"""Pushes job.status and job.progress frames to a job's WebSocket subscribers.
+
+Each job has one channel: frames leave in order from one task, so a post never blocks the prompt
+loop and a slow or failing post delays nothing but later frames. Progress is coalesced to at most
+one frame per ``PROGRESS_INTERVAL`` per job (the newest wins); status frames are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from gpu_runner.log import logger
+from shared import frames
+from shared.aws.connections import ConnectionStore
+from shared.aws.push import ConnectionPoster
+from shared.models import Job
+from shared.views import job_view
+
+PROGRESS_INTERVAL = 0.1
+SUBSCRIBERS_TTL = 1.0
+
+
+class JobChannel:
+    def __init__(self, job_id: str, sender: Callable[[str, dict[str, Any]], Any]) -> None:
+        self.job_id = job_id
+        self._send = sender
+        self._outbox: deque[dict[str, Any]] = deque()
+        self._latest_progress: dict[str, Any] | None = None
+        self._last_progress_at = 0.0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.task = asyncio.create_task(self._run(), name=f"fanout-{job_id}")
+
+    def status(self, frame: dict[str, Any], final: bool) -> None:
+        if self._latest_progress is not None:
+            self._outbox.append(self._latest_progress)
+            self._latest_progress = None
+        self._outbox.append(frame)
+        self._closing = self._closing or final
+        self._wake.set()
+
+    def progress(self, frame: dict[str, Any]) -> None:
+        if not self._closing:
+            self._latest_progress = frame
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                await self._send(self.job_id, self._outbox.popleft())
+            if self._latest_progress is not None:
+                wait = self._last_progress_at + PROGRESS_INTERVAL - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    self._wake.set()
+                    continue
+                frame, self._latest_progress = self._latest_progress, None
+                self._last_progress_at = time.monotonic()
+                await self._send(self.job_id, frame)
+            if self._closing and not self._outbox and self._latest_progress is None:
+                return
+
+
+class WebSocketNotifier:
+    def __init__(
+        self, connections: ConnectionStore, poster: ConnectionPoster, presign: Callable[[str], str]
+    ) -> None:
+        self._connections = connections
+        self._poster = poster
+        self._presign = presign
+        self._channels: dict[str, JobChannel] = {}
+        self._subscribers: dict[str, tuple[float, list[str]]] = {}
+        self.posts = 0
+
+    def _channel(self, job_id: str) -> JobChannel:
+        channel = self._channels.get(job_id)
+        if channel is None or channel.task.done():
+            channel = self._channels[job_id] = JobChannel(job_id, self._post_to_subscribers)
+        return channel
+
+    async def status(self, job: Job) -> None:
+        view = job_view(job, self._presign) if job.status.is_terminal else None
+        self._channel(job.job_id).status(frames.status(job, view), final=job.status.is_terminal)
+        if job.status.is_terminal:
+            self._channels.pop(job.job_id, None)
+
+    async def progress(
+        self, job: Job, node_id: str, node_type: str | None, value: float, maximum: float
+    ) -> None:
+        frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
+        self._channel(job.job_id).progress(frame)
+
+    async def close(self) -> None:
+        tasks = [channel.task for channel in self._channels.values()]
+        if tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2.0)
+
+    async def _subscribers_of(self, job_id: str) -> list[str]:
+        cached = self._subscribers.get(job_id)
+        if cached and time.monotonic() - cached[0] < SUBSCRIBERS_TTL:
+            return cached[1]
+        ids = await asyncio.to_thread(self._connections.subscribers, job_id)
+        self._subscribers[job_id] = (time.monotonic(), ids)
+        return ids
+
+    async def _post_to_subscribers(self, job_id: str, frame: dict[str, Any]) -> None:
+        try:
+            subscribers = await self._subscribers_of(job_id)
+            results = await asyncio.gather(
+                *(asyncio.to_thread(self._poster.post, cid, frame) for cid in subscribers)
+            )
+        except Exception as error:  # a push may fail; the job must not
+            logger.warning("fan-out failed", extra={"job_id": job_id, "error": str(error)})
+            return
+        self.posts += len(subscribers)
+        for connection_id, alive in zip(subscribers, results, strict=True):
+            if not alive:
+                logger.info("subscriber gone", extra={"job_id": job_id, "connection_id": connection_id})
+                self._subscribers[job_id][1].remove(connection_id)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._connections.remove_connection, connection_id)

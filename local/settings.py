@@ -1,0 +1,27 @@
+"""How ``make up`` / ``make demo`` run the local stack; read from the environment like every setting."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LocalStackSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    port: int = Field(default=8000, ge=0, le=65535, description="The REST API's port (0: any free one)")
+    ws_port: int = Field(default=0, ge=0, le=65535, description="The WebSocket API's port (0: any free one)")
+    # Comma-separated; each key is its own owner. Empty: one key is made up and printed.
+    api_keys: str = ""
+    runners: int = Field(default=1, ge=0, le=16)
+    # A real ComfyUI to drive instead of the simulator.
+    comfyui_url: str = ""
+    state_dir: str = ".local"
+    visibility_timeout_seconds: int = Field(default=30, ge=1)
+    max_receive_count: int = Field(default=5, ge=1)
+    sim_step_delay: float = Field(default=0.05, ge=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    enqueue_grace_seconds: int = Field(default=10, ge=0)
+
+    def key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]

@@ -1,0 +1,213 @@
+"""The whole service on one machine: moto for AWS, the API Gateway emulator, the simulator, the runners.
+
+What is emulated, and by what: DynamoDB, SQS and S3 by moto in server mode on 127.0.0.1; API Gateway
+(REST with API keys, WebSocket with its authorizer and @connections) by ``local.apigw``, which calls the
+real Lambda handlers in this process with the events API Gateway sends; ComfyUI by
+``local.comfyui_sim`` unless ``COMFYUI_URL`` names a real one. The runners are real, separate
+processes, started with the environment written to ``<state_dir>/runner.env``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local import processes
+from local.apigw.rest import RestApiEmulator
+from local.apigw.server import ApiGatewayEmulator
+from local.apigw.websocket import WebSocketApiEmulator
+from local.aws_resources import LocalResources, create_resources
+from local.settings import LocalStackSettings
+from shared.aws.clients import AwsClients
+from shared.names import WS_ROUTE_SELECTION_EXPRESSION, WS_TOKEN_QUERY_PARAMETER, Env
+
+REGION = "us-east-1"
+
+
+def api_key_id(key: str) -> str:
+    """A stable id per key, shaped like API Gateway's ten-character key ids."""
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+@dataclass
+class LocalStack:
+    settings: LocalStackSettings = field(default_factory=LocalStackSettings)
+    rest_url: str = ""
+    websocket_url: str = ""
+    management_url: str = ""
+    aws_endpoint: str = ""
+    comfyui_url: str = ""
+    api_keys: list[str] = field(default_factory=list)
+    resources: LocalResources | None = None
+    runners: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _moto: ThreadedMotoServer | None = None
+    _simulator: subprocess.Popen[bytes] | None = None
+    _gateway: ApiGatewayEmulator | None = None
+    _sweeper: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def state_dir(self) -> Path:
+        return processes.ROOT / self.settings.state_dir
+
+    def start(self) -> LocalStack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.api_keys = self.settings.key_list() or ["local-" + secrets.token_urlsafe(16)]
+        self._start_aws()
+        self._start_comfyui()
+        self._install_lambda_environment()
+        self._start_gateway()
+        self._start_sweeper()
+        self.runner_env_path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.runner_env().items())))
+        for _ in range(self.settings.runners):
+            self.start_runner()
+        return self
+
+    def _start_aws(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        port = processes.free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        self.aws_endpoint = f"http://127.0.0.1:{port}"
+        self.resources = create_resources(
+            local_clients(self.aws_endpoint),
+            visibility_timeout_seconds=self.settings.visibility_timeout_seconds,
+            max_receive_count=self.settings.max_receive_count,
+        )
+
+    def _start_comfyui(self) -> None:
+        if self.settings.comfyui_url:
+            self.comfyui_url = self.settings.comfyui_url.rstrip("/")
+            processes.wait_http(self.comfyui_url + "/system_stats", 30)
+            return
+        port = processes.free_port()
+        self._simulator = processes.start_simulator(
+            port, self.settings.sim_step_delay, self.state_dir / "comfyui", self.state_dir / "comfyui-sim.log"
+        )
+        self.comfyui_url = f"http://127.0.0.1:{port}"
+
+    def _aws_env(self) -> dict[str, str]:
+        assert self.resources is not None
+        return {
+            Env.AWS_ENDPOINT_URL: self.aws_endpoint,
+            Env.AWS_REGION: REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            Env.JOBS_TABLE: self.resources.jobs_table,
+            Env.IDEMPOTENCY_TABLE: self.resources.idempotency_table,
+            Env.CONNECTIONS_TABLE: self.resources.connections_table,
+            Env.JOBS_QUEUE_URL: self.resources.queue_url,
+            Env.BUCKET: self.resources.bucket,
+        }
+
+    def _install_lambda_environment(self) -> None:
+        # The Lambda handlers run in this process, so this process's environment is theirs, as
+        # Lambda's configuration would make it. There is no CloudWatch here to send metrics to.
+        os.environ.update(self._aws_env())
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        os.environ["WS_TOKEN_SECRET"] = secrets.token_urlsafe(32)
+
+    def _start_gateway(self) -> None:
+        from functions.api.handler import handler as api_handler
+        from functions.ws.authorizer import handler as ws_authorizer
+        from functions.ws.handler import ROUTES
+        from functions.ws.handler import handler as ws_handler
+
+        keys = {key: api_key_id(key) for key in self.api_keys}
+        rest = RestApiEmulator(api_handler, keys)
+        websocket = WebSocketApiEmulator(
+            dict.fromkeys(ROUTES, ws_handler),
+            authorizer=ws_authorizer,
+            route_selection_expression=WS_ROUTE_SELECTION_EXPRESSION,
+            identity_sources=[f"route.request.querystring.{WS_TOKEN_QUERY_PARAMETER}"],
+        )
+        self._gateway = ApiGatewayEmulator(
+            rest=rest, websocket=websocket, rest_port=self.settings.port, websocket_port=self.settings.ws_port
+        )
+        urls = self._gateway.start()
+        self.rest_url = urls.rest_url or ""
+        self.websocket_url = urls.websocket_url or ""
+        self.management_url = urls.management_url or ""
+        # Read on the first request, after the ports are known, as CDK's outputs would fill them.
+        os.environ["WEBSOCKET_URL"] = self.websocket_url
+        os.environ["WEBSOCKET_MANAGEMENT_URL"] = self.management_url
+
+    def _start_sweeper(self) -> None:
+        from functions.sweeper.sweep import resend_pending
+        from shared.aws.jobs import JobStore
+        from shared.aws.queue import JobQueue
+
+        assert self.resources is not None
+        clients = local_clients(self.aws_endpoint)
+        store = JobStore(clients.dynamodb, self.resources.jobs_table, self.resources.idempotency_table)
+        queue = JobQueue(clients.sqs, self.resources.queue_url)
+
+        def sweep_forever() -> None:
+            # EventBridge runs the sweeper function every minute in AWS; here a thread does it.
+            while not self._stopping.wait(self.settings.sweep_interval_seconds):
+                try:
+                    resend_pending(store, queue, int(time.time() * 1000), self.settings.enqueue_grace_seconds)
+                except Exception as error:  # the sweep must outlive a moto hiccup
+                    print(f"sweeper: {error}", flush=True)
+
+        self._sweeper = threading.Thread(target=sweep_forever, name="sweeper", daemon=True)
+        self._sweeper.start()
+
+    @property
+    def runner_env_path(self) -> Path:
+        return self.state_dir / "runner.env"
+
+    def runner_env(self) -> dict[str, str]:
+        return {
+            **self._aws_env(),
+            "COMFYUI_URL": self.comfyui_url,
+            "VISIBILITY_TIMEOUT_SECONDS": str(self.settings.visibility_timeout_seconds),
+            # Short polls let a local runner stop within seconds; in AWS 20 s polls cost least.
+            "RECEIVE_WAIT_SECONDS": "2",
+            "WEBSOCKET_MANAGEMENT_URL": self.management_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start_runner(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **self.runner_env(), **(extra_env or {})}
+        index = len(self.runners)
+        process = processes.start_runner(env, self.state_dir / f"runner-{index}.log")
+        self.runners.append(process)
+        return process
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for runner in self.runners:
+            processes.stop(runner)
+        if self._gateway is not None:
+            self._gateway.stop()
+        if self._simulator is not None:
+            processes.stop(self._simulator)
+        if self._moto is not None:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def local_clients(endpoint: str) -> AwsClients:
+    """Clients for the stack's own use, independent of this process's environment."""
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
+    )
+    return AwsClients(session, endpoint_url=endpoint)
