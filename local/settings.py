@@ -22,6 +22,8 @@ class LocalStackSettings(BaseSettings):
     sim_step_delay: float = Field(default=0.05, ge=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     enqueue_grace_seconds: int = Field(default=10, ge=0)
+    # Signs WebSocket tokens; empty: a new random secret per start.
+    ws_token_secret: str = ""
 
     def key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]

@@ -10,6 +10,7 @@ processes, started with the environment written to ``<state_dir>/runner.env``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -69,6 +70,7 @@ class LocalStack:
         self._start_gateway()
         self._start_sweeper()
         self.runner_env_path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.runner_env().items())))
+        self._write_endpoints()
         for _ in range(self.settings.runners):
             self.start_runner()
         return self
@@ -117,7 +119,7 @@ class LocalStack:
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        os.environ["WS_TOKEN_SECRET"] = secrets.token_urlsafe(32)
+        os.environ["WS_TOKEN_SECRET"] = self.settings.ws_token_secret or secrets.token_urlsafe(32)
 
     def _start_gateway(self) -> None:
         from functions.api.handler import handler as api_handler
@@ -164,6 +166,20 @@ class LocalStack:
 
         self._sweeper = threading.Thread(target=sweep_forever, name="sweeper", daemon=True)
         self._sweeper.start()
+
+    def _write_endpoints(self) -> None:
+        """For scripts and tests that start ``make up`` and need to find what it serves."""
+        endpoints = {
+            "rest_url": self.rest_url,
+            "websocket_url": self.websocket_url,
+            "management_url": self.management_url,
+            "aws_endpoint": self.aws_endpoint,
+            "comfyui_url": self.comfyui_url,
+            "api_keys": self.api_keys,
+            "queue_url": self.resources.queue_url if self.resources else "",
+            "dlq_url": self.resources.dlq_url if self.resources else "",
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(endpoints, indent=2))
 
     @property
     def runner_env_path(self) -> Path:

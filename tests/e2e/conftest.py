@@ -1,0 +1,127 @@
+"""End-to-end fixtures: the local stack in its own process (as ``make up`` runs it), and clients of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+
+TERMINAL = {"succeeded", "failed", "canceled", "expired"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+    endpoints: dict[str, Any]
+    runner_env: dict[str, str]
+    runners: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def rest_url(self) -> str:
+        return str(self.endpoints["rest_url"])
+
+    def client(self, key_index: int = 0) -> requests.Session:
+        session = requests.Session()
+        session.headers["x-api-key"] = self.endpoints["api_keys"][key_index]
+        return session
+
+    def start_runner(self, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.state_dir / f"test-runner-{len(self.runners)}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gpu_runner"],
+            cwd=ROOT,
+            env={**os.environ, **self.runner_env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.runners.append(process)
+        return process
+
+    def stop_runners(self) -> None:
+        for runner in self.runners:
+            if runner.poll() is None:
+                runner.kill()
+                runner.wait()
+        self.runners.clear()
+
+
+def start_stack(state_dir: Path, **env: str) -> Stack:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = (state_dir / "stack.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "up"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PORT": "0",
+            "STATE_DIR": str(state_dir),
+            "API_KEYS": "key-alice,key-bob",
+            "RUNNERS": "0",
+            **env,
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoints_file = state_dir / "stack.json"
+    deadline = time.monotonic() + 60
+    while not endpoints_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the local stack did not start: {(state_dir / 'stack.log').read_text()[-3000:]}")
+        time.sleep(0.1)
+    endpoints = json.loads(endpoints_file.read_text())
+    runner_env = dict(
+        line.split("=", 1) for line in (state_dir / "runner.env").read_text().splitlines() if "=" in line
+    )
+    stack = Stack(state_dir, process, endpoints, runner_env)
+    health = stack.client().get(f"{stack.rest_url}/v1/health", timeout=10)
+    assert health.status_code == 200
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.stop_runners()
+    stack.process.terminate()
+    try:
+        stack.process.wait(20)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack with one runner, shared by a module's tests."""
+    running = start_stack(tmp_path_factory.mktemp("stack"), RUNNERS="1")
+    yield running
+    stop_stack(running)
+
+
+def wait_for(session: requests.Session, url: str, timeout: float = 30, until: set[str] = TERMINAL) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = session.get(url, timeout=10).json()
+        if job["status"] in until or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def submit(session: requests.Session, rest_url: str, workflow: dict[str, Any], **headers: str) -> requests.Response:
+    return session.post(f"{rest_url}/v1/jobs", json={"workflow": workflow}, headers=headers, timeout=10)
