@@ -23,7 +23,7 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode} before {url} answered")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before {url} answered")
         try:
             if requests.get(url, timeout=1).status_code < 500:
                 return

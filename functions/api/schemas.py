@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.workflow import UI_FORMAT_HINT
 
-EXAMPLE_WORKFLOW = {
+EXAMPLE_WORKFLOW: dict[str, Any] = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
     "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
     "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "example"}},

@@ -39,21 +39,19 @@ class AwsClients:
         return self._session or boto3.session.Session()
 
     def _client(self, service: str, config: Config = _CONFIG) -> Any:
-        return self.session.client(  # type: ignore[call-overload]
-            service, config=config, endpoint_url=self._endpoint_url
-        )
+        return self.session.client(service, config=config, endpoint_url=self._endpoint_url)
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
-        return self._client("dynamodb")  # type: ignore[no-any-return]
+        return self._client("dynamodb")
 
     @cached_property
     def sqs(self) -> SQSClient:
-        return self._client("sqs")  # type: ignore[no-any-return]
+        return self._client("sqs")
 
     @cached_property
     def s3(self) -> S3Client:
         client = self._client("s3")
         if ".amazonaws.com" not in client.meta.endpoint_url:
             client = self._client("s3", _PATH_STYLE)
-        return client  # type: ignore[no-any-return]
+        return client

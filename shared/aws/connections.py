@@ -68,7 +68,7 @@ class ConnectionStore:
         keys = response.get("Items", [])
         for start in range(0, len(keys), 25):
             batch = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
-            self._db.batch_write_item(RequestItems={self._table: batch})  # type: ignore[dict-item]
+            self._db.batch_write_item(RequestItems={self._table: batch})
         return len(keys)
 
     def subscribers(self, job_id: str) -> list[str]:
@@ -82,7 +82,7 @@ class ConnectionStore:
             "ExpressionAttributeValues": {":j": value(job_id)},
         }
         while True:
-            response = self._db.query(**kwargs)  # type: ignore[arg-type]
+            response = self._db.query(**kwargs)
             ids += [deserialize(item)[ConnectionAttr.CONNECTION_ID] for item in response.get("Items", [])]
             last = response.get("LastEvaluatedKey")
             if not last:

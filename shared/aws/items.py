@@ -48,7 +48,7 @@ def deserialize(item: dict[str, Any]) -> dict[str, Any]:
 
 def value(v: Any) -> dict[str, Any]:
     """One attribute value, for expression values."""
-    return _serializer.serialize(_to_dynamo_value(v))  # type: ignore[no-any-return]
+    return _serializer.serialize(_to_dynamo_value(v))
 
 
 def job_to_item(job: Job) -> dict[str, Any]:

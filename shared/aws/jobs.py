@@ -114,7 +114,7 @@ class JobStore:
         }
         try:
             if idempotency is None:
-                self._db.put_item(**put_job["Put"])  # type: ignore[arg-type]
+                self._db.put_item(**put_job["Put"])
                 return
             put_record = {
                 "Put": {
@@ -129,7 +129,7 @@ class JobStore:
                     "ExpressionAttributeValues": {":now": value(now_s)},
                 }
             }
-            self._db.transact_write_items(TransactItems=[put_job, put_record])  # type: ignore[list-item]
+            self._db.transact_write_items(TransactItems=[put_job, put_record])
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code == "TransactionCanceledException" and idempotency is not None:

@@ -85,7 +85,9 @@ def start_stack(state_dir: Path, **env: str) -> Stack:
     while not endpoints_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"the local stack did not start: {(state_dir / 'stack.log').read_text()[-3000:]}")
+            raise RuntimeError(
+                f"the local stack did not start: {(state_dir / 'stack.log').read_text()[-3000:]}"
+            )
         time.sleep(0.1)
     endpoints = json.loads(endpoints_file.read_text())
     runner_env = dict(
@@ -114,7 +116,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stop_stack(running)
 
 
-def wait_for(session: requests.Session, url: str, timeout: float = 30, until: set[str] = TERMINAL) -> dict[str, Any]:
+def wait_for(
+    session: requests.Session, url: str, timeout: float = 30, until: set[str] = TERMINAL
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         job: dict[str, Any] = session.get(url, timeout=10).json()
@@ -123,5 +127,7 @@ def wait_for(session: requests.Session, url: str, timeout: float = 30, until: se
         time.sleep(0.1)
 
 
-def submit(session: requests.Session, rest_url: str, workflow: dict[str, Any], **headers: str) -> requests.Response:
+def submit(
+    session: requests.Session, rest_url: str, workflow: dict[str, Any], **headers: str
+) -> requests.Response:
     return session.post(f"{rest_url}/v1/jobs", json={"workflow": workflow}, headers=headers, timeout=10)

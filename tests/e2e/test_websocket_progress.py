@@ -22,7 +22,9 @@ SECRET = "e2e-websocket-secret"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    running = start_stack(tmp_path_factory.mktemp("ws-stack"), RUNNERS="1", WS_TOKEN_SECRET=SECRET, SIM_STEP_DELAY="0.03")
+    running = start_stack(
+        tmp_path_factory.mktemp("ws-stack"), RUNNERS="1", WS_TOKEN_SECRET=SECRET, SIM_STEP_DELAY="0.03"
+    )
     yield running
     stop_stack(running)
 
@@ -83,7 +85,8 @@ def test_two_clients_on_one_job_both_get_everything(stack: Stack) -> None:
         socket.send(json.dumps({"action": "subscribe", "job_id": job_id}))
     results: list[list[dict[str, Any]]] = [[], []]
     threads = [
-        threading.Thread(target=lambda i=i: results[i].extend(frames_until_terminal(sockets[i]))) for i in range(2)
+        threading.Thread(target=lambda i=i: results[i].extend(frames_until_terminal(sockets[i])))
+        for i in range(2)
     ]
     for thread in threads:
         thread.start()
@@ -95,9 +98,12 @@ def test_two_clients_on_one_job_both_get_everything(stack: Stack) -> None:
 
 def test_a_client_that_vanishes_is_removed_and_the_job_still_succeeds(stack: Stack) -> None:
     endpoints = stack.endpoints
-    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+    )
     connections = ConnectionStore(
-        session.client("dynamodb", endpoint_url=endpoints["aws_endpoint"]), stack.runner_env["CONNECTIONS_TABLE_NAME"]
+        session.client("dynamodb", endpoint_url=endpoints["aws_endpoint"]),
+        stack.runner_env["CONNECTIONS_TABLE_NAME"],
     )
     client = stack.client()
     job_id = submit(client, stack.rest_url, sampler_workflow(60)).json()["job_id"]
@@ -127,7 +133,9 @@ def test_a_late_subscriber_gets_the_terminal_state(stack: Stack) -> None:
 
 
 def test_another_owners_job_is_not_found_and_shows_nothing(stack: Stack) -> None:
-    job_id = submit(stack.client(0), stack.rest_url, load_workflow("simple_invert_save.json")).json()["job_id"]
+    job_id = submit(stack.client(0), stack.rest_url, load_workflow("simple_invert_save.json")).json()[
+        "job_id"
+    ]
     socket = open_socket(stack, key_index=1)
     for job in (job_id, "no-such-job"):
         socket.send(json.dumps({"action": "subscribe", "job_id": job}))

@@ -67,13 +67,17 @@ def api(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiCall]:
             path=path.split("?")[0],
             headers=tuple(all_headers.items()),
             query=tuple(
-                tuple(part.split("=", 1)) for part in path.partition("?")[2].split("&") if "=" in part  # type: ignore[misc]
+                tuple(part.split("=", 1))
+                for part in path.partition("?")[2].split("&")
+                if "=" in part  # type: ignore[misc]
             ),
             body=data,
             source_ip="127.0.0.1",
             domain_name="127.0.0.1",
         )
-        event = rest_proxy_event(ApiInfo(), request, api_key="key-" + owner, api_key_id=owner, resource_id="res")
+        event = rest_proxy_event(
+            ApiInfo(), request, api_key="key-" + owner, api_key_id=owner, resource_id="res"
+        )
         response = handler(event, FakeLambdaContext())
         text = response.get("body") or ""
         content_type = response["headers"].get("content-type", "")

@@ -10,7 +10,9 @@ import pytest
 from tests.integration.conftest import ApiCall
 
 
-def test_submit_answers_202_with_a_receipt_and_location(api: ApiCall, simple_workflow: dict[str, Any], moto_aws: Any) -> None:
+def test_submit_answers_202_with_a_receipt_and_location(
+    api: ApiCall, simple_workflow: dict[str, Any], moto_aws: Any
+) -> None:
     answer = api("POST", "/v1/jobs", {"workflow": simple_workflow, "metadata": {"user": "u1"}})
     assert answer.status == 202
     job_id = answer.body["job_id"]

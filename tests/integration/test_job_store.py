@@ -19,10 +19,19 @@ def store(moto_aws: Any) -> JobStore:
 
 
 def new_job(job_id: str = "j1", owner: str = "o1", **fields: Any) -> Job:
-    return Job(job_id=job_id, owner=owner, created_at=NOW, updated_at=NOW, workflow={"1": {"class_type": "X", "inputs": {"f": 0.5}}}, **fields)
+    return Job(
+        job_id=job_id,
+        owner=owner,
+        created_at=NOW,
+        updated_at=NOW,
+        workflow={"1": {"class_type": "X", "inputs": {"f": 0.5}}},
+        **fields,
+    )
 
 
-def record(key: str = "o1#k", job_id: str = "j1", request_hash: str = "h", now_s: int = NOW // 1000) -> IdempotencyRecord:
+def record(
+    key: str = "o1#k", job_id: str = "j1", request_hash: str = "h", now_s: int = NOW // 1000
+) -> IdempotencyRecord:
     return IdempotencyRecord(key, request_hash, job_id, 202, {"job_id": job_id}, expires_at=now_s + 60)
 
 
@@ -80,10 +89,17 @@ def test_success_stores_outputs_and_clears_the_lease(store: JobStore) -> None:
     store.create(new_job(), None, 0)
     store.claim("j1", "r", NOW, NOW + 1000)
     store.mark_running("j1", 1, NOW)
-    output = OutputFile(node_id="3", filename="a.png", key="outputs/o1/j1/3/a.png", content_type="image/png", size=3)
+    output = OutputFile(
+        node_id="3", filename="a.png", key="outputs/o1/j1/3/a.png", content_type="image/png", size=3
+    )
     done = store.finish("j1", 1, JobStatus.SUCCEEDED, NOW + 5, outputs=[output])
     assert done is not None
-    assert (done.status, done.outputs, done.lease_until, done.progress) == (JobStatus.SUCCEEDED, [output], None, 100)
+    assert (done.status, done.outputs, done.lease_until, done.progress) == (
+        JobStatus.SUCCEEDED,
+        [output],
+        None,
+        100,
+    )
 
 
 def test_cancel_of_a_queued_job_is_immediate_and_owner_scoped(store: JobStore) -> None:

@@ -47,7 +47,10 @@ def test_outputs_of_every_kind_are_listed() -> None:
         {
             "3": {"images": [{"filename": "a_00001_.png", "subfolder": "", "type": "output"}]},
             "5": {"text": ["256"]},
-            "7": {"gifs": [{"filename": "clip.mp4", "subfolder": "vid", "type": "output"}], "animated": [True]},
+            "7": {
+                "gifs": [{"filename": "clip.mp4", "subfolder": "vid", "type": "output"}],
+                "animated": [True],
+            },
         }
     )
     assert produced == [
@@ -70,7 +73,10 @@ def test_outcome_from_history_tells_interrupt_from_error() -> None:
         "outputs": {},
     }
     assert outcome_from_history(interrupted).kind is OutcomeKind.INTERRUPTED
-    ok = {"status": {"status_str": "success", "messages": [["execution_success", {"timestamp": 9}]]}, "outputs": {}}
+    ok = {
+        "status": {"status_str": "success", "messages": [["execution_success", {"timestamp": 9}]]},
+        "outputs": {},
+    }
     assert outcome_from_history(ok).kind is OutcomeKind.SUCCESS
 
 
@@ -90,7 +96,11 @@ def test_validation_errors_name_node_and_type() -> None:
         {
             "3": {
                 "errors": [
-                    {"type": "required_input_missing", "message": "Required input is missing", "details": "images"}
+                    {
+                        "type": "required_input_missing",
+                        "message": "Required input is missing",
+                        "details": "images",
+                    }
                 ],
                 "class_type": "SaveImage",
             }
@@ -103,7 +113,11 @@ def test_validation_errors_name_node_and_type() -> None:
 
 def test_unknown_class_errors_name_the_node_from_details() -> None:
     rejected = ComfyRejected(
-        {"type": "invalid_prompt", "message": "Cannot execute because node Nope does not exist.", "details": "Node ID '#4'"},
+        {
+            "type": "invalid_prompt",
+            "message": "Cannot execute because node Nope does not exist.",
+            "details": "Node ID '#4'",
+        },
         {},
     )
     assert _rejection_error(rejected).node_id == "4"
@@ -111,6 +125,11 @@ def test_unknown_class_errors_name_the_node_from_details() -> None:
 
 def test_execution_errors_carry_node_and_message() -> None:
     error = _execution_error(
-        {"node_id": "2", "node_type": "ImageToMask", "exception_message": "index 3 is out of bounds\n", "exception_type": "IndexError"}
+        {
+            "node_id": "2",
+            "node_type": "ImageToMask",
+            "exception_message": "index 3 is out of bounds\n",
+            "exception_type": "IndexError",
+        }
     )
     assert (error.node_id, error.node_type, error.message) == ("2", "ImageToMask", "index 3 is out of bounds")
