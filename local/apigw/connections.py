@@ -1,0 +1,164 @@
+"""Live WebSocket connections and the ``@connections`` management API that reaches them.
+
+Served at ``/<stage>/@connections/{connectionId}`` beside the WebSocket endpoint, so boto3's
+``apigatewaymanagementapi`` client works with ``endpoint_url="http://127.0.0.1:P/<stage>"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from local.apigw.events import WsPeer, new_request_id, now_ms
+from local.apigw.gateway import gateway_error
+
+logger = logging.getLogger(__name__)
+
+# The largest message @connections accepts, as API Gateway's WebSocket frame limit.
+MAX_POST_BYTES = 128 * 1024
+
+CLOSED_BY_MANAGEMENT_API = (1000, "Connection Closed Normally")
+
+
+@dataclass(eq=False)
+class Connection:
+    peer: WsPeer
+    ws: web.WebSocketResponse
+    last_active_ms: int = field(default_factory=now_ms)
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set by whoever closes the socket from this side, for the $disconnect event.
+    close_status: tuple[int, str] | None = None
+
+    @property
+    def connection_id(self) -> str:
+        return self.peer.connection_id
+
+    def touch(self) -> None:
+        self.last_active_ms = now_ms()
+
+    async def send(self, data: bytes) -> None:
+        """Send a frame: text when the data is UTF-8, as clients of our API expect, binary otherwise."""
+        async with self.send_lock:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                await self.ws.send_bytes(data)
+            else:
+                await self.ws.send_str(text)
+        self.touch()
+
+    async def close(self, status: tuple[int, str]) -> None:
+        if self.close_status is None:
+            self.close_status = status
+        await self.ws.close(code=status[0], message=status[1].encode())
+
+
+class ConnectionRegistry:
+    """Connections that finished ``$connect`` and have not yet gone: only these can be posted to.
+
+    Touched only from the server's event loop.
+    """
+
+    def __init__(self) -> None:
+        self._connections: dict[str, Connection] = {}
+
+    def add(self, connection: Connection) -> None:
+        self._connections[connection.connection_id] = connection
+
+    def remove(self, connection_id: str) -> None:
+        self._connections.pop(connection_id, None)
+
+    def get(self, connection_id: str) -> Connection | None:
+        connection = self._connections.get(connection_id)
+        if connection is None or connection.ws.closed:
+            return None
+        return connection
+
+    def ids(self) -> list[str]:
+        return list(self._connections)
+
+    def all(self) -> list[Connection]:
+        return list(self._connections.values())
+
+
+def _iso(epoch_ms: int) -> str:
+    return (
+        datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _gone(request_id: str) -> web.Response:
+    return gateway_error(410, "The connection is gone", "GoneException", request_id=request_id)
+
+
+class ManagementApi:
+    """``POST``/``GET``/``DELETE /<stage>/@connections/{connectionId}``. Signatures go unchecked."""
+
+    def __init__(self, registry: ConnectionRegistry, stage: str) -> None:
+        self.registry = registry
+        self.stage = stage
+
+    def routes(self) -> list[web.RouteDef]:
+        path = f"/{self.stage}/@connections/{{connection_id}}"
+        return [
+            web.post(path, self.post_to_connection),
+            web.get(path, self.get_connection, allow_head=False),
+            web.delete(path, self.delete_connection),
+        ]
+
+    async def post_to_connection(self, request: web.Request) -> web.Response:
+        request_id = new_request_id()
+        connection = self.registry.get(request.match_info["connection_id"])
+        if connection is None:
+            return _gone(request_id)
+        data = await request.read()
+        if len(data) > MAX_POST_BYTES:
+            return gateway_error(413, "Message too long", "PayloadTooLargeException", request_id=request_id)
+        try:
+            await connection.send(data)
+        except (ConnectionError, RuntimeError) as exc:
+            logger.info("post to %s failed: %s", connection.connection_id, exc)
+            return _gone(request_id)
+        return web.Response(status=200, headers={"x-amzn-RequestId": request_id})
+
+    async def get_connection(self, request: web.Request) -> web.Response:
+        request_id = new_request_id()
+        connection = self.registry.get(request.match_info["connection_id"])
+        if connection is None:
+            return _gone(request_id)
+        identity = {"sourceIp": connection.peer.source_ip}
+        if connection.peer.user_agent is not None:
+            identity["userAgent"] = connection.peer.user_agent
+        body = {
+            "connectedAt": _iso(connection.peer.connected_at_ms),
+            "identity": identity,
+            "lastActiveAt": _iso(connection.last_active_ms),
+        }
+        return web.Response(
+            body=json.dumps(body).encode(),
+            content_type="application/json",
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    async def delete_connection(self, request: web.Request) -> web.Response:
+        request_id = new_request_id()
+        connection = self.registry.get(request.match_info["connection_id"])
+        if connection is None:
+            return _gone(request_id)
+        # Gone at once for later posts; the socket closes and $disconnect follows in the background.
+        self.registry.remove(connection.connection_id)
+        task = asyncio.create_task(connection.close(CLOSED_BY_MANAGEMENT_API))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        return web.Response(status=204, headers={"x-amzn-RequestId": request_id})
+
+
+# Strong references to fire-and-forget tasks, which asyncio would otherwise be free to collect.
+_background: set[asyncio.Task[None]] = set()
