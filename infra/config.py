@@ -1,0 +1,289 @@
+"""CDK context -> a typed, validated configuration with documented defaults.
+
+Every knob a platform team may turn lives here, read once from ``cdk.json`` or ``-c key=value``.
+Values given on the command line arrive as strings, so numbers, lists and objects are parsed too.
+``docs/deploy.md`` lists the same keys and defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import aws_logs as logs
+from constructs import Node
+
+from shared.settings import RunnerSettings
+
+# ECS on EC2 honours a longer stopTimeout, but 120 s is the documented ceiling for task definitions
+# that may also run on Fargate and what cfn-lint enforces; the runner's own budget stays below it.
+MAX_STOP_TIMEOUT_SECONDS = 120
+# The runner's shutdown budget is this much shorter than the container's, so it ends before SIGKILL.
+STOP_TIMEOUT_MARGIN_SECONDS = 20
+QUOTA_PERIODS = ("DAY", "WEEK", "MONTH")
+ARCHITECTURES = ("arm64", "x86_64")
+_NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,20}$")
+_STAGE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+# The retention periods CloudWatch Logs accepts.
+LOG_RETENTION: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class ConfigError(ValueError):
+    """A context value that cannot be used; the message names the key and what is expected."""
+
+
+@dataclass(frozen=True)
+class Throttle:
+    rate_limit: float
+    burst_limit: int
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A usage plan: what one API key in the tier may do."""
+
+    name: str
+    rate_limit: float
+    burst_limit: int
+    quota: int
+    quota_period: str
+
+
+def _default_visibility_timeout() -> int:
+    default = RunnerSettings.model_fields["visibility_timeout_seconds"].default
+    return int(default)
+
+
+DEFAULT_TIERS: dict[str, dict[str, Any]] = {
+    "free": {"rateLimit": 1, "burstLimit": 2, "quota": 200, "quotaPeriod": "DAY"},
+    "pro": {"rateLimit": 10, "burstLimit": 20, "quota": 100_000, "quotaPeriod": "MONTH"},
+}
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The deployment's settings; each default is what ``cdk deploy`` uses when the key is absent."""
+
+    # API Gateway stage name of both APIs (REST: https://.../<stage>/v1/..., WebSocket: wss://.../<stage>).
+    stage: str = "prod"
+    # Prepended to the table and queue names from shared.names, to run several copies in one account.
+    name_prefix: str = ""
+    # The ComfyUI container image (registry/repo:tag or an ECR URI in this account); required to deploy.
+    comfyui_image: str = ""
+    comfyui_port: int = 8188
+    comfyui_memory_reservation_mib: int = 12_288
+    runner_memory_reservation_mib: int = 1024
+    # GPU instance types for the runner fleet; more than one makes a mixed-instances group.
+    instance_types: tuple[str, ...] = ("g5.xlarge",)
+    root_volume_gib: int = 200
+    min_runners: int = 0
+    max_runners: int = 4
+    # Jobs (waiting plus in hand) per running runner that the service scales towards.
+    target_jobs_per_runner: float = 2.0
+    stop_timeout_seconds: int = MAX_STOP_TIMEOUT_SECONDS
+    max_azs: int = 2
+    nat_gateways: int = 1
+    visibility_timeout_seconds: int = field(default_factory=_default_visibility_timeout)
+    max_receive_count: int = 5
+    queue_retention_days: int = 4
+    dlq_retention_days: int = 14
+    output_retention_days: int = 30
+    input_retention_days: int = 7
+    workflow_retention_days: int = 30
+    cors_allowed_origins: tuple[str, ...] = ("*",)
+    log_retention_days: int = 30
+    log_level: str = "INFO"
+    lambda_architecture: str = "arm64"
+    api_memory_mib: int = 1024
+    function_memory_mib: int = 256
+    api_throttle: Throttle = Throttle(rate_limit=50, burst_limit=100)
+    websocket_throttle: Throttle = Throttle(rate_limit=50, burst_limit=100)
+    tiers: tuple[Tier, ...] = field(
+        default_factory=lambda: tuple(_tier(name, spec) for name, spec in DEFAULT_TIERS.items())
+    )
+    queue_age_alarm_seconds: int = 900
+    # An SNS topic (ARN) that every alarm notifies; none: alarms show in the console only.
+    alarm_topic_arn: str | None = None
+    # A WAFv2 web ACL (ARN, REGIONAL scope) to put in front of the REST API stage.
+    web_acl_arn: str | None = None
+    # Keep tables and the artifacts bucket when the stack is deleted.
+    retain_data: bool = True
+    # Set the account's API Gateway CloudWatch Logs role (one per account and region); false if it exists.
+    create_api_gateway_account_role: bool = True
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return LOG_RETENTION[self.log_retention_days]
+
+    @property
+    def runner_stop_budget_seconds(self) -> int:
+        return max(self.stop_timeout_seconds - STOP_TIMEOUT_MARGIN_SECONDS, 0)
+
+    @classmethod
+    def from_context(cls, node: Node) -> ServiceConfig:
+        return cls.from_mapping({key: node.try_get_context(key) for key in CONTEXT_KEYS})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ServiceConfig:
+        given = {key: value for key, value in values.items() if value is not None}
+        unknown = set(given) - set(CONTEXT_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown context keys: {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in given.items():
+            attr, parse = CONTEXT_KEYS[key]
+            try:
+                kwargs[attr] = parse(value)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ConfigError(f"context {key!r}: {exc}") from exc
+        config = cls(**kwargs)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        checks: list[tuple[bool, str]] = [
+            (bool(_STAGE.match(self.stage)), "stage: letters, digits and _ only"),
+            (bool(_NAME_PREFIX.match(self.name_prefix)), "namePrefix: up to 20 of a-z, 0-9 and -"),
+            (0 <= self.min_runners <= self.max_runners, "minRunners must be between 0 and maxRunners"),
+            (self.max_runners >= 1, "maxRunners must be at least 1"),
+            (self.target_jobs_per_runner > 0, "targetJobsPerRunner must be positive"),
+            (
+                STOP_TIMEOUT_MARGIN_SECONDS < self.stop_timeout_seconds <= MAX_STOP_TIMEOUT_SECONDS,
+                f"stopTimeoutSeconds must be in ({STOP_TIMEOUT_MARGIN_SECONDS}, {MAX_STOP_TIMEOUT_SECONDS}]",
+            ),
+            (bool(self.instance_types), "instanceTypes must name at least one instance type"),
+            (1 <= self.max_receive_count <= 1000, "maxReceiveCount must be in [1, 1000]"),
+            (0 < self.visibility_timeout_seconds <= 43_200, "visibilityTimeoutSeconds must be in (0, 43200]"),
+            (1 <= self.queue_retention_days <= 14, "queueRetentionDays must be in [1, 14]"),
+            (1 <= self.dlq_retention_days <= 14, "dlqRetentionDays must be in [1, 14]"),
+            (self.lambda_architecture in ARCHITECTURES, f"lambdaArchitecture must be one of {ARCHITECTURES}"),
+            (1 <= self.max_azs <= 6, "maxAzs must be in [1, 6]"),
+            (0 <= self.nat_gateways <= self.max_azs, "natGateways must be in [0, maxAzs]"),
+            (
+                all(t.quota_period in QUOTA_PERIODS for t in self.tiers),
+                f"every tier's quotaPeriod must be one of {QUOTA_PERIODS}",
+            ),
+            (len({t.name for t in self.tiers}) == len(self.tiers), "tier names must be unique"),
+            (
+                self.log_retention_days in LOG_RETENTION,
+                f"logRetentionDays must be one of {sorted(LOG_RETENTION)}",
+            ),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _int(value: Any) -> int:
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    return float(value)
+
+
+def _str(value: Any) -> str:
+    return str(value)
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ValueError(f"not a boolean: {value!r}")
+    return bool(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    parsed = value
+    if isinstance(value, str):
+        parsed = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+    return tuple(str(item).strip() for item in parsed if str(item).strip())
+
+
+def _throttle(value: Any) -> Throttle:
+    spec = _json(value)
+    return Throttle(rate_limit=float(spec["rateLimit"]), burst_limit=int(spec["burstLimit"]))
+
+
+def _tier(name: str, spec: Mapping[str, Any]) -> Tier:
+    return Tier(
+        name=name,
+        rate_limit=float(spec["rateLimit"]),
+        burst_limit=int(spec["burstLimit"]),
+        quota=int(spec["quota"]),
+        quota_period=str(spec.get("quotaPeriod", "MONTH")).upper(),
+    )
+
+
+def _tiers(value: Any) -> tuple[Tier, ...]:
+    specs = _json(value)
+    if not isinstance(specs, Mapping) or not specs:
+        raise ValueError("expected an object of tier name -> {rateLimit, burstLimit, quota, quotaPeriod}")
+    return tuple(_tier(str(name), spec) for name, spec in specs.items())
+
+
+# context key -> (ServiceConfig attribute, parser)
+CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
+    "stage": ("stage", _str),
+    "namePrefix": ("name_prefix", _str),
+    "comfyuiImage": ("comfyui_image", _str),
+    "comfyuiPort": ("comfyui_port", _int),
+    "comfyuiMemoryReservationMiB": ("comfyui_memory_reservation_mib", _int),
+    "runnerMemoryReservationMiB": ("runner_memory_reservation_mib", _int),
+    "instanceTypes": ("instance_types", _strings),
+    "rootVolumeGiB": ("root_volume_gib", _int),
+    "minRunners": ("min_runners", _int),
+    "maxRunners": ("max_runners", _int),
+    "targetJobsPerRunner": ("target_jobs_per_runner", _float),
+    "stopTimeoutSeconds": ("stop_timeout_seconds", _int),
+    "maxAzs": ("max_azs", _int),
+    "natGateways": ("nat_gateways", _int),
+    "visibilityTimeoutSeconds": ("visibility_timeout_seconds", _int),
+    "maxReceiveCount": ("max_receive_count", _int),
+    "queueRetentionDays": ("queue_retention_days", _int),
+    "dlqRetentionDays": ("dlq_retention_days", _int),
+    "outputRetentionDays": ("output_retention_days", _int),
+    "inputRetentionDays": ("input_retention_days", _int),
+    "workflowRetentionDays": ("workflow_retention_days", _int),
+    "corsAllowedOrigins": ("cors_allowed_origins", _strings),
+    "logRetentionDays": ("log_retention_days", _int),
+    "logLevel": ("log_level", _str),
+    "lambdaArchitecture": ("lambda_architecture", _str),
+    "apiMemoryMiB": ("api_memory_mib", _int),
+    "functionMemoryMiB": ("function_memory_mib", _int),
+    "apiThrottle": ("api_throttle", _throttle),
+    "webSocketThrottle": ("websocket_throttle", _throttle),
+    "tiers": ("tiers", _tiers),
+    "queueAgeAlarmSeconds": ("queue_age_alarm_seconds", _int),
+    "alarmTopicArn": ("alarm_topic_arn", _str),
+    "webAclArn": ("web_acl_arn", _str),
+    "retainData": ("retain_data", parse_bool),
+    "createApiGatewayAccountRole": ("create_api_gateway_account_role", parse_bool),
+}

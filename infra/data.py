@@ -1,0 +1,154 @@
+"""Where the service keeps its state: three DynamoDB tables, the jobs queue and its DLQ, the artifacts bucket.
+
+Keys, indexes, TTL attributes and names all come from ``shared.names``, the same specs the runtime and the
+local stack read.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import ServiceConfig
+from shared.names import (
+    BUCKET_NAME,
+    CONNECTIONS_TABLE,
+    IDEMPOTENCY_TABLE,
+    JOBS_DLQ_NAME,
+    JOBS_QUEUE_NAME,
+    JOBS_TABLE,
+    S3Prefix,
+    TableSpec,
+)
+
+_ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+
+
+def _attribute(spec: TableSpec, name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=_ATTRIBUTE_TYPES[dict(spec.key_types)[name]])
+
+
+def index_arn(table: dynamodb.ITable, index_name: str) -> str:
+    """One index's ARN, so a Query grant names the index instead of ``index/*``."""
+    return f"{table.table_arn}/index/{index_name}"
+
+
+def object_arns(bucket: s3.IBucket, prefix: str) -> str:
+    """Every object under one top-level prefix (objects are keyed by owner and id below it)."""
+    return bucket.arn_for_objects(f"{prefix}/*")
+
+
+class DataStore(Construct):
+    """The tables, the queues and the buckets."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+
+        self.jobs_table = self._table("JobsTable", JOBS_TABLE, removal)
+        self.idempotency_table = self._table("IdempotencyTable", IDEMPOTENCY_TABLE, removal)
+        self.connections_table = self._table("ConnectionsTable", CONNECTIONS_TABLE, removal)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=config.name_prefix + JOBS_DLQ_NAME,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(config.dlq_retention_days),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "JobsQueue",
+            queue_name=config.name_prefix + JOBS_QUEUE_NAME,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # Short on purpose: the runner extends it while it works, and a dead runner's job comes back soon.
+            visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
+            receive_message_wait_time=Duration.seconds(20),
+            retention_period=Duration.days(config.queue_retention_days),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=config.max_receive_count, queue=self.dead_letter_queue
+            ),
+        )
+
+        self.log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=Duration.days(365))],
+            removal_policy=removal,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            # shared.names gives the local name; bucket names are global, so AWS adds account and region.
+            bucket_name=f"{config.name_prefix}{BUCKET_NAME}-{Aws.ACCOUNT_ID}-{Aws.REGION}",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=self._lifecycle_rules(),
+            cors=[
+                s3.CorsRule(
+                    # Clients upload inputs and download outputs straight from presigned URLs.
+                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                    allowed_origins=list(config.cors_allowed_origins),
+                    allowed_headers=["*"],
+                    exposed_headers=["ETag"],
+                    max_age=3000,
+                )
+            ],
+            removal_policy=removal,
+        )
+
+    def _table(self, construct_id: str, spec: TableSpec, removal: RemovalPolicy) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            construct_id,
+            table_name=self._config.name_prefix + spec.default_name,
+            partition_key=_attribute(spec, spec.partition_key),
+            sort_key=_attribute(spec, spec.sort_key) if spec.sort_key else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=spec.ttl_attribute,
+            deletion_protection=self._config.retain_data,
+            removal_policy=removal,
+        )
+        for index in spec.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_attribute(spec, index.partition_key),
+                sort_key=_attribute(spec, index.sort_key) if index.sort_key else None,
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+    def _lifecycle_rules(self) -> list[s3.LifecycleRule]:
+        days = {
+            S3Prefix.OUTPUTS: self._config.output_retention_days,
+            S3Prefix.INPUTS: self._config.input_retention_days,
+            S3Prefix.WORKFLOWS: self._config.workflow_retention_days,
+        }
+        rules = [
+            s3.LifecycleRule(id=f"expire-{prefix}", prefix=f"{prefix}/", expiration=Duration.days(age))
+            for prefix, age in days.items()
+        ]
+        rules.append(
+            s3.LifecycleRule(
+                id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+            )
+        )
+        return rules

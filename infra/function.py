@@ -1,0 +1,87 @@
+"""A function of this service: one construct instead of a copy-pasted Lambda block per entry point.
+
+Each function gets its own role holding only the statements the stack adds with :meth:`allow`, its
+own log group, X-Ray tracing, and an environment checked against the settings model it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from pydantic_settings import BaseSettings
+
+from infra.bundling import RUNTIME
+from infra.config import ServiceConfig
+from infra.environment import service_environment
+
+
+class ServiceFunction(Construct):
+    """A Lambda entry point of the service with least-privilege, observable defaults."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        code: lambda_.Code,
+        handler: str,
+        description: str,
+        settings_model: type[BaseSettings],
+        settings: Mapping[str, str],
+        memory_mib: int | None = None,
+        timeout: Duration | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.settings_model = settings_model
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{description} (Lambda)",
+        )
+        # Written by hand rather than AWSLambdaBasicExecutionRole so the role can touch its own logs only.
+        self.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=(
+                lambda_.Architecture.ARM_64
+                if config.lambda_architecture == "arm64"
+                else lambda_.Architecture.X86_64
+            ),
+            code=code,
+            handler=handler,
+            description=description,
+            role=self.role,
+            log_group=self.log_group,
+            memory_size=memory_mib or config.function_memory_mib,
+            timeout=timeout or Duration.seconds(30),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=service_environment(settings_model, settings, log_level=config.log_level),
+        )
+
+    def allow(
+        self,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        conditions: Mapping[str, object] | None = None,
+    ) -> None:
+        """Grant exactly these actions on exactly these resources to this function alone."""
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(actions), resources=list(resources), conditions=dict(conditions or {}) or None
+            )
+        )

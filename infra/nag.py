@@ -1,0 +1,182 @@
+"""The cdk-nag (AwsSolutions) findings this service acknowledges, each with why it is acceptable here.
+
+cdk-nag 3 reads acknowledgements from CDK's ``Validations.of(scope).acknowledge``; an IAM5 finding is
+acknowledged per wildcard (``AwsSolutions-IAM5[Resource::...]``), so a new wildcard is a new finding.
+Everything is in this one file so that a reviewer sees the whole list at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from constructs import IConstruct
+
+from infra.function import ServiceFunction
+from shared.names import S3Prefix
+
+if TYPE_CHECKING:
+    from infra.stack import ComfyApiStack
+
+# A reason must say something specific; the tests hold every acknowledgement to this too.
+MIN_REASON_LENGTH = 60
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    if len(reason) < MIN_REASON_LENGTH:
+        raise ValueError(f"give {rule} a specific reason, not {reason!r}")
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def _token(construct: IConstruct) -> str:
+    """How cdk-nag writes a reference to this construct's resource in a finding id."""
+    resource = construct.node.default_child
+    assert isinstance(resource, CfnResource)
+    return Stack.of(construct).get_logical_id(resource)
+
+
+def _object_prefix_finding(bucket: IConstruct, prefix: str) -> str:
+    return f"AwsSolutions-IAM5[Resource::<{_token(bucket)}.Arn>/{prefix}/*]"
+
+
+# Why each acknowledged finding is acceptable here. Keyed by rule (and what it is about).
+REASONS = {
+    "prefix": (
+        "Objects are keyed {prefix}/<owner>/<id>/...; the role may touch only this one prefix, and the "
+        "keys below it are made per job at run time, so a prefix wildcard is the narrowest grant"
+    ),
+    "connections": (
+        "ManageConnections on this API's own stage only; connection ids exist only at run time, so the "
+        "@connections/<id> part (and the method) cannot be named in advance"
+    ),
+    "xray": (
+        "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions: AWS "
+        "requires Resource '*' for them (Tracing.ACTIVE); the role's other statements name their resources"
+    ),
+    "runtime": (
+        "The service targets Python 3.11 (pyproject requires-python, the runner's python:3.11 image, wheels "
+        "bundled for cp311); the Lambda runtime moves together with the code, not ahead of it"
+    ),
+    "instance-submit": (
+        "CDK's ECS container-instance policy: the agent's SubmitContainerStateChange, SubmitTaskStateChange "
+        "and SubmitAttachmentStateChanges, on this cluster's ARN only"
+    ),
+    "instance-any": (
+        "CDK's ECS container-instance policy: ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken have "
+        "no resource-level permissions, ecs:Poll and StartTelemetrySession are conditioned on this cluster, "
+        "and the Docker awslogs driver on EC2 writes with the instance's credentials"
+    ),
+    "execution-any": (
+        "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); the image pull "
+        "itself is granted on the runner's asset repository (and the ComfyUI repository) only"
+    ),
+    "AS3": (
+        "No alarm topic named (context alarmTopicArn): the ECS capacity provider drives this group, its "
+        "launches and terminations show as ECS service events and Container Insights metrics, and the "
+        "queue-age alarm fires when capacity does not come. With alarmTopicArn the group notifies it"
+    ),
+    "EC26": (
+        "cdk-nag cannot follow a MixedInstancesPolicy to its launch template (the rule throws); the "
+        "group's one launch template encrypts its only block device, which tests/infra asserts"
+    ),
+    "ECS2": (
+        "The runner's environment holds resource names, URLs and timeouts from shared.settings, none of "
+        "them secret; the one secret of the service (the WebSocket token key) is never given to the runner"
+    ),
+    "rest-APIG4": (
+        "Clients authenticate with API keys (apiKeyRequired on every method); the key id is the owner "
+        "that every job, read and subscription is scoped to (DESIGN 3). There are no IAM or Cognito users"
+    ),
+    "COG4": (
+        "Callers are services and scripts holding API keys in usage-plan tiers, not Cognito users; the "
+        "key id scopes every job to its owner, and usage plans bound what each key may do"
+    ),
+    "APIG2": (
+        "The Lambda proxy validates every body, parameter and header with pydantic and answers RFC 9457 "
+        "problem documents naming the failing field; a gateway validator has no model for a proxy route "
+        "and would answer in a different error format"
+    ),
+    "APIG3": (
+        "No web ACL named (context webAclArn): API keys, usage-plan quotas and stage throttling bound "
+        "what a caller can do; set webAclArn to put the account's WAFv2 web ACL in front of the stage"
+    ),
+    "ws-APIG4": (
+        "API Gateway authorizes a WebSocket connection once, on $connect (which has the token "
+        "authorizer); later routes run on the authorized connection and cannot have an authorizer"
+    ),
+    "account-logs": (
+        "API Gateway has one logging role per account and region, shared by every API there, so it must "
+        "reach the account's log groups in this region; AWS's documented policy, inline, one account+region"
+    ),
+    "SMG4": (
+        "The secret signs WebSocket tokens that live minutes (ws_token_ttl_seconds); rotating it is one "
+        "put-secret-value (docs/deploy.md), after which clients simply fetch fresh tokens, so a rotation "
+        "Lambda would add code and no protection"
+    ),
+}
+_ANY_RESOURCE = "AwsSolutions-IAM5[Resource::*]"
+_ACCOUNT_LOGS = (
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]"
+)
+
+
+def acknowledge_findings(stack: ComfyApiStack) -> None:
+    config = stack.config
+    bucket = stack.data.bucket
+    functions: list[ServiceFunction] = [
+        stack.api_function,
+        stack.sweeper,
+        stack.dlq_function,
+        stack.ws_authorizer,
+        stack.ws_routes,
+    ]
+    for function in functions:
+        acknowledge(function.function, "AwsSolutions-L1", REASONS["runtime"])
+        acknowledge(function.role, _ANY_RESOURCE, REASONS["xray"])
+
+    # S3 prefixes and @connections, granted in ComfyApiStack._grant and GpuRunners._grant_runner.
+    runner_role = stack.runners.task_definition.task_role
+    prefix_grants = {
+        stack.api_function.role: (S3Prefix.OUTPUTS, S3Prefix.INPUTS, S3Prefix.WORKFLOWS),
+        stack.dlq_function.role: (S3Prefix.OUTPUTS,),
+        stack.ws_routes.role: (S3Prefix.OUTPUTS,),
+        runner_role: (S3Prefix.OUTPUTS, S3Prefix.INPUTS, S3Prefix.WORKFLOWS),
+    }
+    for role, prefixes in prefix_grants.items():
+        for prefix in prefixes:
+            finding = _object_prefix_finding(bucket, prefix)
+            acknowledge(role, finding, REASONS["prefix"].format(prefix=prefix))
+    connections = (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+        f"<{_token(stack.websocket.api)}>/{config.stage}/*/@connections/*]"
+    )
+    for role in (stack.ws_routes.role, stack.dlq_function.role, runner_role):
+        acknowledge(role, connections, REASONS["connections"])
+
+    # The GPU container instances and the runner task.
+    runners = stack.runners
+    acknowledge(runners.instance_role, "AwsSolutions-IAM5[Action::ecs:Submit*]", REASONS["instance-submit"])
+    acknowledge(runners.instance_role, _ANY_RESOURCE, REASONS["instance-any"])
+    acknowledge(runners.task_definition.obtain_execution_role(), _ANY_RESOURCE, REASONS["execution-any"])
+    if not config.alarm_topic_arn:
+        acknowledge(runners.auto_scaling_group, "AwsSolutions-AS3", REASONS["AS3"])
+    if len(config.instance_types) > 1:
+        acknowledge(runners.auto_scaling_group, "AwsSolutions-EC26", REASONS["EC26"])
+    acknowledge(runners.task_definition, "AwsSolutions-ECS2", REASONS["ECS2"])
+
+    # The REST API.
+    api = stack.rest.api
+    for method in api.methods:
+        acknowledge(method, "AwsSolutions-APIG4", REASONS["rest-APIG4"])
+        acknowledge(method, "AwsSolutions-COG4", REASONS["COG4"])
+    acknowledge(api, "AwsSolutions-APIG2", REASONS["APIG2"])
+    if not config.web_acl_arn:
+        acknowledge(stack.rest.stage, "AwsSolutions-APIG3", REASONS["APIG3"])
+
+    # The WebSocket API.
+    for route in stack.websocket.unauthorized_routes:
+        acknowledge(route, "AwsSolutions-APIG4", REASONS["ws-APIG4"])
+
+    if stack.api_gateway_account is not None:
+        acknowledge(stack.api_gateway_account.role, _ACCOUNT_LOGS, REASONS["account-logs"])
+    acknowledge(stack.ws_token_secret, "AwsSolutions-SMG4", REASONS["SMG4"])

@@ -1,0 +1,93 @@
+"""The public REST API: API Gateway REST in front of the api function, API keys, tiers, logs, throttling."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra.config import ServiceConfig
+from infra.function import ServiceFunction
+
+_QUOTA_PERIODS = {"DAY": apigw.Period.DAY, "WEEK": apigw.Period.WEEK, "MONTH": apigw.Period.MONTH}
+
+
+def _access_log_format() -> apigw.AccessLogFormat:
+    """One JSON line per request, with the API key id: the owner every job belongs to."""
+    fields = {
+        "requestId": apigw.AccessLogField.context_request_id(),
+        "requestTime": apigw.AccessLogField.context_request_time(),
+        "ip": apigw.AccessLogField.context_identity_source_ip(),
+        "apiKeyId": apigw.AccessLogField.context_identity_api_key_id(),
+        "method": apigw.AccessLogField.context_http_method(),
+        "path": apigw.AccessLogField.context_path(),
+        "status": apigw.AccessLogField.context_status(),
+        "responseLength": apigw.AccessLogField.context_response_length(),
+        "integrationLatency": apigw.AccessLogField.context_integration_latency(),
+        "error": apigw.AccessLogField.context_error_message(),
+        "xrayTraceId": apigw.AccessLogField.context_xray_trace_id(),
+    }
+    return apigw.AccessLogFormat.custom(json.dumps(fields))
+
+
+class RestApi(Construct):
+    """``ANY /`` and ``ANY /{proxy+}`` to the api function; the function serves ``/v1/...`` itself."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ServiceConfig, handler: ServiceFunction
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=config.log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.api = apigw.LambdaRestApi(
+            self,
+            "Api",
+            handler=handler.function,
+            proxy=True,
+            description="comfy-api-service REST API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            # The account-level logging role is its own construct (ApiGatewayAccount), never one per API.
+            cloud_watch_role=False,
+            default_method_options=apigw.MethodOptions(api_key_required=True),
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=_access_log_format(),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                # Request bodies hold workflows and prompts: never copy them into execution logs.
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=config.api_throttle.rate_limit,
+                throttling_burst_limit=config.api_throttle.burst_limit,
+            ),
+        )
+        self.stage = self.api.deployment_stage
+        self.usage_plans: dict[str, apigw.UsagePlan] = {}
+        for tier in config.tiers:
+            plan = self.api.add_usage_plan(
+                f"Tier-{tier.name}",
+                name=f"{Aws.STACK_NAME}-{tier.name}",
+                description=f"API keys in the {tier.name} tier",
+                throttle=apigw.ThrottleSettings(rate_limit=tier.rate_limit, burst_limit=tier.burst_limit),
+                quota=apigw.QuotaSettings(limit=tier.quota, period=_QUOTA_PERIODS[tier.quota_period]),
+            )
+            plan.add_api_stage(stage=self.stage)
+            self.usage_plans[tier.name] = plan
+
+        self.web_acl_association: wafv2.CfnWebACLAssociation | None = None
+        if config.web_acl_arn:
+            self.web_acl_association = wafv2.CfnWebACLAssociation(
+                self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=config.web_acl_arn
+            )
+
+    @property
+    def url(self) -> str:
+        """The public base URL, ``/v1/`` included."""
+        return f"{self.api.url}v1/"

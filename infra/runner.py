@@ -1,0 +1,441 @@
+"""The GPU runners: ECS on GPU EC2, one task per GPU, ComfyUI beside the runner, scaled on the backlog."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.bundling import PROJECT_ROOT
+from infra.config import ServiceConfig
+from infra.data import DataStore, index_arn, object_arns
+from infra.environment import service_environment
+from shared.names import CONNECTIONS_BY_JOB_INDEX, Env, S3Prefix
+from shared.settings import RunnerSettings
+
+RUNNER_DOCKERFILE = "gpu_runner/Dockerfile"
+# What the runner image is built from; the rest of the project stays out of the build context.
+RUNNER_IMAGE_CONTEXT = ("shared", "gpu_runner", "requirements.txt")
+COMFYUI_HEALTH_PATH = "/system_stats"
+# Placeholder that keeps synthesis going when no image is named; deploying is refused with an error.
+_MISSING_IMAGE = "comfyui-image-not-configured"
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repo>[a-z0-9._/-]+?)(?:(?::(?P<tag>[\w.-]+))|(?:@(?P<digest>sha256:[0-9a-f]{64})))?$"
+)
+# CloudWatch namespace and metrics of Container Insights, which the cluster turns on.
+_INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
+
+
+def runner_image_excludes() -> list[str]:
+    """Docker-style excludes: everything but the runner's build context."""
+    return ["*", *(f"!{path}" for path in RUNNER_IMAGE_CONTEXT), "**/__pycache__", "**/*.pyc"]
+
+
+class GpuRunners(Construct):
+    """VPC, cluster, GPU capacity, the two-container task, the service and its scaling."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        data: DataStore,
+        settings: Mapping[str, str],
+        alarm_topic: sns.ITopic | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._alarm_topic = alarm_topic
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=config.max_azs,
+            nat_gateways=config.nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(
+                    name="runners", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20
+                ),
+            ],
+            flow_logs={
+                "all": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_s3(data.log_bucket, "vpc-flow-logs/"),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
+        # Outputs and job items go through free gateway endpoints rather than the NAT gateway.
+        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+
+        self.cluster = ecs.Cluster(
+            self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
+        )
+        self.capacity_provider = self._capacity()
+        self.cluster.add_asg_capacity_provider(self.capacity_provider)
+
+        self.task_definition = ecs.Ec2TaskDefinition(
+            self,
+            "Task",
+            # awsvpc: both containers share one network namespace: the runner reaches ComfyUI on localhost.
+            network_mode=ecs.NetworkMode.AWS_VPC,
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=config.log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.comfyui = self._comfyui_container()
+        self.runner = self._runner_container(settings)
+        self.runner.add_container_dependencies(
+            ecs.ContainerDependency(
+                container=self.comfyui, condition=ecs.ContainerDependencyCondition.HEALTHY
+            )
+        )
+        self._grant_runner(data)
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "TaskSecurityGroup",
+            vpc=self.vpc,
+            description="GPU runner tasks: outbound to AWS APIs and image registries only, nothing inbound",
+            allow_all_outbound=True,
+        )
+        self.service = ecs.Ec2Service(
+            self,
+            "Service",
+            cluster=self.cluster,
+            task_definition=self.task_definition,
+            desired_count=config.min_runners,
+            capacity_provider_strategies=[
+                ecs.CapacityProviderStrategy(
+                    capacity_provider=self.capacity_provider.capacity_provider_name, weight=1
+                )
+            ],
+            security_groups=[self.security_group],
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            # New runners start before old ones stop; the old ones release their jobs on SIGTERM.
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            enable_ecs_managed_tags=True,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        self._scaling(data)
+
+    # -- capacity ------------------------------------------------------------------------------------
+
+    def _capacity(self) -> ecs.AsgCapacityProvider:
+        config = self._config
+        instance_types = [ec2.InstanceType(name) for name in config.instance_types]
+        self.instance_role = iam.Role(
+            self,
+            "InstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="GPU container instances: the ECS agent (policy added by the capacity provider)",
+        )
+        user_data = ec2.UserData.for_linux()
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "GpuLaunchTemplate",
+            machine_image=ecs.EcsOptimizedImage.amazon_linux2(ecs.AmiHardwareType.GPU),
+            instance_type=instance_types[0] if len(instance_types) == 1 else None,
+            user_data=user_data,
+            role=self.instance_role,
+            security_group=ec2.SecurityGroup(
+                self,
+                "InstanceSecurityGroup",
+                vpc=self.vpc,
+                description="GPU container instances: outbound only",
+                allow_all_outbound=True,
+            ),
+            require_imdsv2=True,
+            detailed_monitoring=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    # The root volume holds the ComfyUI image and its models.
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        config.root_volume_gib,
+                        encrypted=True,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
+        )
+        mixed = None
+        if len(instance_types) > 1:
+            mixed = autoscaling.MixedInstancesPolicy(
+                launch_template=self.launch_template,
+                launch_template_overrides=[
+                    autoscaling.LaunchTemplateOverrides(instance_type=instance_type)
+                    for instance_type in instance_types
+                ],
+                instances_distribution=autoscaling.InstancesDistribution(
+                    on_demand_percentage_above_base_capacity=100
+                ),
+            )
+        self.auto_scaling_group = autoscaling.AutoScalingGroup(
+            self,
+            "GpuInstances",
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            launch_template=self.launch_template if mixed is None else None,
+            mixed_instances_policy=mixed,
+            # ECS managed scaling moves the group; zero instances while there is no work.
+            min_capacity=0,
+            max_capacity=config.max_runners,
+            notifications=(
+                [autoscaling.NotificationConfiguration(topic=self._alarm_topic)]
+                if self._alarm_topic
+                else None
+            ),
+        )
+        return ecs.AsgCapacityProvider(
+            self,
+            "GpuCapacity",
+            auto_scaling_group=self.auto_scaling_group,
+            enable_managed_scaling=True,
+            enable_managed_termination_protection=True,
+            enable_managed_draining=True,
+            target_capacity_percent=100,
+            machine_image_type=ecs.MachineImageType.AMAZON_LINUX_2,
+        )
+
+    # -- containers ----------------------------------------------------------------------------------
+
+    def _comfyui_image(self) -> ecs.ContainerImage:
+        name = self._config.comfyui_image
+        if not name:
+            Annotations.of(self).add_error(
+                "Name the ComfyUI image to run: cdk deploy -c comfyuiImage=<registry/repository:tag>"
+            )
+            return ecs.ContainerImage.from_registry(_MISSING_IMAGE)
+        match = _ECR_IMAGE.match(name)
+        if match is None:
+            return ecs.ContainerImage.from_registry(name)
+        # An ECR image: the execution role gets pull access to exactly that repository.
+        repository = ecr.Repository.from_repository_attributes(
+            self,
+            "ComfyUiRepository",
+            repository_arn=(
+                f"arn:{Aws.PARTITION}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
+            ),
+            repository_name=match["repo"],
+        )
+        return ecs.ContainerImage.from_ecr_repository(repository, match["digest"] or match["tag"] or "latest")
+
+    def _comfyui_container(self) -> ecs.ContainerDefinition:
+        port = self._config.comfyui_port
+        url = f"http://localhost:{port}{COMFYUI_HEALTH_PATH}"
+        # curl where the image has it, Python (which every ComfyUI image has) where it does not.
+        probe = (
+            f"curl -fsS -o /dev/null {url} || "
+            f"python3 -c \"import urllib.request; urllib.request.urlopen('{url}', timeout=4)\" || exit 1"
+        )
+        return self.task_definition.add_container(
+            "comfyui",
+            image=self._comfyui_image(),
+            gpu_count=1,
+            essential=True,
+            memory_reservation_mib=self._config.comfyui_memory_reservation_mib,
+            health_check=ecs.HealthCheck(
+                command=["CMD-SHELL", probe],
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                retries=4,
+                # Pulling models and starting CUDA takes a while on a fresh instance.
+                start_period=Duration.seconds(300),
+            ),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="comfyui", log_group=self.log_group),
+            # ECS stops the runner first (it depends on ComfyUI), so ComfyUI can finish the prompt in hand.
+            stop_timeout=Duration.seconds(self._config.stop_timeout_seconds),
+        )
+
+    def _runner_container(self, settings: Mapping[str, str]) -> ecs.ContainerDefinition:
+        image = ecs.ContainerImage.from_asset(
+            str(PROJECT_ROOT),
+            file=RUNNER_DOCKERFILE,
+            exclude=runner_image_excludes(),
+            # GPU instances are x86_64 whatever the Lambda architecture.
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+        environment = service_environment(
+            RunnerSettings, settings, log_level=self._config.log_level, sdk={Env.AWS_REGION: Aws.REGION}
+        )
+        return self.task_definition.add_container(
+            "runner",
+            image=image,
+            essential=True,
+            memory_reservation_mib=self._config.runner_memory_reservation_mib,
+            environment=environment,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="runner", log_group=self.log_group),
+            stop_timeout=Duration.seconds(self._config.stop_timeout_seconds),
+        )
+
+    def _grant_runner(self, data: DataStore) -> None:
+        role = self.task_definition.task_role
+        statements: list[tuple[list[str], list[str]]] = [
+            (
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
+                [data.queue.queue_arn],
+            ),
+            (["dynamodb:GetItem", "dynamodb:UpdateItem"], [data.jobs_table.table_arn]),
+            # Fan-out finds subscribers by job; a gone (410) connection is removed with all its items.
+            (
+                ["dynamodb:Query"],
+                [
+                    index_arn(data.connections_table, CONNECTIONS_BY_JOB_INDEX),
+                    data.connections_table.table_arn,
+                ],
+            ),
+            (["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [data.connections_table.table_arn]),
+            # Outputs are written, and deleted again when the job cannot be marked succeeded.
+            (["s3:PutObject", "s3:DeleteObject"], [object_arns(data.bucket, S3Prefix.OUTPUTS)]),
+            (
+                ["s3:GetObject"],
+                [object_arns(data.bucket, S3Prefix.INPUTS), object_arns(data.bucket, S3Prefix.WORKFLOWS)],
+            ),
+        ]
+        for actions, resources in statements:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    # -- scaling -------------------------------------------------------------------------------------
+
+    def _scaling(self, data: DataStore) -> None:
+        config = self._config
+        self.scalable_target = appscaling.ScalableTarget(
+            self,
+            "TaskCount",
+            service_namespace=appscaling.ServiceNamespace.ECS,
+            resource_id=f"service/{self.cluster.cluster_name}/{self.service.service_name}",
+            scalable_dimension="ecs:service:DesiredCount",
+            min_capacity=config.min_runners,
+            max_capacity=config.max_runners,
+            # Application Auto Scaling's service-linked role for ECS, as ECS's own autoScaleTaskCount uses.
+            role=iam.Role.from_role_arn(
+                self,
+                "ScalingRole",
+                f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
+                "ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService",
+            ),
+        )
+        queue_name = data.queue.queue_name
+        service_dimensions = [
+            appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty(
+                name="ClusterName", value=self.cluster.cluster_name
+            ),
+            appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty(
+                name="ServiceName", value=self.service.service_name
+            ),
+        ]
+        queue_dimensions = [
+            appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty(
+                name="QueueName", value=queue_name
+            )
+        ]
+
+        def stat(
+            query_id: str,
+            namespace: str,
+            name: str,
+            dimensions: list[appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty],
+        ) -> appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty:
+            return appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty(
+                id=query_id,
+                return_data=False,
+                metric_stat=appscaling.CfnScalingPolicy.TargetTrackingMetricStatProperty(
+                    metric=appscaling.CfnScalingPolicy.TargetTrackingMetricProperty(
+                        namespace=namespace, metric_name=name, dimensions=dimensions
+                    ),
+                    stat="Maximum",
+                ),
+            )
+
+        # Jobs per task = (waiting + in hand) / desired tasks. In-hand jobs count so that busy runners are
+        # not scaled in; desired (not running) tasks so that GPU instances still booting are not added
+        # again. With no tasks the quotient is undefined, and the wake-up policy below takes over.
+        self.backlog_policy = appscaling.CfnScalingPolicy(
+            self,
+            "BacklogPerTask",
+            policy_name=f"{Aws.STACK_NAME}-runner-backlog-per-task",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=self.scalable_target.scalable_target_id,
+            target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=config.target_jobs_per_runner,
+                scale_out_cooldown=60,
+                # Scale in slowly: a GPU instance takes minutes to come back.
+                scale_in_cooldown=600,
+                customized_metric_specification=appscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
+                    metrics=[
+                        stat("waiting", "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_dimensions),
+                        stat("inhand", "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", queue_dimensions),
+                        stat("desired", _INSIGHTS_NAMESPACE, "DesiredTaskCount", service_dimensions),
+                        appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty(
+                            id="jobspertask",
+                            label="Jobs per runner task",
+                            expression="(waiting + inhand) / IF(FILL(desired, 0) > 0, FILL(desired, 0), 1)",
+                            return_data=True,
+                        ),
+                    ]
+                ),
+            ),
+        )
+        if config.min_runners == 0:
+            self._wake_from_zero(data)
+
+    def _wake_from_zero(self, data: DataStore) -> None:
+        # Target tracking scales proportionally to the current count, so from zero it never moves:
+        # this alarm sets one task when jobs wait and none is wanted, and target tracking goes on from there.
+        desired = cloudwatch.Metric(
+            namespace=_INSIGHTS_NAMESPACE,
+            metric_name="DesiredTaskCount",
+            dimensions_map={
+                "ClusterName": self.cluster.cluster_name,
+                "ServiceName": self.service.service_name,
+            },
+            statistic=cloudwatch.Stats.MAXIMUM,
+            period=Duration.minutes(1),
+        )
+        waiting = data.queue.metric_approximate_number_of_messages_visible(
+            statistic=cloudwatch.Stats.MAXIMUM, period=Duration.minutes(1)
+        )
+        self.wake_alarm = cloudwatch.Alarm(
+            self,
+            "WakeFromZero",
+            alarm_description="Jobs are waiting and no GPU runner is wanted: start one",
+            metric=cloudwatch.MathExpression(
+                expression="IF(FILL(desired, 0) == 0, waiting, 0)",
+                using_metrics={"desired": desired, "waiting": waiting},
+                label="Jobs waiting with no runner",
+                period=Duration.minutes(1),
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        action = appscaling.StepScalingAction(
+            self,
+            "WakeAction",
+            scaling_target=self.scalable_target,
+            # Exactly one, so that a repeated alarm while the first instance boots adds nothing.
+            adjustment_type=appscaling.AdjustmentType.EXACT_CAPACITY,
+            cooldown=Duration.minutes(1),
+        )
+        action.add_adjustment(adjustment=1, lower_bound=0)
+        self.wake_alarm.add_alarm_action(cloudwatch_actions.ApplicationScalingAction(action))

@@ -1,0 +1,276 @@
+"""The whole service in one stack, composed of one construct per concern.
+
+This file wires the constructs together: who gets which setting and which exact permission.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.api_account import ApiGatewayAccount
+from infra.bundling import lambda_code
+from infra.config import ServiceConfig
+from infra.data import DataStore, index_arn, object_arns
+from infra.environment import setting_env
+from infra.function import ServiceFunction
+from infra.nag import acknowledge_findings
+from infra.observability import Observability
+from infra.rest_api import RestApi
+from infra.runner import GpuRunners
+from infra.websocket_api import WebSocketApi
+from shared.names import (
+    CONNECTIONS_BY_JOB_INDEX,
+    JOBS_BY_OWNER_INDEX,
+    JOBS_ENQUEUE_PENDING_INDEX,
+    Env,
+    S3Prefix,
+)
+from shared.settings import (
+    ApiSettings,
+    DlqSettings,
+    RunnerSettings,
+    SweeperSettings,
+    WebSocketSettings,
+)
+
+# API Gateway gives up on a REST integration after 29 s; Prefer: wait=N stays below that.
+API_TIMEOUT = Duration.seconds(29)
+SWEEP_EVERY = Duration.minutes(1)
+
+
+class ComfyApiStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ServiceConfig, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.config = config
+        data = DataStore(self, "Data", config=config)
+        self.data = data
+        self.ws_token_secret = secretsmanager.Secret(
+            self,
+            "WsTokenSecret",
+            description="Signs the short-lived WebSocket tokens that POST /v1/ws-tokens hands out",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        self.alarm_topic = (
+            sns.Topic.from_topic_arn(self, "AlarmTopic", config.alarm_topic_arn)
+            if config.alarm_topic_arn
+            else None
+        )
+        code = lambda_code(config.lambda_architecture)
+        resources = {
+            Env.JOBS_TABLE: data.jobs_table.table_name,
+            Env.IDEMPOTENCY_TABLE: data.idempotency_table.table_name,
+            Env.CONNECTIONS_TABLE: data.connections_table.table_name,
+            Env.JOBS_QUEUE_URL: data.queue.queue_url,
+            Env.BUCKET: data.bucket.bucket_name,
+        }
+        secret_arn = self.ws_token_secret.secret_arn
+
+        def function(
+            construct_id: str,
+            handler: str,
+            description: str,
+            model: type,
+            extra: dict[str, str] | None = None,
+            **options: object,
+        ) -> ServiceFunction:
+            return ServiceFunction(
+                self,
+                construct_id,
+                config=config,
+                code=code,
+                handler=handler,
+                description=description,
+                settings_model=model,
+                settings={**resources, **(extra or {})},
+                **options,  # type: ignore[arg-type]
+            )
+
+        # -- WebSocket API: $connect's authorizer and the route function ----------------------------
+        self.ws_authorizer = function(
+            "WsAuthorizer",
+            "functions.ws.authorizer.handler",
+            "Checks the token of a WebSocket $connect",
+            WebSocketSettings,
+            {setting_env(WebSocketSettings, "ws_token_secret_arn"): secret_arn},
+        )
+        self.ws_routes = function(
+            "WsRoutes",
+            "functions.ws.handler.handler",
+            "WebSocket routes: connect, disconnect, subscribe, unsubscribe, ping",
+            WebSocketSettings,
+        )
+        self.websocket = WebSocketApi(
+            self, "WebSocket", config=config, authorizer=self.ws_authorizer, handler=self.ws_routes
+        )
+        management_url = self.websocket.management_url
+
+        # -- REST API ---------------------------------------------------------------------------------
+        self.api_function = function(
+            "ApiFunction",
+            "functions.api.handler.handler",
+            "The REST API (FastAPI)",
+            ApiSettings,
+            {
+                setting_env(ApiSettings, "websocket_url"): self.websocket.url,
+                setting_env(ApiSettings, "ws_token_secret_arn"): secret_arn,
+            },
+            memory_mib=config.api_memory_mib,
+            timeout=API_TIMEOUT,
+        )
+        self.rest = RestApi(self, "Rest", config=config, handler=self.api_function)
+
+        # -- background functions ---------------------------------------------------------------------
+        self.sweeper = function(
+            "Sweeper",
+            "functions.sweeper.handler.handler",
+            "Re-sends the SQS message of jobs whose first send did not happen",
+            SweeperSettings,
+            timeout=Duration.seconds(50),
+        )
+        events.Rule(
+            self,
+            "SweepSchedule",
+            description="Runs the enqueue sweeper every minute",
+            schedule=events.Schedule.rate(SWEEP_EVERY),
+            # A missed sweep is made up by the next one a minute later.
+            targets=[targets.LambdaFunction(self.sweeper.function, retry_attempts=0)],
+        )
+        self.dlq_function = function(
+            "DeadLetters",
+            "functions.dlq.handler.handler",
+            "Fails the jobs whose messages reached the dead-letter queue",
+            DlqSettings,
+            {setting_env(DlqSettings, "websocket_management_url"): management_url},
+            timeout=Duration.seconds(30),
+        )
+        self.dlq_function.function.add_event_source(
+            event_sources.SqsEventSource(
+                data.dead_letter_queue, batch_size=10, report_batch_item_failures=True
+            )
+        )
+
+        # -- GPU runners ------------------------------------------------------------------------------
+        self.runners = GpuRunners(
+            self,
+            "Runners",
+            config=config,
+            data=data,
+            alarm_topic=self.alarm_topic,
+            settings={
+                **resources,
+                setting_env(RunnerSettings, "comfyui_url"): f"http://localhost:{config.comfyui_port}",
+                setting_env(RunnerSettings, "visibility_timeout_seconds"): str(
+                    config.visibility_timeout_seconds
+                ),
+                setting_env(RunnerSettings, "stop_timeout_seconds"): str(config.runner_stop_budget_seconds),
+                setting_env(RunnerSettings, "websocket_management_url"): management_url,
+                setting_env(RunnerSettings, "log_level"): config.log_level,
+            },
+        )
+
+        self._grant()
+
+        self.api_gateway_account: ApiGatewayAccount | None = None
+        if config.create_api_gateway_account_role:
+            self.api_gateway_account = ApiGatewayAccount(self, "ApiGatewayAccount")
+            self.api_gateway_account.required_by(self.rest.stage, self.websocket.stage)
+
+        self.observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            alarm_topic=self.alarm_topic,
+            queue=data.queue,
+            dead_letter_queue=data.dead_letter_queue,
+            functions={
+                "Api": self.api_function,
+                "Sweeper": self.sweeper,
+                "DeadLetters": self.dlq_function,
+                "WsAuthorizer": self.ws_authorizer,
+                "WsRoutes": self.ws_routes,
+            },
+            rest_api=self.rest.api,
+            runner_service=self.runners.service,
+            cluster=self.runners.cluster,
+        )
+
+        CfnOutput(self, "RestApiUrl", value=self.rest.url, description="REST API base URL (…/v1/)")
+        CfnOutput(self, "WebSocketUrl", value=self.websocket.url, description="WebSocket URL (wss://)")
+        CfnOutput(
+            self,
+            "WebSocketManagementUrl",
+            value=management_url,
+            description="@connections endpoint the service posts job events to",
+        )
+        CfnOutput(self, "RestApiId", value=self.rest.api.rest_api_id)
+        for tier, plan in self.rest.usage_plans.items():
+            CfnOutput(
+                self,
+                f"UsagePlan{tier.capitalize()}",
+                value=plan.usage_plan_id,
+                description=f"Usage plan id of the {tier} tier (for create-usage-plan-key)",
+            )
+        CfnOutput(self, "ArtifactsBucket", value=data.bucket.bucket_name)
+        CfnOutput(self, "DashboardName", value=self.observability.dashboard.dashboard_name)
+
+        acknowledge_findings(self)
+
+    def _grant(self) -> None:
+        """Exactly the calls each process makes; see shared/aws for the calls themselves."""
+        data = self.data
+        jobs = data.jobs_table.table_arn
+        idempotency = data.idempotency_table.table_arn
+        connections = data.connections_table.table_arn
+        by_job = index_arn(data.connections_table, CONNECTIONS_BY_JOB_INDEX)
+        outputs = object_arns(data.bucket, S3Prefix.OUTPUTS)
+        secret = self.ws_token_secret.secret_arn
+        queue = data.queue.queue_arn
+
+        api = self.api_function
+        # TransactWriteItems is authorised item by item: PutItem on both tables covers the create.
+        api.allow(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
+        api.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_BY_OWNER_INDEX)])
+        api.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [idempotency])
+        api.allow(["sqs:SendMessage"], [queue])
+        api.allow(["s3:GetObject"], [outputs])
+        api.allow(
+            ["s3:PutObject"],
+            [object_arns(data.bucket, S3Prefix.INPUTS), object_arns(data.bucket, S3Prefix.WORKFLOWS)],
+        )
+        api.allow(["secretsmanager:GetSecretValue"], [secret])
+
+        sweeper = self.sweeper
+        sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])
+        sweeper.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
+        sweeper.allow(["sqs:SendMessage"], [queue])
+
+        dlq = self.dlq_function
+        dlq.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
+        dlq.allow(["dynamodb:Query"], [by_job, connections])
+        dlq.allow(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [connections])
+        dlq.allow(["s3:GetObject"], [outputs])
+
+        self.ws_authorizer.allow(["secretsmanager:GetSecretValue"], [secret])
+
+        routes = self.ws_routes
+        routes.allow(
+            ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"],
+            [connections],
+        )
+        routes.allow(["dynamodb:Query"], [by_job])
+        routes.allow(["dynamodb:GetItem"], [jobs])
+        routes.allow(["s3:GetObject"], [outputs])
+
+        # The processes that post job events to WebSocket clients, and no others.
+        for grantee in (routes.role, dlq.role, self.runners.task_definition.task_role):
+            self.websocket.grant_post(grantee)
