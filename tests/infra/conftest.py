@@ -1,0 +1,75 @@
+"""One synthesis of the whole app, shared by every infra test (CDK synth is the slow part)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, CfnResource, Stack
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+from infra.assembly import BUNDLING_STACKS, build_app
+from infra.stack import ComfyApiStack
+
+COMFYUI_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/comfyui:test"
+# Bundling skipped: synthesis stays offline and quick; the asset is hashed from the source instead.
+TEST_CONTEXT: dict[str, Any] = {BUNDLING_STACKS: [], "comfyuiImage": COMFYUI_IMAGE}
+
+
+@dataclass
+class Synth:
+    app: App
+    stack: ComfyApiStack
+    template: Template
+    json: dict[str, Any]
+    seconds: float
+    outdir: Path
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id -> Properties of every resource of one type."""
+        return {
+            logical_id: resource.get("Properties", {})
+            for logical_id, resource in self.json["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def logical_id(self, construct: IConstruct) -> str:
+        resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+        assert isinstance(resource, CfnResource), construct.node.path
+        return Stack.of(construct).get_logical_id(resource)
+
+
+def synthesize(context: dict[str, Any], outdir: str) -> Synth:
+    """Synthesizes with cdk-nag registered, as ``cdk synth`` does; a finding fails with a readable list."""
+    start = time.perf_counter()
+    app, stack = build_app(context, outdir=outdir)
+    try:
+        assembly = app.synth()
+    except RuntimeError as error:
+        report = AwsSolutionsChecks().validate_scope(app)
+        findings = [
+            f"{violation.rule_name} at {resource.construct_path}"
+            for violation in report.violations
+            for resource in violation.violating_resources
+        ]
+        pytest.fail(f"synthesis failed: {error}\nunacknowledged cdk-nag findings:\n" + "\n".join(findings))
+    template_json = assembly.get_stack_artifact(stack.artifact_id).template
+    return Synth(
+        app,
+        stack,
+        Template.from_json(template_json),
+        template_json,
+        time.perf_counter() - start,
+        Path(assembly.directory),
+    )
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    yield synthesize(TEST_CONTEXT, str(tmp_path_factory.mktemp("cdk.out")))

@@ -1,0 +1,96 @@
+"""The REST API (API keys, tiers, logs, throttling) and the WebSocket API (routes, authorizer, stage)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.config import DEFAULT_TIERS, ServiceConfig
+from shared.names import WS_ACTIONS, WS_ROUTE_SELECTION_EXPRESSION, WS_TOKEN_QUERY_PARAMETER
+from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+def test_every_rest_method_requires_an_api_key_and_proxies_to_the_api_function(synth: Synth) -> None:
+    methods = synth.resources("AWS::ApiGateway::Method")
+    assert len(methods) == 2  # ANY / and ANY /{proxy+}
+    api_function = synth.logical_id(synth.stack.api_function.function)
+    for method in methods.values():
+        assert method["HttpMethod"] == "ANY"
+        assert method["ApiKeyRequired"] is True
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+        assert api_function in json.dumps(method["Integration"]["Uri"])
+    synth.template.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "{proxy+}"})
+
+
+def test_the_stage_logs_access_as_json_throttles_and_traces(synth: Synth) -> None:
+    config = ServiceConfig()
+    (stage,) = synth.resources("AWS::ApiGateway::Stage").values()
+    assert stage["StageName"] == config.stage
+    assert stage["TracingEnabled"] is True
+    log_format = json.loads(stage["AccessLogSetting"]["Format"])
+    assert {"requestId", "apiKeyId", "status"} <= set(log_format)
+    (settings,) = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == config.api_throttle.rate_limit
+    assert settings["ThrottlingBurstLimit"] == config.api_throttle.burst_limit
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["DataTraceEnabled"] is False
+
+
+def test_usage_plans_are_the_tiers_with_rate_burst_and_quota(synth: Synth) -> None:
+    plans = synth.resources("AWS::ApiGateway::UsagePlan").values()
+    assert len(plans) == len(DEFAULT_TIERS)
+    by_description = {plan["Description"]: plan for plan in plans}
+    for name, tier in DEFAULT_TIERS.items():
+        plan = by_description[f"API keys in the {name} tier"]
+        assert plan["Throttle"] == {"RateLimit": tier["rateLimit"], "BurstLimit": tier["burstLimit"]}
+        assert plan["Quota"] == {"Limit": tier["quota"], "Period": tier["quotaPeriod"]}
+        (api_stage,) = plan["ApiStages"]
+        assert api_stage["Stage"] == {"Ref": synth.logical_id(synth.stack.rest.stage)}
+
+
+def test_the_websocket_api_has_its_routes_and_authorizes_connect(synth: Synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::ApiGatewayV2::Api",
+        {"ProtocolType": "WEBSOCKET", "RouteSelectionExpression": WS_ROUTE_SELECTION_EXPRESSION},
+    )
+    routes = {route["RouteKey"]: route for route in synth.resources("AWS::ApiGatewayV2::Route").values()}
+    assert set(routes) == {"$connect", "$disconnect", "$default", *WS_ACTIONS}
+    (authorizer_id,) = synth.resources("AWS::ApiGatewayV2::Authorizer")
+    assert routes["$connect"]["AuthorizationType"] == "CUSTOM"
+    assert routes["$connect"]["AuthorizerId"] == {"Ref": authorizer_id}
+    synth.template.has_resource_properties(
+        "AWS::ApiGatewayV2::Authorizer",
+        {
+            "AuthorizerType": "REQUEST",
+            "IdentitySource": [f"route.request.querystring.{WS_TOKEN_QUERY_PARAMETER}"],
+        },
+    )
+
+
+def test_the_websocket_stage_throttles_and_logs(synth: Synth) -> None:
+    config = ServiceConfig()
+    (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
+    assert stage["StageName"] == config.stage
+    assert stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == config.websocket_throttle.rate_limit
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == config.websocket_throttle.burst_limit
+    assert "connectionId" in json.loads(stage["AccessLogSettings"]["Format"])
+
+
+def test_both_stages_wait_for_the_account_logging_role(synth: Synth) -> None:
+    (account_id,) = synth.resources("AWS::ApiGateway::Account")
+    for resource_type in ("AWS::ApiGateway::Stage", "AWS::ApiGatewayV2::Stage"):
+        stages = [r for r in synth.json["Resources"].values() if r["Type"] == resource_type]
+        assert all(account_id in stage.get("DependsOn", []) for stage in stages)
+
+
+def test_the_outputs_give_the_urls_and_the_usage_plans(synth: Synth) -> None:
+    outputs = synth.json["Outputs"]
+    assert {"RestApiUrl", "WebSocketUrl", "WebSocketManagementUrl", "RestApiId"} <= set(outputs)
+    assert {f"UsagePlan{name.capitalize()}" for name in DEFAULT_TIERS} <= set(outputs)
+    assert "/v1/" in json.dumps(outputs["RestApiUrl"]["Value"])
+    assert "wss://" in json.dumps(outputs["WebSocketUrl"]["Value"])
+    assert "https://" in json.dumps(outputs["WebSocketManagementUrl"]["Value"])

@@ -1,0 +1,92 @@
+"""The Lambda asset: local pip bundling for the Lambda platform, and only the code packages inside."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import DockerIgnoreStrategy, GlobIgnoreStrategy
+
+from infra.bundling import PROJECT_ROOT, REQUIREMENTS, PipLocalBundling, asset_excludes
+from infra.runner import runner_image_excludes
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [
+        ("shared/names.py", True),
+        ("functions/api/handler.py", True),
+        (REQUIREMENTS, True),
+        ("gpu_runner/runner.py", False),
+        ("infra/stack.py", False),
+        ("tests/unit/__init__.py", False),
+        (".venv/bin/python", False),
+        ("shared/__pycache__/names.cpython-311.pyc", False),
+    ],
+)
+def test_the_lambda_asset_holds_only_the_code_packages(path: str, kept: bool) -> None:
+    strategy = GlobIgnoreStrategy(str(PROJECT_ROOT), asset_excludes())
+    assert strategy.ignores(str(PROJECT_ROOT / path)) is not kept
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [
+        ("requirements.txt", True),
+        ("shared/names.py", True),
+        ("gpu_runner/__main__.py", True),
+        ("gpu_runner/Dockerfile", True),
+        ("functions/api/handler.py", False),
+        ("infra/stack.py", False),
+        (".venv/bin/python", False),
+    ],
+)
+def test_the_runner_image_context_holds_only_what_the_dockerfile_copies(path: str, kept: bool) -> None:
+    strategy = DockerIgnoreStrategy(str(PROJECT_ROOT), runner_image_excludes())
+    assert strategy.ignores(str(PROJECT_ROOT / path)) is not kept
+
+
+def test_local_bundling_installs_lambda_platform_wheels_and_copies_the_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert PipLocalBundling("arm64").try_bundle(str(tmp_path)) is True
+    (command,) = calls
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
+    assert command[command.index("--python-version") + 1] == "3.11"
+    assert "--only-binary=:all:" in command
+    assert command[command.index("--target") + 1] == str(tmp_path)
+    assert (tmp_path / "shared" / "names.py").is_file()
+    assert (tmp_path / "functions" / "api" / "handler.py").is_file()
+    assert not list(tmp_path.rglob("__pycache__"))
+
+
+def test_a_failed_pip_hands_over_to_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(command, 1, "", "no matching distribution")
+
+    monkeypatch.setattr(subprocess, "run", failing_run)
+    assert PipLocalBundling("x86_64").try_bundle(str(tmp_path)) is False
+
+
+def test_the_functions_requirements_are_pinned_as_in_the_root_requirements() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        return dict(line.split("==", 1) for line in lines if "==" in line)
+
+    functions = pins(PROJECT_ROOT / REQUIREMENTS)
+    root = pins(PROJECT_ROOT / "requirements.txt")
+    assert functions
+    assert {name: root.get(name) for name in functions} == functions
