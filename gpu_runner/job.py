@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
+from gpu_runner.faults import crash_if
 from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
 from gpu_runner.lease import Heartbeat
 from gpu_runner.log import logger
@@ -25,6 +26,7 @@ from shared.aws.queue import JobQueue, ReceivedMessage
 from shared.aws.storage import ArtifactStore
 from shared.errors import ServiceUnavailable
 from shared.models import ErrorCode, Job, JobError, JobStatus, OutputFile
+from shared.names import job_outputs_prefix
 from shared.settings import RunnerSettings
 
 PROMPT_NAMESPACE = uuid.UUID("6f1c1a5e-3b5e-4c61-9a57-0c4f2a3e9b10")
@@ -127,6 +129,7 @@ class JobRun:
     # -- PromptObserver ---------------------------------------------------------------------------
 
     async def started(self, timestamp_ms: int | None) -> None:
+        crash_if(self.deps.settings.crash_at_step, "mid_run")
         loop = asyncio.get_running_loop()
         self._timeout = loop.call_later(self.deps.settings.max_run_seconds, self.stop.set, "timeout")
         job = await asyncio.to_thread(self.deps.store.mark_running, self.job.job_id, self.attempt, now_ms())
@@ -208,12 +211,17 @@ class JobRun:
         produced = (entry or {}).get("outputs") or outcome.outputs
         uploader = OutputUploader(self.deps.comfy, self.deps.artifacts)
         try:
+            if self.attempt > 1:
+                # An earlier attempt may have died between its upload and its terminal write.
+                prefix = job_outputs_prefix(self.job.owner, self.job.job_id)
+                await asyncio.to_thread(self.deps.artifacts.delete_prefix, prefix)
             outputs = await uploader.upload(self.job.owner, self.job.job_id, produced)
         except (ComfyUnavailable, ClientError, BotoCoreError) as error:
             await self._fail(
                 JobError(code=ErrorCode.OUTPUT_ERROR, message=f"could not store the outputs: {error}")
             )
             return
+        crash_if(self.deps.settings.crash_at_step, "after_upload")
         if not await self._finish(JobStatus.SUCCEEDED, outputs=outputs):
             await self._discard(outputs)
 
@@ -241,6 +249,7 @@ class JobRun:
             return False
         self.job = job
         self._log("finished", status=status.value, outputs=len(job.outputs))
+        crash_if(self.deps.settings.crash_at_step, "after_finish")
         await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
         await self.deps.notifier.status(job)
         return True

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from gpu_runner.comfy import ComfyClient, ComfyUnavailable
 from gpu_runner.fanout import WebSocketNotifier
+from gpu_runner.faults import crash_if
 from gpu_runner.job import TRANSIENT, JobRun, RunnerDeps, now_ms
 from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
@@ -56,26 +57,35 @@ class Runner:
             output_classes=set(),
         )
         self._stopping = asyncio.Event()
-        self._current: JobRun | None = None
+        self._in_hand: dict[str, JobRun] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.jobs_handled = 0
 
+    @property
+    def capacity(self) -> int:
+        """The job running plus the ones prefetched into ComfyUI's queue behind it."""
+        return 1 + self.settings.prefetch
+
     def request_stop(self) -> None:
-        """SIGTERM: receive no more; the job in hand finishes or is released by the stop timeout."""
+        """SIGTERM: receive no more; jobs in hand finish, or are released when the stop timeout ends."""
         if self._stopping.is_set():
             return
         logger.info("stop requested", extra={"stop_timeout_seconds": self.settings.stop_timeout_seconds})
         self._stopping.set()
         loop = asyncio.get_running_loop()
-        loop.call_later(self.settings.stop_timeout_seconds, self._stop_current)
+        loop.call_later(self.settings.stop_timeout_seconds, self._release_in_hand)
 
-    def _stop_current(self) -> None:
-        if self._current is not None:
-            self._current.stop.set("shutdown")
+    def _release_in_hand(self) -> None:
+        for run in self._in_hand.values():
+            run.stop.set("shutdown")
 
     async def run(self) -> None:
         await self.comfy.start()
         try:
             while not self._stopping.is_set():
+                if len(self._tasks) >= self.capacity:
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 if not await self._wait_for_comfyui():
                     continue
                 messages = await asyncio.to_thread(
@@ -85,10 +95,36 @@ class Runner:
                     self.settings.visibility_timeout_seconds,
                 )
                 for message in messages:
-                    await self.handle(message)
+                    await self._take(message)
+            if self._tasks:
+                await asyncio.wait(self._tasks)
         finally:
             await self.deps.notifier.close()
             await self.comfy.close()
+
+    async def _take(self, message: ReceivedMessage) -> None:
+        """Claims the message's job, then runs it in the background so the next one can be prefetched."""
+        run = await self.claim(message)
+        if run is None:
+            self.jobs_handled += 1
+            return
+        self._in_hand[run.job.job_id] = run
+        task = asyncio.create_task(self._execute(run), name=f"job-{run.job.job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, run: JobRun) -> None:
+        started = time.monotonic()
+        try:
+            await run.execute()
+        except Exception:
+            logger.exception("job failed in the runner", extra={"job_id": run.job.job_id})
+        finally:
+            self._in_hand.pop(run.job.job_id, None)
+            self.jobs_handled += 1
+        logger.info(
+            "done with job", extra={"job_id": run.job.job_id, "seconds": round(time.monotonic() - started, 3)}
+        )
 
     async def _wait_for_comfyui(self) -> bool:
         """Claim nothing while ComfyUI does not answer: a job taken now would only fail."""
@@ -113,12 +149,12 @@ class Runner:
             return set()
         return {name for name, spec in info.items() if isinstance(spec, dict) and spec.get("output_node")}
 
-    async def handle(self, message: ReceivedMessage) -> None:
-        """One message, whatever it holds, never takes the loop down with it."""
+    async def claim(self, message: ReceivedMessage) -> JobRun | None:
+        """One message, whatever it holds, never takes the loop down with it. None: nothing to run."""
         job_id = "unknown"
         try:
             job_id = message.parse().job_id
-            await self._handle(message, job_id)
+            return await self._claim(message, job_id)
         except ValidationError:
             # Left alone it comes back until maxReceiveCount sends it to the DLQ, where it is logged.
             logger.error(
@@ -127,47 +163,36 @@ class Runner:
         except TRANSIENT as error:
             logger.warning("transient failure before the run", extra={"job_id": job_id, "error": str(error)})
         except Exception:
-            logger.exception("job failed in the runner", extra={"job_id": job_id})
-        finally:
-            self._current = None
-            self.jobs_handled += 1
+            logger.exception("could not take the job", extra={"job_id": job_id})
+        return None
 
-    async def _handle(self, message: ReceivedMessage, job_id: str) -> None:
+    async def _claim(self, message: ReceivedMessage, job_id: str) -> JobRun | None:
         store, queue = self.deps.store, self.deps.queue
         if self._stopping.is_set():
             await asyncio.to_thread(queue.change_visibility, message.receipt_handle, 0)
-            return
+            return None
         job = await asyncio.to_thread(store.get, job_id)
         if job is None or job.status.is_terminal:
             logger.info("nothing to do for this message", extra={"job_id": job_id, "found": job is not None})
             await asyncio.to_thread(queue.delete, message.receipt_handle)
-            return
+            return None
         now = now_ms()
-        claimed = await asyncio.to_thread(
-            store.claim,
-            job_id,
-            self.settings.runner_id,
-            now,
-            now + lease_span_ms(self.settings.visibility_timeout_seconds),
-        )
+        lease_until = now + lease_span_ms(self.settings.visibility_timeout_seconds)
+        claimed = await asyncio.to_thread(store.claim, job_id, self.settings.runner_id, now, lease_until)
         if claimed is None:
             # Another runner holds a live lease: this is a duplicate delivery. Never run the GPU twice.
             logger.info("duplicate delivery of a leased job; dropping it", extra={"job_id": job_id})
             await asyncio.to_thread(queue.delete, message.receipt_handle)
-            return
+            return None
+        crash_if(self.settings.crash_at_step, "after_claim")
         if claimed.status is JobStatus.QUEUED and claimed.deadline is not None and claimed.deadline < now:
             expired = await asyncio.to_thread(store.expire, job_id, claimed.attempt, now)
             if expired is not None:
                 logger.info("expired in the queue", extra={"job_id": job_id})
                 await self.deps.notifier.status(expired)
             await asyncio.to_thread(queue.delete, message.receipt_handle)
-            return
+            return None
         logger.info(
             "claimed", extra={"job_id": job_id, "attempt": claimed.attempt, "receives": message.receive_count}
         )
-        self._current = JobRun(self.deps, message, claimed)
-        started = time.monotonic()
-        await self._current.execute()
-        logger.info(
-            "done with job", extra={"job_id": job_id, "seconds": round(time.monotonic() - started, 3)}
-        )
+        return JobRun(self.deps, message, claimed)

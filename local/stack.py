@@ -28,6 +28,7 @@ from local.apigw.rest import RestApiEmulator
 from local.apigw.server import ApiGatewayEmulator
 from local.apigw.websocket import WebSocketApiEmulator
 from local.aws_resources import LocalResources, create_resources
+from local.dlq_source import SqsEventSource
 from local.settings import LocalStackSettings
 from shared.aws.clients import AwsClients
 from shared.names import WS_ROUTE_SELECTION_EXPRESSION, WS_TOKEN_QUERY_PARAMETER, Env
@@ -55,6 +56,7 @@ class LocalStack:
     _simulator: subprocess.Popen[bytes] | None = None
     _gateway: ApiGatewayEmulator | None = None
     _sweeper: threading.Thread | None = None
+    _dlq_source: SqsEventSource | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -69,6 +71,7 @@ class LocalStack:
         self._install_lambda_environment()
         self._start_gateway()
         self._start_sweeper()
+        self._start_dlq_consumer()
         self.runner_env_path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.runner_env().items())))
         self._write_endpoints()
         for _ in range(self.settings.runners):
@@ -181,6 +184,15 @@ class LocalStack:
         }
         (self.state_dir / "stack.json").write_text(json.dumps(endpoints, indent=2))
 
+    def _start_dlq_consumer(self) -> None:
+        from functions.dlq.handler import handler as dlq_handler
+
+        assert self.resources is not None
+        self._dlq_source = SqsEventSource(
+            local_clients(self.aws_endpoint), self.resources.dlq_url, dlq_handler, REGION
+        )
+        self._dlq_source.start()
+
     @property
     def runner_env_path(self) -> Path:
         return self.state_dir / "runner.env"
@@ -207,6 +219,8 @@ class LocalStack:
         self._stopping.set()
         for runner in self.runners:
             processes.stop(runner)
+        if self._dlq_source is not None:
+            self._dlq_source.stop()
         if self._gateway is not None:
             self._gateway.stop()
         if self._simulator is not None:

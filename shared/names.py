@@ -150,6 +150,10 @@ def output_key(owner: str, job_id: str, node_id: str, filename: str) -> str:
     return f"{S3Prefix.OUTPUTS}/{owner}/{job_id}/{node_id}/{filename}"
 
 
+def job_outputs_prefix(owner: str, job_id: str) -> str:
+    return f"{S3Prefix.OUTPUTS}/{owner}/{job_id}/"
+
+
 def input_key(owner: str, upload_id: str) -> str:
     return f"{S3Prefix.INPUTS}/{owner}/{upload_id}"
 

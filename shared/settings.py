@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,6 +85,10 @@ class RunnerSettings(ResourceSettings):
     output_url_ttl_seconds: int = Field(default=3600, ge=60)
     # The https:// @connections endpoint of the WebSocket API's stage; empty turns fan-out off.
     websocket_management_url: str = ""
+    # Jobs taken beyond the one running, their prompts already in ComfyUI's queue so it never idles.
+    prefetch: int = Field(default=1, ge=0, le=4)
+    # Fault injection for crash tests: the runner kills itself (SIGKILL) on reaching this step.
+    crash_at_step: Literal["", "after_claim", "mid_run", "after_upload", "after_finish"] = ""
     log_level: str = "INFO"
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOCOL_DIR = ROOT.parent / "shared" / "comfyui-protocol"
+# The recorded protocol, vendored beside the simulator that reproduces it.
+PROTOCOL_DIR = ROOT / "local" / "comfyui_sim" / "protocol"
 
 
 @pytest.fixture(autouse=True)

@@ -298,7 +298,8 @@ class JobStore:
             job_id,
             attempt,
             {JobAttr.STATUS: JobStatus.RUNNING.value, JobAttr.STARTED_AT: now_ms, JobAttr.UPDATED_AT: now_ms},
-            allowed=sources_of(JobStatus.RUNNING),
+            # A later attempt of a job whose runner died restarts it: running again, under its own fence.
+            allowed=ACTIVE_STATUSES,
         )
 
     def record_progress(self, job_id: str, attempt: int, percent: float, now_ms: int) -> Job | None:

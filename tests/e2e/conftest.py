@@ -56,8 +56,14 @@ class Stack:
         return process
 
     def stop_runners(self) -> None:
+        """SIGTERM, as ECS stops a task: a runner hands back a message its last long poll took."""
         for runner in self.runners:
             if runner.poll() is None:
+                runner.terminate()
+        for runner in self.runners:
+            try:
+                runner.wait(10)
+            except subprocess.TimeoutExpired:
                 runner.kill()
                 runner.wait()
         self.runners.clear()

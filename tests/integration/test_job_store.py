@@ -143,3 +143,13 @@ def test_enqueue_pending_index_lists_and_clears(store: JobStore) -> None:
     assert store.list_enqueue_pending(created_before_ms=NOW + 1) == ["j1"]
     store.clear_enqueue_pending("j1")
     assert store.list_enqueue_pending(created_before_ms=NOW + 1) == []
+
+
+def test_a_new_attempt_of_a_running_job_marks_it_running_again(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    store.claim("j1", "a", NOW, NOW + 1000)
+    store.mark_running("j1", 1, NOW)
+    store.claim("j1", "b", NOW + 2000, NOW + 9000)  # the first runner died; its lease ran out
+    again = store.mark_running("j1", 2, NOW + 2001)
+    assert again is not None and again.started_at == NOW + 2001
+    assert store.mark_running("j1", 1, NOW + 2002) is None
