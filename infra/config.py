@@ -176,7 +176,8 @@ class ServiceConfig:
             (1 <= self.queue_retention_days <= 14, "queueRetentionDays must be in [1, 14]"),
             (1 <= self.dlq_retention_days <= 14, "dlqRetentionDays must be in [1, 14]"),
             (self.lambda_architecture in ARCHITECTURES, f"lambdaArchitecture must be one of {ARCHITECTURES}"),
-            (1 <= self.max_azs <= 6, "maxAzs must be in [1, 6]"),
+            # The stack is environment-agnostic (synthesis needs no account), which allows two AZs.
+            (1 <= self.max_azs <= 2, "maxAzs must be 1 or 2"),
             (0 <= self.nat_gateways <= self.max_azs, "natGateways must be in [0, maxAzs]"),
             (
                 all(t.quota_period in QUOTA_PERIODS for t in self.tiers),

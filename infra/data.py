@@ -60,6 +60,8 @@ class DataStore(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(config.dlq_retention_days),
+            # The dlq function consumes it: AWS advises six times the function's timeout (30 s).
+            visibility_timeout=Duration.seconds(180),
         )
         self.queue = sqs.Queue(
             self,

@@ -58,7 +58,8 @@ def test_the_websocket_api_has_its_routes_and_authorizes_connect(synth: Synth) -
     )
     routes = {route["RouteKey"]: route for route in synth.resources("AWS::ApiGatewayV2::Route").values()}
     assert set(routes) == {"$connect", "$disconnect", "$default", *WS_ACTIONS}
-    (authorizer_id,) = synth.resources("AWS::ApiGatewayV2::Authorizer")
+    ((authorizer_id, authorizer),) = synth.resources("AWS::ApiGatewayV2::Authorizer").items()
+    assert synth.logical_id(synth.stack.ws_authorizer.function) in json.dumps(authorizer["AuthorizerUri"])
     assert routes["$connect"]["AuthorizationType"] == "CUSTOM"
     assert routes["$connect"]["AuthorizerId"] == {"Ref": authorizer_id}
     synth.template.has_resource_properties(
