@@ -26,12 +26,21 @@ from shared.aws.queue import JobQueue, ReceivedMessage
 from shared.aws.storage import ArtifactStore
 from shared.errors import ServiceUnavailable
 from shared.models import ErrorCode, Job, JobError, JobStatus, OutputFile
-from shared.names import job_outputs_prefix
+from shared.names import input_key, job_outputs_prefix
 from shared.settings import RunnerSettings
+from shared.uploads import UPLOAD_CONTENT_TYPES, upload_id_of, upload_references
 
 PROMPT_NAMESPACE = uuid.UUID("6f1c1a5e-3b5e-4c61-9a57-0c4f2a3e9b10")
 PROGRESS_WRITE_SECONDS = 1.0
 TRANSIENT = (ComfyUnavailable, ServiceUnavailable, ClientError, BotoCoreError)
+
+
+class InputRejected(Exception):
+    """An input the job names cannot be used: a permanent fault of the job."""
+
+    def __init__(self, message: str, node_id: str) -> None:
+        super().__init__(message)
+        self.node_id = node_id
 
 
 def now_ms() -> int:
@@ -90,6 +99,10 @@ class JobRun:
             await self._run()
         except ComfyRejected as rejected:
             await self._fail(_rejection_error(rejected))
+        except InputRejected as rejected:
+            await self._fail(
+                JobError(code=ErrorCode.INPUT_ERROR, message=str(rejected), node_id=rejected.node_id)
+            )
         except TRANSIENT as error:
             logger.warning(
                 "transient failure; releasing the job", extra={"job_id": self.job.job_id, "error": str(error)}
@@ -103,7 +116,7 @@ class JobRun:
                 await beating
 
     async def _run(self) -> None:
-        graph = await self._load_workflow()
+        graph = await self._stage_inputs(await self._load_workflow())
         self._tracker = ProgressTracker(nodes_that_run(graph, self.deps.output_classes))
         async with self.deps.comfy.listen(self.prompt_id) as frames:
             await self.deps.comfy.submit(self.prompt_id, graph)
@@ -118,6 +131,31 @@ class JobRun:
             )
             outcome = await follower.run()
         await self._conclude(outcome)
+
+    async def _stage_inputs(self, graph: dict[str, Any]) -> dict[str, Any]:
+        """Hands every upload:// input to ComfyUI and puts the name it answers in its place."""
+        for node_id, name, ref in list(upload_references(graph)):
+            upload_id = upload_id_of(ref)
+            where = f"input {name!r} of node {node_id}"
+            if upload_id is None:
+                raise InputRejected(f"{where}: {ref!r} is not an upload reference", node_id)
+            key = input_key(self.job.owner, upload_id)
+            try:
+                found = await asyncio.to_thread(
+                    self.deps.artifacts.get_with_type, key, self.deps.settings.upload_max_bytes
+                )
+            except ValueError as too_large:
+                raise InputRejected(
+                    f"{where}: upload {upload_id} is too large: {too_large}", node_id
+                ) from None
+            if found is None:
+                raise InputRejected(f"{where}: upload {upload_id} does not exist", node_id)
+            data, content_type = found
+            extension = UPLOAD_CONTENT_TYPES.get(content_type.split(";")[0], "")
+            graph[node_id]["inputs"][name] = await self.deps.comfy.upload_image(
+                f"{upload_id}{extension}", data, subfolder="uploads"
+            )
+        return graph
 
     async def _load_workflow(self) -> dict[str, Any]:
         if self.job.workflow is not None:

@@ -20,7 +20,8 @@ from aws_cdk import aws_lambda as lambda_
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = "functions/requirements.txt"
 # The packages that make up the Lambda code; everything else in the project stays out of the asset.
-CODE_PACKAGES = ("shared", "functions")
+# templates/ ships with the code: the API function reads the JSON files at run time.
+CODE_PACKAGES = ("shared", "functions", "templates")
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 PYTHON_VERSION = "3.11"
 # Lambda's python3.11 runtime is Amazon Linux 2 (glibc 2.26): manylinux2014 wheels are the newest that load.

@@ -78,6 +78,9 @@ class Job(BaseModel):
     error: JobError | None = None
     cancel_requested: bool = False
     metadata: dict[str, Any] | None = None
+    template: str | None = None
+    # The template's parameters as used: defaults filled in, and the seed chosen when none was given.
+    params: dict[str, Any] | None = None
     workflow: dict[str, Any] | None = None
     workflow_s3_key: str | None = None
     enqueue_pending: str | None = None

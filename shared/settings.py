@@ -39,6 +39,8 @@ class ApiSettings(ResourceSettings):
     max_metadata_bytes: int = Field(default=4096, ge=0)
     # A workflow larger than this is kept in S3 instead of the job item (DynamoDB items stop at 400 KB).
     inline_workflow_max_bytes: int = Field(default=256_000, ge=1024)
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    upload_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     # The wss:// URL clients connect to with a token from POST /v1/ws-tokens.
     websocket_url: str = ""
     ws_token_secret: str = ""
@@ -87,6 +89,7 @@ class RunnerSettings(ResourceSettings):
     websocket_management_url: str = ""
     # Jobs taken beyond the one running, their prompts already in ComfyUI's queue so it never idles.
     prefetch: int = Field(default=1, ge=0, le=4)
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # Fault injection for crash tests: the runner kills itself (SIGKILL) on reaching this step.
     crash_at_step: Literal["", "after_claim", "mid_run", "after_upload", "after_finish"] = ""
     log_level: str = "INFO"

@@ -44,6 +44,10 @@ class JobView(BaseModel):
     error: JobErrorView | None = None
     outputs: list[OutputView] = Field(default_factory=list)
     metadata: dict[str, Any] | None = None
+    template: str | None = Field(default=None, description="The template the job was made from, if any")
+    params: dict[str, Any] | None = Field(
+        default=None, description="The template parameters used, defaults and the chosen seed included"
+    )
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -77,4 +81,6 @@ def job_view(job: Job, presign: Callable[[str], str]) -> JobView:
         error=JobErrorView.model_validate(job.error.model_dump()) if job.error else None,
         outputs=outputs,
         metadata=job.metadata,
+        template=job.template,
+        params=job.params,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from functions.api.problems import install_problem_handlers
-from functions.api.routes import health, jobs, ws_tokens
+from functions.api.routes import health, jobs, templates, uploads, ws_tokens
 from functions.api.routes.health import VERSION
 
 
@@ -20,6 +20,8 @@ def create_app() -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(uploads.router)
+    app.include_router(templates.router)
     app.include_router(ws_tokens.router)
     install_problem_handlers(app)
     return app

@@ -66,8 +66,44 @@ def idempotency_key(
     return key
 
 
+MAX_WAIT_SECONDS = 20
+
+
+def prefer_wait(
+    prefer: Annotated[
+        str | None,
+        Header(
+            alias="Prefer",
+            description="wait=N (N up to 20 seconds): answer once the job has finished or N seconds passed",
+        ),
+    ] = None,
+) -> float | None:
+    """The ``wait`` preference of RFC 7240; other preferences are ignored, as the RFC allows."""
+    if prefer is None:
+        return None
+    for part in prefer.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() != "wait":
+            continue
+        try:
+            seconds = float(value.strip().strip('"'))
+        except ValueError:
+            raise InvalidRequest(
+                f"Prefer: wait must be a number of seconds, got {value.strip()!r}.",
+                [FieldError("header:Prefer", "wait must be a number of seconds")],
+            ) from None
+        if not 0 <= seconds <= MAX_WAIT_SECONDS:
+            raise InvalidRequest(
+                f"Prefer: wait must be between 0 and {MAX_WAIT_SECONDS} seconds.",
+                [FieldError("header:Prefer", f"wait must be between 0 and {MAX_WAIT_SECONDS}")],
+            )
+        return seconds
+    return None
+
+
 Context = Annotated[ApiContext, Depends(get_context)]
 Owner = Annotated[str, Depends(get_owner)]
 Jobs = Annotated[JobsService, Depends(get_jobs_service)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 BodyLimit = Depends(enforce_body_limit)
+PreferWait = Annotated[float | None, Depends(prefer_wait)]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from functions.api.context import ApiContext
+from functions.api.cursor import decode_cursor, encode_cursor
 from functions.api.schemas import JobRequest
 from functions.observability import logger
 from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord
@@ -21,11 +23,15 @@ from shared.errors import (
     ServiceUnavailable,
 )
 from shared.models import Job, JobStatus
-from shared.names import ENQUEUE_PENDING_VALUE, workflow_key
+from shared.names import ENQUEUE_PENDING_VALUE, input_key, workflow_key
+from shared.secrets import token_secret
+from shared.templates import Template, get_template
+from shared.uploads import upload_id_of, upload_references
 from shared.views import JobView, job_view
 from shared.workflow import validate_workflow
 
 JOB_RETENTION_SECONDS = 90 * 24 * 3600
+WAIT_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,14 @@ class JobsService:
         self, owner: str, request: JobRequest, idempotency_key: str | None, path: str
     ) -> SubmitOutcome:
         settings = self._ctx.settings
-        workflow = validate_workflow(request.workflow, max_nodes=settings.max_nodes)
+        params, template = None, None
+        if request.template is not None:
+            template = get_template(request.template)
+            workflow, params = template.render(request.params or {})
+        else:
+            workflow = validate_workflow(request.workflow, max_nodes=settings.max_nodes)
         self._check_metadata(request.metadata)
+        self._check_uploads(owner, workflow, template)
 
         now_ms = self._ctx.now_ms()
         job = Job(
@@ -61,6 +73,8 @@ class JobsService:
             updated_at=now_ms,
             deadline=now_ms + settings.queue_deadline_seconds * 1000,
             metadata=request.metadata,
+            template=request.template,
+            params=params,
             enqueue_pending=ENQUEUE_PENDING_VALUE,
             expires_at=now_ms // 1000 + JOB_RETENTION_SECONDS,
         )
@@ -122,6 +136,50 @@ class JobsService:
                 f"metadata is {size} bytes as JSON; at most {limit} are allowed",
                 [FieldError("/metadata", f"{size} bytes is more than the limit of {limit}")],
             )
+
+    def _check_uploads(self, owner: str, workflow: dict[str, Any], template: Template | None) -> None:
+        """Every upload:// input must name an upload of this owner that has arrived."""
+        errors = []
+        params = {bind: p.name for p in template.parameters for bind in p.bind} if template else {}
+        for node_id, name, ref in upload_references(workflow):
+            param = params.get((node_id, name))
+            pointer = f"/params/{param}" if param else f"/workflow/{node_id}/inputs/{name}"
+            upload_id = upload_id_of(ref)
+            if upload_id is None:
+                errors.append(FieldError(pointer, f"{ref!r} is not a valid upload reference", node_id, name))
+            elif not self._ctx.artifacts.exists(input_key(owner, upload_id)):
+                errors.append(
+                    FieldError(
+                        pointer, f"upload {upload_id!r} does not exist or has not been PUT yet", node_id, name
+                    )
+                )
+        if errors:
+            raise InvalidRequest(
+                f"The job names {len(errors)} upload(s) it cannot use: {errors[0].message}", errors
+            )
+
+    def list(
+        self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        secret = self._cursor_secret()
+        start = decode_cursor(secret, owner, status.value if status else None, cursor) if cursor else None
+        jobs, last = self._ctx.store.list_by_owner(owner, limit, status, start)
+        next_cursor = encode_cursor(secret, owner, status.value if status else None, last) if last else None
+        return jobs, next_cursor
+
+    def _cursor_secret(self) -> str:
+        settings = self._ctx.settings
+        # Unsigned, a cursor is still bound to its owner, and a listing only reads its owner's jobs.
+        return token_secret(settings.ws_token_secret, settings.ws_token_secret_arn) or "unsigned"
+
+    def wait(self, owner: str, job_id: str, seconds: float) -> Job:
+        """The job as soon as it is terminal, or as it is when ``seconds`` have passed."""
+        deadline = self._ctx.clock() + seconds
+        while True:
+            job = self.get(owner, job_id)
+            if job.status.is_terminal or self._ctx.clock() >= deadline:
+                return job
+            time.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - self._ctx.clock())))
 
     def get(self, owner: str, job_id: str) -> Job:
         job = self._ctx.store.get(job_id)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.views import JobView
 from shared.workflow import UI_FORMAT_HINT
 
 EXAMPLE_WORKFLOW: dict[str, Any] = {
@@ -16,16 +18,25 @@ EXAMPLE_WORKFLOW: dict[str, Any] = {
 
 
 class JobRequest(BaseModel):
-    """A job to run: a ComfyUI workflow in API format."""
+    """A job to run: a raw ComfyUI workflow in API format, or a template and its parameters."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"workflow": EXAMPLE_WORKFLOW}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"workflow": EXAMPLE_WORKFLOW},
+                {"template": "txt2img", "params": {"prompt": "a lighthouse at dawn", "steps": 20}},
+            ]
+        },
     )
 
-    workflow: dict[str, Any] = Field(
+    workflow: dict[str, Any] | None = Field(
+        default=None,
         description="The graph in ComfyUI's API format: node id -> {class_type, inputs}. "
-        "Links are [source_node_id, output_index]."
+        "Links are [source_node_id, output_index]. An input may name an uploaded file as upload://<upload_id>.",
     )
+    template: str | None = Field(default=None, description="The name of a template (GET /v1/templates)")
+    params: dict[str, Any] | None = Field(default=None, description="The template's parameters")
     metadata: dict[str, Any] | None = Field(
         default=None, description="Your own small JSON object, stored and returned with the job."
     )
@@ -33,14 +44,59 @@ class JobRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _explain_common_mistakes(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "workflow" not in data:
+        if isinstance(data, dict) and "workflow" not in data and "template" not in data:
             if isinstance(data.get("nodes"), list) and "links" in data:
                 raise ValueError(UI_FORMAT_HINT)
             if "prompt" in data and isinstance(data["prompt"], dict):
                 raise ValueError("put the graph under 'workflow', not 'prompt' (ComfyUI's own /prompt body)")
             if data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
                 raise ValueError('the body is a bare graph: send it as {"workflow": <graph>}')
+            raise ValueError("give either 'workflow' (an API-format graph) or 'template' and 'params'")
         return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobRequest:
+        if self.workflow is not None and self.template is not None:
+            raise ValueError("give either 'workflow' or 'template', not both")
+        if self.params is not None and self.template is None:
+            raise ValueError("'params' go with a 'template'")
+        return self
+
+
+class JobList(BaseModel):
+    """A page of the caller's jobs, newest first."""
+
+    items: list[JobView]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: str = Field(description="The file's media type, e.g. image/png")
+    filename: str | None = Field(default=None, max_length=255, description="The file's name, for reference")
+
+
+class UploadTicket(BaseModel):
+    """Where to PUT the file; then name it in a job as ``ref``."""
+
+    upload_id: str
+    ref: str = Field(description="upload://<upload_id>: the value for a workflow input or template param")
+    url: str = Field(description="A presigned URL to PUT the file's bytes to")
+    method: str = "PUT"
+    headers: dict[str, str] = Field(description="Headers the PUT must carry")
+    max_bytes: int = Field(description="Files larger than this are refused when the job runs")
+    expires_at: datetime
+
+
+class TemplateInfo(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any] = Field(description="The JSON Schema of the template's params")
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateInfo]
 
 
 class Health(BaseModel):

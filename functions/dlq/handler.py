@@ -24,6 +24,7 @@ from shared.aws.jobs import JobStore
 from shared.aws.push import ConnectionPoster
 from shared.aws.storage import ArtifactStore
 from shared.models import ErrorCode, JobError, QueueMessage
+from shared.names import JobMetric
 from shared.notify import push_status
 from shared.settings import DlqSettings
 
@@ -71,7 +72,7 @@ def fail_job(deps: DlqDeps, record: SQSRecord) -> None:
         logger.info("dead letter for a job already finished", extra={"job_id": job_id})
         return
     logger.warning("job failed: max attempts exceeded", extra={"job_id": job_id, "receives": receives})
-    metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=JobMetric.FAILED, unit=MetricUnit.Count, value=1)
     if deps.poster is not None:
         ttl = deps.settings.output_url_ttl_seconds
         push_status(deps.connections, deps.poster, job, lambda key: deps.artifacts.presign_get(key, ttl))

@@ -15,7 +15,7 @@ _deserializer = TypeDeserializer()
 
 # Free-form JSON is kept as a string: DynamoDB maps reject floats and empty keys, and these are
 # only ever read whole.
-_JSON_STRING_FIELDS = ("workflow", "metadata")
+_JSON_STRING_FIELDS = ("workflow", "metadata", "params")
 
 
 def _to_dynamo_value(value: Any) -> Any:

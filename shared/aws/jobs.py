@@ -176,8 +176,9 @@ class JobStore:
         return [deserialize(item)[JobAttr.JOB_ID] for item in response.get("Items", [])]
 
     def list_by_owner(
-        self, owner: str, limit: int, start_key: dict[str, Any] | None = None
+        self, owner: str, limit: int, status: JobStatus | None = None, start_key: dict[str, Any] | None = None
     ) -> tuple[list[Job], dict[str, Any] | None]:
+        """The owner's jobs, newest first, and the key to continue after (None when there are no more)."""
         kwargs: dict[str, Any] = {
             "TableName": self._jobs,
             "IndexName": JOBS_BY_OWNER_INDEX,
@@ -185,14 +186,29 @@ class JobStore:
             "ExpressionAttributeNames": {"#o": JobAttr.OWNER},
             "ExpressionAttributeValues": {":o": value(owner)},
             "ScanIndexForward": False,
-            "Limit": limit,
         }
+        if status is not None:
+            # The filter applies after Limit, so pages may come back short; read on until full.
+            kwargs["FilterExpression"] = "#s = :s"
+            kwargs["ExpressionAttributeNames"]["#s"] = JobAttr.STATUS
+            kwargs["ExpressionAttributeValues"][":s"] = value(status.value)
         if start_key:
             kwargs["ExclusiveStartKey"] = serialize(start_key)
-        response = self._db.query(**kwargs)
-        jobs = [job_from_item(item) for item in response.get("Items", [])]
-        last = response.get("LastEvaluatedKey")
-        return jobs, deserialize(last) if last else None
+        jobs: list[Job] = []
+        try:
+            while True:
+                kwargs["Limit"] = limit - len(jobs) if status is None else max(25, limit)
+                response = self._db.query(**kwargs)
+                for item in response.get("Items", []):
+                    jobs.append(job_from_item(item))
+                    if len(jobs) == limit:
+                        return jobs, _owner_index_key(jobs[-1])
+                last = response.get("LastEvaluatedKey")
+                if not last:
+                    return jobs, None
+                kwargs["ExclusiveStartKey"] = last
+        except ClientError as error:
+            raise _unavailable(error, "list the jobs") from error
 
     # -- conditional transitions --------------------------------------------------------------
 
@@ -414,6 +430,11 @@ class JobStore:
                 **status_values,
             },
         )
+
+
+def _owner_index_key(job: Job) -> dict[str, Any]:
+    """Where a query of the by-owner index resumes after ``job``."""
+    return {JobAttr.JOB_ID: job.job_id, JobAttr.OWNER: job.owner, JobAttr.CREATED_AT: job.created_at}
 
 
 def _error_value(error: JobError) -> dict[str, Any]:

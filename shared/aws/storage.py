@@ -21,6 +21,19 @@ class ArtifactStore:
     def get_bytes(self, key: str) -> bytes:
         return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
 
+    def get_with_type(self, key: str, max_bytes: int) -> tuple[bytes, str] | None:
+        """The object and its content type; None when it is missing. Raises ValueError when too large."""
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        if int(response.get("ContentLength", 0)) > max_bytes:
+            response["Body"].close()
+            raise ValueError(f"{response['ContentLength']} bytes is more than the limit of {max_bytes}")
+        return response["Body"].read(), str(response.get("ContentType") or "application/octet-stream")
+
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=key)
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.metrics import MetricUnit
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.api.deps import BodyLimit, IdempotencyKey, Jobs, Owner
+from functions.api.deps import BodyLimit, IdempotencyKey, Jobs, Owner, PreferWait
 from functions.api.problems import PROBLEM
-from functions.api.schemas import JobRequest
+from functions.api.schemas import JobList, JobRequest
 from functions.observability import logger, metrics
+from shared.models import JobStatus
+from shared.names import JobMetric
 from shared.views import JobView
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -22,11 +26,15 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
     dependencies=[BodyLimit],
     responses={413: PROBLEM, 422: PROBLEM, 503: PROBLEM},
 )
-def submit_job(request: Request, body: JobRequest, owner: Owner, jobs: Jobs, key: IdempotencyKey) -> Response:
-    """Queue a workflow. Answers 202 with the job's receipt at once; the job runs on a GPU runner.
+def submit_job(
+    request: Request, body: JobRequest, owner: Owner, jobs: Jobs, key: IdempotencyKey, wait: PreferWait
+) -> Response:
+    """Queue a workflow, or a template with its params. Answers 202 with the job's receipt at once.
 
     The same `Idempotency-Key` with the same body returns the first answer again
     (`Idempotent-Replayed: true`) and never makes a second job; with a different body it is a 422.
+    With `Prefer: wait=N` (N up to 20 seconds) the answer waits for the job: 200 with the finished job
+    if it ends in time, else 202 with the job as it is then (`Preference-Applied: wait=N` either way).
     """
     outcome = jobs.submit(owner, body, key, request.url.path)
     logger.append_keys(job_id=outcome.job_id)
@@ -34,16 +42,43 @@ def submit_job(request: Request, body: JobRequest, owner: Owner, jobs: Jobs, key
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     else:
-        metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=JobMetric.SUBMITTED, unit=MetricUnit.Count, value=1)
         logger.info("job submitted")
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    if wait is None:
+        return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    job = jobs.wait(owner, outcome.job_id, wait)
+    headers["Preference-Applied"] = f"wait={wait:g}"
+    status = 200 if job.status.is_terminal else 202
+    return JSONResponse(jobs.view(job).model_dump(mode="json"), status_code=status, headers=headers)
+
+
+@router.get("", response_model=JobList, responses={422: PROBLEM})
+def list_jobs(
+    owner: Owner,
+    jobs: Jobs,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=2048, description="next_cursor of the previous page")
+    ] = None,
+) -> JobList:
+    """Your jobs, newest first, a page at a time."""
+    page, next_cursor = jobs.list(owner, status, limit, cursor)
+    return JobList(items=[jobs.view(job) for job in page], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobView, responses={404: PROBLEM})
-def get_job(job_id: str, owner: Owner, jobs: Jobs) -> JobView:
-    """A job: its status, progress, timings, attempts, error, and outputs with presigned URLs."""
+def get_job(job_id: str, owner: Owner, jobs: Jobs, wait: PreferWait, response: Response) -> JobView:
+    """A job: its status, progress, timings, attempts, error, and outputs with presigned URLs.
+
+    With `Prefer: wait=N` (N up to 20 seconds) the answer comes as soon as the job is finished, or
+    with its current state when the time is up.
+    """
     logger.append_keys(job_id=job_id)
-    return jobs.view(jobs.get(owner, job_id))
+    if wait is None:
+        return jobs.view(jobs.get(owner, job_id))
+    response.headers["Preference-Applied"] = f"wait={wait:g}"
+    return jobs.view(jobs.wait(owner, job_id, wait))
 
 
 @router.delete("/{job_id}", status_code=202, response_model=JobView, responses={404: PROBLEM, 409: PROBLEM})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import InterruptProcessingError, Node, NodeOutput, RunContext
 from .image import EmptyImage, GetImageSize, ImageBlur, ImageInvert, ImageScale, ImageToMask, MaskToImage
 from .io import LoadImage, PreviewAny, PreviewImage, SaveImage, SaveImageWebsocket
-from .txt2img import CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler, VAEDecode
+from .txt2img import CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler, VAEDecode, VAEEncode
 
 NODE_CLASSES: dict[str, Node] = {
     node.name: node
@@ -27,6 +27,7 @@ NODE_CLASSES: dict[str, Node] = {
         EmptyLatentImage(),
         KSampler(),
         VAEDecode(),
+        VAEEncode(),
     )
 }
 

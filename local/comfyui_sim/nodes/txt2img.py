@@ -278,3 +278,25 @@ def placeholder(latent: SimLatent, index: int) -> Image.Image:
         draw.text((max(2, width // 40), y), line, font=small, fill=white, stroke_width=1, stroke_fill=black)
         y += int(small_size * 1.25)
     return image
+
+
+class VAEEncode(Node):
+    name = "VAEEncode"
+    display_name = "VAE Encode"
+    category = "latent"
+    description = "Encodes pixel space images into latent space images."
+    return_types = ("LATENT",)
+    output_tooltips = ("The encoded latent.",)
+
+    def input_types(self, storage: Storage) -> InputTypes:
+        return {
+            "required": {
+                "pixels": ["IMAGE", {"tooltip": "The image to be encoded."}],
+                "vae": ["VAE", {"tooltip": "The VAE model used for encoding the image."}],
+            }
+        }
+
+    def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
+        images: list[Image.Image] = inputs["pixels"]
+        width, height = images[0].size
+        return NodeOutput((SimLatent(width // 8 * 8, height // 8 * 8, len(images)),))

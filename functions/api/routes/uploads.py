@@ -1,0 +1,44 @@
+"""/v1/uploads: a presigned PUT for an input file, which a job then names as ``upload://<upload_id>``."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from functions.api.deps import Context, Owner
+from functions.api.problems import PROBLEM
+from functions.api.schemas import UploadRequest, UploadTicket
+from shared.errors import FieldError, InvalidRequest
+from shared.names import input_key
+from shared.uploads import UPLOAD_CONTENT_TYPES, UPLOAD_SCHEME
+
+router = APIRouter(prefix="/v1", tags=["uploads"])
+
+
+@router.post("/uploads", status_code=201, response_model=UploadTicket, responses={422: PROBLEM})
+def create_upload(body: UploadRequest, owner: Owner, ctx: Context) -> UploadTicket:
+    """Get a URL to PUT an input file to (an image for LoadImage, a video, an audio clip).
+
+    PUT the bytes to `url` with the `headers` given, within the URL's lifetime; then use `ref`
+    as a workflow input or a template param. Files over `max_bytes` fail the job that uses them.
+    """
+    content_type = body.content_type.split(";")[0].strip().lower()
+    if content_type not in UPLOAD_CONTENT_TYPES:
+        allowed = ", ".join(sorted(UPLOAD_CONTENT_TYPES))
+        raise InvalidRequest(
+            f"Uploads of {content_type!r} are not accepted; use one of {allowed}.",
+            [FieldError("/content_type", f"not one of {allowed}")],
+        )
+    settings = ctx.settings
+    upload_id = secrets.token_urlsafe(16)
+    ttl = settings.upload_url_ttl_seconds
+    return UploadTicket(
+        upload_id=upload_id,
+        ref=UPLOAD_SCHEME + upload_id,
+        url=ctx.artifacts.presign_put(input_key(owner, upload_id), content_type, ttl),
+        headers={"Content-Type": content_type},
+        max_bytes=settings.upload_max_bytes,
+        expires_at=datetime.fromtimestamp(int(ctx.clock()) + ttl, tz=UTC),
+    )
