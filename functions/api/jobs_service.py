@@ -25,7 +25,7 @@ from shared.errors import (
 from shared.models import Job, JobStatus
 from shared.names import ENQUEUE_PENDING_VALUE, input_key, workflow_key
 from shared.secrets import token_secret
-from shared.templates import Template, get_template
+from shared.templates import Template, UnknownTemplate, get_template
 from shared.uploads import upload_id_of, upload_references
 from shared.views import JobView, job_view
 from shared.workflow import validate_workflow
@@ -58,7 +58,11 @@ class JobsService:
         settings = self._ctx.settings
         params, template = None, None
         if request.template is not None:
-            template = get_template(request.template)
+            try:
+                template = get_template(request.template)
+            except UnknownTemplate as unknown:
+                # A name in the body, not in the URL: the request is invalid, nothing is "not found".
+                raise InvalidRequest(unknown.detail, unknown.errors) from None
             workflow, params = template.render(request.params or {})
         else:
             workflow = validate_workflow(request.workflow, max_nodes=settings.max_nodes)

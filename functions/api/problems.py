@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -100,14 +101,32 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode: the same fault as malformed JSON, so the same 422.
+            detail = "the body is not valid JSON text (it must be UTF-8 encoded JSON)"
+            errors = [{"pointer": "", "detail": detail}]
+            return problem_response(
+                request, 422, "invalid-request", "The request is not valid", detail, errors
+            )
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; list every method it has.
+            path = request.url.path
+            methods = {
+                m
+                for r in request.app.routes
+                if isinstance(r, APIRoute) and r.path_regex.match(path)
+                for m in r.methods or ()
+            }
+            headers["Allow"] = ", ".join(sorted(methods))
         return problem_response(
             request,
             exc.status_code,
             slug,
             str(exc.detail),
             f"{request.method} {request.url.path}: {exc.detail}",
-            headers=dict(exc.headers) if exc.headers else None,
+            headers=headers or None,
         )
 
     @app.exception_handler(ServiceUnavailable)

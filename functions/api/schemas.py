@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from shared.templates import load_templates
+from shared.uploads import UPLOAD_CONTENT_TYPES
 from shared.views import JobView
 from shared.workflow import UI_FORMAT_HINT
 
@@ -35,7 +37,11 @@ class JobRequest(BaseModel):
         description="The graph in ComfyUI's API format: node id -> {class_type, inputs}. "
         "Links are [source_node_id, output_index]. An input may name an uploaded file as upload://<upload_id>.",
     )
-    template: str | None = Field(default=None, description="The name of a template (GET /v1/templates)")
+    template: str | None = Field(
+        default=None,
+        description="The name of a template (GET /v1/templates)",
+        json_schema_extra={"enum": list[JsonValue](load_templates())},
+    )
     params: dict[str, Any] | None = Field(default=None, description="The template's parameters")
     metadata: dict[str, Any] | None = Field(
         default=None, description="Your own small JSON object, stored and returned with the job."
@@ -73,7 +79,10 @@ class JobList(BaseModel):
 class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content_type: str = Field(description="The file's media type, e.g. image/png")
+    content_type: str = Field(
+        description="The file's media type",
+        json_schema_extra={"enum": list[JsonValue](sorted(UPLOAD_CONTENT_TYPES))},
+    )
     filename: str | None = Field(default=None, max_length=255, description="The file's name, for reference")
 
 
