@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gpu_runner import job_metrics
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
 from gpu_runner.faults import crash_if
 from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
@@ -79,6 +80,7 @@ class JobRun:
         self._last_progress_write = 0.0
         self._progress_write: asyncio.Task[Any] | None = None
         self._timeout: asyncio.TimerHandle | None = None
+        self._outcome: PromptOutcome | None = None
 
     def _log(self, message: str, **extra: Any) -> None:
         logger.info(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
@@ -222,6 +224,7 @@ class JobRun:
         self.stop.set("canceled" if current is not None and current.status is JobStatus.CANCELED else "lost")
 
     async def _conclude(self, outcome: PromptOutcome) -> None:
+        self._outcome = outcome
         reason = self.stop.reason
         if reason == "lost":
             self._log("lease lost; leaving the job to its new attempt")
@@ -287,6 +290,7 @@ class JobRun:
             return False
         self.job = job
         self._log("finished", status=status.value, outputs=len(job.outputs))
+        job_metrics.emit(job, self._outcome)
         crash_if(self.deps.settings.crash_at_step, "after_finish")
         await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
         await self.deps.notifier.status(job)

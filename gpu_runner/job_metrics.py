@@ -1,0 +1,43 @@
+"""Job metrics as CloudWatch EMF lines on stdout: the ECS log driver ships them, CloudWatch extracts them."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from gpu_runner.follow import PromptOutcome
+from shared.models import Job, JobStatus
+from shared.names import METRICS_NAMESPACE, SERVICE_NAME, JobMetric
+
+_COUNTERS = {
+    JobStatus.SUCCEEDED: JobMetric.SUCCEEDED,
+    JobStatus.FAILED: JobMetric.FAILED,
+    JobStatus.CANCELED: JobMetric.CANCELED,
+}
+
+
+def emit(job: Job, outcome: PromptOutcome | None) -> None:
+    """One EMF document per finished job: its count, and where its time went."""
+    metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+    counter = _COUNTERS.get(job.status)
+    if counter is None:
+        return
+    metrics.add_metric(name=counter, unit=MetricUnit.Count, value=1)
+    if job.started_at is not None:
+        metrics.add_metric(
+            name=JobMetric.QUEUE_WAIT_MS, unit=MetricUnit.Milliseconds, value=job.started_at - job.created_at
+        )
+        if job.finished_at is not None:
+            metrics.add_metric(
+                name=JobMetric.RUN_TIME_MS,
+                unit=MetricUnit.Milliseconds,
+                value=job.finished_at - job.started_at,
+            )
+    if outcome and outcome.started_ms and outcome.finished_ms and job.finished_at is not None:
+        # Everything but ComfyUI's own execution: API, queue, claim, upload and bookkeeping.
+        comfy_ms = outcome.finished_ms - outcome.started_ms
+        overhead = job.finished_at - job.created_at - comfy_ms
+        metrics.add_metric(
+            name=JobMetric.ORCHESTRATION_OVERHEAD_MS, unit=MetricUnit.Milliseconds, value=overhead
+        )
+    metrics.flush_metrics()
