@@ -203,6 +203,8 @@ class ComfyClient:
         params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
         response = await self._request("GET", "/view", params=params)
         async with response:
+            if response.status == 404:
+                raise FileNotFoundError(f"ComfyUI has no {folder_type} file {subfolder}/{filename}")
             if response.status >= 400:
                 raise ComfyUnavailable(f"GET /view {filename}: HTTP {response.status}")
             return await response.read(), response.headers.get("Content-Type")

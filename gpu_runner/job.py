@@ -257,9 +257,11 @@ class JobRun:
                 prefix = job_outputs_prefix(self.job.owner, self.job.job_id)
                 await asyncio.to_thread(self.deps.artifacts.delete_prefix, prefix)
             outputs = await uploader.upload(self.job.owner, self.job.job_id, produced)
-        except (ComfyUnavailable, ClientError, BotoCoreError) as error:
+        except FileNotFoundError as missing:
+            # ComfyUI named a file it cannot serve: running the prompt again would name it again.
+            # Anything else (S3 or ComfyUI unreachable) is transient and releases the job for a retry.
             await self._fail(
-                JobError(code=ErrorCode.OUTPUT_ERROR, message=f"could not store the outputs: {error}")
+                JobError(code=ErrorCode.OUTPUT_ERROR, message=f"could not fetch an output: {missing}")
             )
             return
         crash_if(self.deps.settings.crash_at_step, "after_upload")

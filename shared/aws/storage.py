@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -16,7 +18,10 @@ class ArtifactStore:
         self._bucket = bucket
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+        except (ClientError, BotoCoreError) as error:
+            raise ServiceUnavailable(f"the bucket did not store {key}", cause=type(error).__name__) from error
 
     def get_bytes(self, key: str) -> bytes:
         return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
@@ -54,7 +59,11 @@ class ArtifactStore:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return False
-            raise
+            raise ServiceUnavailable(f"the bucket did not answer for {key}", cause="ClientError") from error
+        except BotoCoreError as error:
+            raise ServiceUnavailable(
+                f"the bucket did not answer for {key}", cause=type(error).__name__
+            ) from error
         return True
 
     def presign_get(self, key: str, ttl_seconds: int) -> str:

@@ -133,3 +133,41 @@ def test_openapi_is_served(api: ApiCall) -> None:
     answer = api("GET", "/v1/openapi.json")
     assert answer.status == 200
     assert "/v1/jobs" in answer.body["paths"]
+
+
+def test_a_large_workflow_lives_in_s3_and_the_runner_view_reads_it(
+    api: ApiCall, moto_aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.api import context
+    from shared.aws.jobs import JobStore
+
+    monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
+    context.default_context.cache_clear()
+    graph = {str(i): {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}} for i in range(40)}
+    answer = api("POST", "/v1/jobs", {"workflow": graph})
+    assert answer.status == 202
+    clients, resources = moto_aws
+    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
+        answer.body["job_id"]
+    )
+    assert job is not None and job.workflow is None and job.workflow_s3_key
+    stored = clients.s3.get_object(Bucket=resources.bucket, Key=job.workflow_s3_key)["Body"].read()
+    assert json.loads(stored) == graph
+
+
+def test_a_dependency_outage_is_a_503_never_a_500(
+    api: ApiCall, simple_workflow: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.api import context
+
+    monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
+    monkeypatch.setenv("BUCKET_NAME", "no-such-bucket")
+    monkeypatch.setenv("JOBS_TABLE_NAME", "no-such-table")
+    context.default_context.cache_clear()
+    big = {str(i): {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}} for i in range(40)}
+    for body in ({"workflow": big}, {"workflow": simple_workflow}):
+        answer = api("POST", "/v1/jobs", body)
+        assert answer.status == 503, answer.body
+        assert answer.headers["retry-after"] == "1"
+        assert answer.body["type"].endswith("service-unavailable")
+    assert api("GET", "/v1/jobs/some-job").status == 503
