@@ -1,0 +1,213 @@
+"""Typed views of the API's JSON: jobs, outputs, templates, uploads and WebSocket events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "expired"})
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    # Python 3.10's fromisoformat does not take a trailing "Z".
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Output:
+    node_id: str
+    filename: str
+    content_type: str
+    size: int
+    kind: str
+    url: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Output:
+        return cls(
+            node_id=str(data["node_id"]),
+            filename=str(data["filename"]),
+            content_type=str(data.get("content_type", "application/octet-stream")),
+            size=int(data.get("size", 0)),
+            kind=str(data.get("kind", "output")),
+            url=str(data["url"]),
+        )
+
+
+@dataclass(frozen=True)
+class JobError:
+    code: str
+    message: str
+    node_id: str | None = None
+    node_type: str | None = None
+    details: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> JobError | None:
+        if not data:
+            return None
+        return cls(
+            code=str(data.get("code", "")),
+            message=str(data.get("message", "")),
+            node_id=data.get("node_id"),
+            node_type=data.get("node_type"),
+            details=data.get("details"),
+        )
+
+    def __str__(self) -> str:
+        where = f" at node {self.node_id}" + (f" ({self.node_type})" if self.node_type else "")
+        return f"{self.code}: {self.message}" + (where if self.node_id else "")
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    deadline: datetime | None
+    attempts: int
+    progress: float
+    cancel_requested: bool
+    error: JobError | None
+    outputs: list[Output]
+    metadata: dict[str, Any] | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(
+            job_id=str(data["job_id"]),
+            status=str(data["status"]),
+            created_at=parse_time(data.get("created_at")),
+            updated_at=parse_time(data.get("updated_at")),
+            started_at=parse_time(data.get("started_at")),
+            finished_at=parse_time(data.get("finished_at")),
+            deadline=parse_time(data.get("deadline")),
+            attempts=int(data.get("attempts", 0)),
+            progress=float(data.get("progress", 0.0)),
+            cancel_requested=bool(data.get("cancel_requested", False)),
+            error=JobError.from_dict(data.get("error")),
+            outputs=[Output.from_dict(o) for o in data.get("outputs") or []],
+            metadata=data.get("metadata"),
+            raw=dict(data),
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Template:
+        return cls(
+            name=str(data["name"]),
+            description=str(data.get("description") or ""),
+            parameters=dict(data.get("parameters") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: str
+    ref: str
+    url: str
+    method: str
+    headers: dict[str, str]
+    max_bytes: int | None
+    expires_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Upload:
+        return cls(
+            upload_id=str(data["upload_id"]),
+            ref=str(data.get("ref") or f"upload://{data['upload_id']}"),
+            url=str(data["url"]),
+            method=str(data.get("method") or "PUT"),
+            headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()},
+            max_bytes=int(data["max_bytes"]) if data.get("max_bytes") is not None else None,
+            expires_at=parse_time(data.get("expires_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The job's whole state, sent after each (re)subscription."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class Progress:
+    job_id: str
+    node_id: str
+    node_type: str | None
+    value: float
+    max: float
+    percent: float
+    ts: int | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A state change; a terminal one carries ``outputs`` or ``error``."""
+
+    job_id: str
+    status: str
+    ts: int | None = None
+    outputs: list[Output] = field(default_factory=list)
+    error: JobError | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """The server refused a client message (``not_found``, ``unknown_action``, ...)."""
+
+    code: str
+    message: str
+
+
+Event = Snapshot | Progress | StatusChange | ErrorEvent
+
+
+def parse_event(frame: dict[str, Any]) -> Event | None:
+    """A typed event, or None for frames a watcher need not see (``pong``, types added later)."""
+    kind = frame.get("type")
+    if kind == "job.snapshot":
+        return Snapshot(Job.from_dict(frame["job"]))
+    if kind == "job.progress":
+        return Progress(
+            job_id=str(frame["job_id"]),
+            node_id=str(frame.get("node_id", "")),
+            node_type=frame.get("node_type"),
+            value=float(frame.get("value", 0)),
+            max=float(frame.get("max", 0)),
+            percent=float(frame.get("percent", 0)),
+            ts=frame.get("ts"),
+        )
+    if kind == "job.status":
+        return StatusChange(
+            job_id=str(frame["job_id"]),
+            status=str(frame["status"]),
+            ts=frame.get("ts"),
+            outputs=[Output.from_dict(o) for o in frame.get("outputs") or []],
+            error=JobError.from_dict(frame.get("error")),
+        )
+    if kind == "error":
+        return ErrorEvent(code=str(frame.get("code", "")), message=str(frame.get("message", "")))
+    return None

@@ -1,0 +1,130 @@
+"""Following one job over the WebSocket API, reconnecting with a fresh token when the socket drops."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import websocket
+
+from comfy_jobs.errors import ComfyJobsError, ConnectionFailed, NotFound, WaitTimeout
+from comfy_jobs.models import ErrorEvent, Event, Job, Progress, Snapshot, StatusChange, parse_event
+
+# How long a socket may stay silent before we ping it and re-read the job over REST: the fan-out can miss
+# a subscriber that joined moments before the job ended, so silence is checked rather than trusted.
+IDLE_SECONDS = 5.0
+# The first check comes sooner: the runner caches a job's subscriber list for about a second.
+FIRST_IDLE_SECONDS = 1.5
+
+Connect = Callable[[str, float], websocket.WebSocket]
+
+
+def default_connect(url: str, timeout: float) -> websocket.WebSocket:
+    return websocket.create_connection(url, timeout=timeout)
+
+
+def _ended(job: Job) -> StatusChange:
+    return StatusChange(job.job_id, job.status, None, job.outputs, job.error)
+
+
+def _stale(event: Event, snapshot: Snapshot) -> bool:
+    """An early frame the snapshot already covers."""
+    if isinstance(event, Progress):
+        return event.percent < snapshot.job.progress
+    return isinstance(event, StatusChange) and event.status == snapshot.job.status
+
+
+class _Dropped(Exception):
+    """The socket went away; the watcher reconnects."""
+
+
+def _receive(socket: websocket.WebSocket, poll: Callable[[], Job] | None, idle: float) -> str | Job:
+    """The next text frame, or the job (read over REST) if it has ended while the socket stayed silent."""
+    pinged = False
+    while True:
+        try:
+            text = socket.recv()
+        except websocket.WebSocketTimeoutException:
+            socket.settimeout(idle)
+            if poll is not None:
+                job = poll()
+                if job.is_terminal:
+                    return job
+            if pinged:
+                raise _Dropped("no answer to a ping") from None
+            socket.send(json.dumps({"action": "ping"}))
+            pinged = True
+            continue
+        except (websocket.WebSocketException, OSError) as exc:
+            raise _Dropped(str(exc)) from exc
+        if not text:
+            raise _Dropped("the server closed the connection")  # a close frame reads as ""
+        return text if isinstance(text, str) else text.decode()
+
+
+def watch_job(
+    job_id: str,
+    socket_url: Callable[[], str],
+    *,
+    timeout: float | None = None,
+    reconnects: int = 5,
+    connect: Connect = default_connect,
+    idle: float = IDLE_SECONDS,
+    poll: Callable[[], Job] | None = None,
+) -> Iterator[Event]:
+    """Yields the job's events until a terminal ``StatusChange``; each (re)connection starts with a Snapshot.
+
+    ``socket_url`` returns a URL with a fresh token each time, since tokens are short-lived; ``poll`` reads
+    the job over REST when the socket has been silent for ``idle`` seconds.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    failures = 0
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise WaitTimeout(f"job {job_id} did not finish within {timeout} s")
+        socket: websocket.WebSocket | None = None
+        try:
+            socket = connect(socket_url(), min(FIRST_IDLE_SECONDS, idle, remaining or idle))
+            socket.send(json.dumps({"action": "subscribe", "job_id": job_id}))
+            # The fan-out can post a frame before the subscription's snapshot: hold those until it arrives.
+            early: list[Event] | None = []
+            while True:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise WaitTimeout(f"job {job_id} did not finish within {timeout} s")
+                received = _receive(socket, poll, idle)
+                if isinstance(received, Job):
+                    yield _ended(received)
+                    return
+                event = parse_event(json.loads(received))
+                if event is None:
+                    continue
+                if isinstance(event, ErrorEvent) and event.code == "not_found":
+                    raise NotFound(404, {"title": "Not Found", "detail": event.message})
+                if early is not None and not isinstance(event, Snapshot | ErrorEvent):
+                    early.append(event)
+                    continue
+                batch = [event]
+                if isinstance(event, Snapshot) and early is not None:
+                    failures = 0
+                    batch += [e for e in early if not _stale(e, event)]
+                    early = None
+                for item in batch:
+                    yield item
+                    if isinstance(item, Snapshot) and item.job.is_terminal:
+                        # It ended before (or while) we were away: its snapshot already says how.
+                        yield _ended(item.job)
+                        return
+                    if isinstance(item, StatusChange) and item.is_terminal:
+                        return
+        except ComfyJobsError:
+            raise  # WaitTimeout is an OSError too: it must not count as a drop
+        except (_Dropped, websocket.WebSocketException, OSError) as exc:
+            failures += 1
+            if failures > reconnects:
+                raise ConnectionFailed(f"the WebSocket for job {job_id} kept dropping: {exc}") from exc
+            time.sleep(min(0.2 * 2**failures, 5.0))
+        finally:
+            if socket is not None:
+                socket.close(timeout=1)

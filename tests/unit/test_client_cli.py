@@ -1,0 +1,76 @@
+"""The command line's argument parsing and exit codes, with no network."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+from comfy_jobs import cli
+from comfy_jobs.models import Job
+
+BASE = {"job_id": "j1", "attempts": 1, "progress": 0, "outputs": []}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("steps=20", 20), ("cfg=7.5", 7.5), ("flag=true", True), ("prompt=a red fox", "a red fox"),
+     ('seed="42"', "42"), ("size=[1, 2]", [1, 2]), ("eq=a=b", "a=b"), ("empty=", "")],
+)  # fmt: skip
+def test_params_are_json_when_they_parse_and_strings_otherwise(text: str, value: Any) -> None:
+    assert cli.parse_assignment(text, as_json=True)[1] == value
+
+
+def test_inputs_stay_paths() -> None:
+    assert cli.parse_assignment("image=42.png", as_json=False) == ("image", "42.png")
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.parse_assignment("no-equals", as_json=True)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["submit"], ["submit", "w.json", "--template", "t"], ["submit", "w.json", "--param", "a=1"],
+     ["list", "--status", "nope"], ["frobnicate"], ["submit", "--template", "t", "--metadata", "[1]"]],
+)  # fmt: skip
+def test_usage_errors_exit_2(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMFY_API_URL", "http://api.test")
+    monkeypatch.setenv("COMFY_API_KEY", "k")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+
+
+def test_a_missing_url_or_key_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMFY_API_URL", raising=False)
+    monkeypatch.delenv("COMFY_API_KEY", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["status", "j1"])
+    assert exit_.value.code == 2
+
+
+def test_global_options_work_before_or_after_the_command() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["--key", "a", "--json", "list"]).key == "a"
+    after = parser.parse_args(["list", "--key", "b", "--json"])
+    assert after.key == "b" and after.json is True
+    assert parser.parse_args(["list"]).json is False
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("succeeded", 0), ("failed", 1), ("canceled", 3), ("expired", 4), ("running", 0), ("queued", 0)],
+)
+def test_status_exits_with_the_jobs_code(status: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    class Stub:
+        def get(self, job_id: str) -> Job:
+            return Job.from_dict({**BASE, "job_id": job_id, "status": status})
+
+    args = cli.build_parser().parse_args(["status", "j1"])
+    assert cli.run(args, Stub(), cli.build_parser()) == code  # type: ignore[arg-type]
+    assert f"job j1: {status}" in capsys.readouterr().out
+
+
+def test_help_lists_every_exit_code() -> None:
+    text = cli.build_parser().format_help()
+    for code in range(7):
+        assert f"\n  {code}  " in text
