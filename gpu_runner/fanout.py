@@ -76,6 +76,7 @@ class WebSocketNotifier:
         self._poster = poster
         self._presign = presign
         self._channels: dict[str, JobChannel] = {}
+        self._draining: set[asyncio.Task[None]] = set()
         self._subscribers: dict[str, tuple[float, list[str]]] = {}
         self.posts = 0
 
@@ -87,9 +88,13 @@ class WebSocketNotifier:
 
     async def status(self, job: Job) -> None:
         view = job_view(job, self._presign) if job.status.is_terminal else None
-        self._channel(job.job_id).status(frames.status(job, view), final=job.status.is_terminal)
+        channel = self._channel(job.job_id)
+        channel.status(frames.status(job, view), final=job.status.is_terminal)
         if job.status.is_terminal:
+            # The channel ends itself once its last frames are out; until then close() waits for it.
             self._channels.pop(job.job_id, None)
+            self._draining.add(channel.task)
+            channel.task.add_done_callback(self._draining.discard)
 
     async def progress(
         self, job: Job, node_id: str, node_type: str | None, value: float, maximum: float
@@ -98,14 +103,14 @@ class WebSocketNotifier:
         self._channel(job.job_id).progress(frame)
 
     async def close(self) -> None:
-        tasks = [channel.task for channel in self._channels.values()]
+        tasks = [channel.task for channel in self._channels.values()] + list(self._draining)
         if tasks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2.0)
 
-    async def _subscribers_of(self, job_id: str) -> list[str]:
+    async def _subscribers_of(self, job_id: str, fresh: bool) -> list[str]:
         cached = self._subscribers.get(job_id)
-        if cached and time.monotonic() - cached[0] < SUBSCRIBERS_TTL:
+        if cached and not fresh and time.monotonic() - cached[0] < SUBSCRIBERS_TTL:
             return cached[1]
         ids = await asyncio.to_thread(self._connections.subscribers, job_id)
         self._subscribers[job_id] = (time.monotonic(), ids)
@@ -113,7 +118,9 @@ class WebSocketNotifier:
 
     async def _post_to_subscribers(self, job_id: str, frame: dict[str, Any]) -> None:
         try:
-            subscribers = await self._subscribers_of(job_id)
+            # A state change goes to whoever is subscribed now: a client that subscribed a moment
+            # ago must not miss the terminal frame because of a cached list. Progress may use the cache.
+            subscribers = await self._subscribers_of(job_id, fresh=frame["type"] == "job.status")
             results = await asyncio.gather(
                 *(asyncio.to_thread(self._poster.post, cid, frame) for cid in subscribers)
             )

@@ -182,7 +182,10 @@ class LocalStack:
             "queue_url": self.resources.queue_url if self.resources else "",
             "dlq_url": self.resources.dlq_url if self.resources else "",
         }
-        (self.state_dir / "stack.json").write_text(json.dumps(endpoints, indent=2))
+        # Written whole, then renamed: a reader polling for the file never sees half of it.
+        partial = self.state_dir / "stack.json.partial"
+        partial.write_text(json.dumps(endpoints, indent=2))
+        partial.replace(self.state_dir / "stack.json")
 
     def _start_dlq_consumer(self) -> None:
         from functions.dlq.handler import handler as dlq_handler

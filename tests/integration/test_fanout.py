@@ -1,0 +1,69 @@
+"""The runner's fan-out over moto's connections table, with a recording stand-in for @connections."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gpu_runner.fanout import WebSocketNotifier
+from shared.aws.connections import ConnectionStore
+from shared.models import Job, JobStatus
+
+
+class RecordingPoster:
+    """Plays API Gateway's @connections: records frames, and answers 'gone' for the ids it is told."""
+
+    def __init__(self, gone: set[str] | None = None) -> None:
+        self.frames: list[tuple[str, dict[str, Any]]] = []
+        self.gone = gone or set()
+
+    def post(self, connection_id: str, frame: dict[str, Any]) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.frames.append((connection_id, frame))
+        return True
+
+
+def job(status: JobStatus, progress: float = 0) -> Job:
+    return Job(job_id="j1", owner="o", status=status, created_at=1, updated_at=1, progress=progress)
+
+
+def test_a_subscriber_of_a_moment_ago_still_gets_the_terminal_frame(moto_aws: Any) -> None:
+    clients, resources = moto_aws
+    connections = ConnectionStore(clients.dynamodb, resources.connections_table)
+    poster = RecordingPoster()
+
+    async def scenario() -> None:
+        notifier = WebSocketNotifier(connections, poster, lambda key: f"https://example/{key}")  # type: ignore[arg-type]
+        await notifier.progress(job(JobStatus.RUNNING, 10), "3", "KSampler", 1, 20)  # caches "no subscribers"
+        await asyncio.sleep(0.2)
+        connections.subscribe("c1", "j1", "o", 2_000_000_000)
+        await notifier.status(job(JobStatus.SUCCEEDED, 100))
+        await notifier.close()
+
+    asyncio.run(scenario())
+    assert [frame["status"] for _, frame in poster.frames if frame["type"] == "job.status"] == ["succeeded"]
+
+
+def test_progress_is_coalesced_and_gone_subscribers_are_removed(moto_aws: Any) -> None:
+    clients, resources = moto_aws
+    connections = ConnectionStore(clients.dynamodb, resources.connections_table)
+    connections.subscribe("alive", "j1", "o", 2_000_000_000)
+    connections.subscribe("gone", "j1", "o", 2_000_000_000)
+    poster = RecordingPoster(gone={"gone"})
+
+    async def scenario() -> None:
+        notifier = WebSocketNotifier(connections, poster, lambda key: key)  # type: ignore[arg-type]
+        for step in range(1, 51):  # fifty steps in about half a second
+            await notifier.progress(job(JobStatus.RUNNING, step), "3", "KSampler", step, 50)
+            await asyncio.sleep(0.01)
+        await notifier.status(job(JobStatus.SUCCEEDED, 100))
+        await notifier.close()
+
+    asyncio.run(scenario())
+    progress = [frame for _, frame in poster.frames if frame["type"] == "job.progress"]
+    assert 2 <= len(progress) < 20, "about ten a second, never one per step"
+    assert [f["percent"] for f in progress] == sorted(f["percent"] for f in progress)
+    assert progress[-1]["value"] == 50, "the newest progress is never dropped"
+    assert poster.frames[-1][1]["type"] == "job.status"
+    assert connections.subscribers("j1") == ["alive"]
