@@ -1,0 +1,103 @@
+"""One cold start, run in a fresh interpreter: ``python -m bench.cold_child <handler name>``.
+
+Imports the handler's module (timed), then builds the event its first request carries and calls it
+(timed), and prints both as JSON. The event helpers are imported after the timed import so they do
+not warm it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from typing import Any
+
+MODULES = {
+    "api": "functions.api.handler",
+    "ws": "functions.ws.handler",
+    "authorizer": "functions.ws.authorizer",
+    "dlq": "functions.dlq.handler",
+    "sweeper": "functions.sweeper.handler",
+}
+
+
+def _event(name: str) -> dict[str, Any]:
+    import os
+    import uuid
+
+    from bench.workflows import near_zero
+    from local.apigw.events import (
+        ApiInfo,
+        RestRequest,
+        WsPeer,
+        now_ms,
+        rest_proxy_event,
+        ws_authorizer_event,
+        ws_connect_event,
+    )
+    from shared.ws_tokens import issue_token
+
+    api = ApiInfo()
+    peer = WsPeer("BenchColdConn0=", now_ms(), "127.0.0.1", "bench", "127.0.0.1", {"owner": "bench-cold"})
+    if name == "api":
+        body = json.dumps({"workflow": near_zero()}).encode()
+        headers = (("Content-Type", "application/json"), ("Idempotency-Key", uuid.uuid4().hex))
+        request = RestRequest("POST", "/v1/jobs", headers, (), body, "127.0.0.1", "127.0.0.1")
+        return rest_proxy_event(api, request, api_key="k", api_key_id="bench-cold", resource_id="bench")
+    if name == "ws":
+        return ws_connect_event(api, peer, [], [], request_id=uuid.uuid4().hex, epoch_ms=now_ms())
+    if name == "authorizer":
+        token, _ = issue_token(os.environ["WS_TOKEN_SECRET"], "bench-cold", int(time.time()), 300)
+        query = [("token", token)]
+        return ws_authorizer_event(api, peer, [], query, request_id=uuid.uuid4().hex, epoch_ms=now_ms())
+    if name == "dlq":
+        record = {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": "bench",
+            "body": json.dumps({"v": 1, "job_id": "bench-cold-missing"}),
+            "attributes": {"ApproximateReceiveCount": "5", "SentTimestamp": str(now_ms())},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:comfy-jobs-dlq",
+            "awsRegion": "us-east-1",
+        }
+        return {"Records": [record]}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    }
+
+
+def main(name: str) -> None:
+    started = time.perf_counter()
+    module = importlib.import_module(MODULES[name])
+    imported = time.perf_counter()
+    from local.apigw.events import ApiInfo
+    from local.apigw.invoke import LambdaFunction, make_context
+
+    event = _event(name)
+    context = make_context(LambdaFunction(module.handler, name), ApiInfo())
+    called = time.perf_counter()
+    result = module.handler(event, context)
+    answered = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "import_s": imported - started,
+                "first_request_s": answered - called,
+                "result": str(result)[:200],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,40 @@
+"""How much each measurement does: the full run (``make bench``) and ``--quick`` (the smoke test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    overhead_jobs: int = 300
+    # The simulator's seconds per KSampler step; a fixed-length job is ``busy_steps`` of them.
+    step_delay: float = 0.05
+    busy_jobs: int = 40
+    busy_steps: int = 10
+    submit_calls: int = 200
+    submit_clients: int = 8
+    submit_requests_per_client: int = 25
+    progress_jobs: int = 15
+    progress_steps: int = 40
+    cold_start_runs: int = 3
+    steady_jobs: int = 1000
+    steady_sample_every: int = 100
+    steady_in_flight: int = 4
+    steady_subscribers: int = 1
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    overhead_jobs=20,
+    busy_jobs=6,
+    busy_steps=4,
+    submit_calls=30,
+    submit_clients=4,
+    submit_requests_per_client=5,
+    progress_jobs=2,
+    progress_steps=20,
+    cold_start_runs=1,
+    steady_jobs=50,
+    steady_sample_every=10,
+)

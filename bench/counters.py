@@ -1,0 +1,187 @@
+"""Counting the calls the service makes, from outside it.
+
+AWS calls are counted where they land, in moto's WSGI application (it runs in this process), and
+@connections posts where they land, in the API Gateway emulator's management API. Each process tags
+its SDK clients with an app id (``AWS_SDK_UA_APP_ID``), which botocore puts in the User-Agent, so a
+call can be told apart by caller without touching the caller's code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+from local.apigw.connections import ManagementApi
+
+APP_ID = re.compile(r"\bapp/(\S+)")
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+
+@dataclass(frozen=True)
+class Call:
+    caller: str
+    service: str
+    operation: str
+    resource: str
+    # Items written: a transaction or batch writes several.
+    items: int = 1
+
+
+def caller_of(user_agent: str) -> str:
+    found = APP_ID.search(user_agent)
+    return found.group(1) if found else "untagged"
+
+
+def _resource(body: dict[str, Any]) -> str:
+    if "QueueUrl" in body:
+        return "queue " + str(body["QueueUrl"]).rsplit("/", 1)[-1]
+    if "TransactItems" in body:
+        tables = {next(iter(item.values())).get("TableName", "") for item in body["TransactItems"]}
+        return " + ".join(sorted(tables))
+    table = str(body.get("TableName", ""))
+    return f"{table}/{body['IndexName']}" if "IndexName" in body else table
+
+
+def _items(operation: str, body: dict[str, Any]) -> int:
+    if operation == "TransactWriteItems":
+        return len(body.get("TransactItems") or [])
+    if operation == "BatchWriteItem":
+        return sum(len(v) for v in (body.get("RequestItems") or {}).values())
+    return 1
+
+
+def _s3_operation(method: str, path: str, query: str) -> tuple[str, str]:
+    parts = path.lstrip("/").split("/", 1)
+    bucket, has_key = parts[0], len(parts) > 1 and bool(parts[1])
+    names = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}
+    if not has_key:
+        return ("ListObjectsV2" if method == "GET" else f"{method} bucket"), bucket
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects", bucket
+    return names.get(method, method), bucket
+
+
+class CallLog:
+    """Every request moto serves, in order; read a slice with ``mark()`` and ``since()``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: list[Call] = []
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.calls)
+
+    def since(self, mark: int) -> list[Call]:
+        with self._lock:
+            return self.calls[mark:]
+
+    def _add(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def install(self) -> None:
+        """Wraps moto's WSGI application; call before the stack starts its moto server."""
+        original = DomainDispatcherApplication.__call__
+        log = self
+
+        def counted(
+            app: DomainDispatcherApplication, environ: dict[str, Any], start_response: Callable[..., Any]
+        ) -> Iterable[bytes]:
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            caller = caller_of(environ.get("HTTP_USER_AGENT", ""))
+            if not target:
+                operation, resource = _s3_operation(
+                    environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+                )
+                if not resource.startswith("moto-api"):
+                    log._add(Call(caller, "s3", operation, resource))
+                return original(app, environ, start_response)
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)
+            service, operation = target.split(".", 1)
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            result = original(app, environ, start_response)
+            if operation == "ReceiveMessage":
+                # Empty long polls are the runner waiting, not work done for a job.
+                chunks = list(result)
+                result = chunks
+                if b'"Messages"' not in b"".join(chunks):
+                    operation = "ReceiveMessage (empty)"
+            name = "dynamodb" if service.startswith("DynamoDB") else "sqs"
+            log._add(Call(caller, name, operation, _resource(body), _items(operation, body)))
+            return result
+
+        setattr(DomainDispatcherApplication, "__call__", counted)  # noqa: B010
+
+
+class PostLog:
+    """@connections posts by caller and HTTP status."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.posts: list[tuple[str, int]] = []
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.posts)
+
+    def since(self, mark: int) -> list[tuple[str, int]]:
+        with self._lock:
+            return self.posts[mark:]
+
+    def install(self) -> None:
+        """Wraps the emulator's post handler; call before the stack builds its routes."""
+        original = ManagementApi.post_to_connection
+        log = self
+
+        async def counted(api: ManagementApi, request: web.Request) -> web.Response:
+            response = await original(api, request)
+            with log._lock:
+                log.posts.append((caller_of(request.headers.get("User-Agent", "")), response.status))
+            return response
+
+        setattr(ManagementApi, "post_to_connection", counted)  # noqa: B010
+
+
+def per_job(calls: list[Call], jobs: int, background: set[str]) -> list[dict[str, Any]]:
+    """Calls per job by caller, operation and resource; ``background`` resources are marked as such."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    items: Counter[tuple[str, str, str]] = Counter()
+    for call in calls:
+        key = (call.caller, call.operation, call.resource)
+        counts[key] += 1
+        items[key] += call.items
+    rows = []
+    for (caller, operation, resource), count in sorted(counts.items()):
+        is_background = resource in background or operation == "ReceiveMessage (empty)"
+        rows.append(
+            {
+                "caller": caller,
+                "operation": operation,
+                "resource": resource,
+                "per_job": round(count / jobs, 3),
+                "items_per_job": round(items[caller, operation, resource] / jobs, 3),
+                "background": is_background,
+            }
+        )
+    return rows
+
+
+def dynamodb_writes(calls: list[Call], background: set[str]) -> tuple[int, int]:
+    """(write requests, items written) to DynamoDB, leaving out background resources."""
+    chosen = [c for c in calls if c.operation in WRITES and c.resource not in background]
+    return len(chosen), sum(c.items for c in chosen)

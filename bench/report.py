@@ -1,0 +1,136 @@
+"""The results as JSON and as the markdown tables pasted into the README's Performance section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _pcts(s: dict[str, Any], keys: tuple[str, ...] = ("p50", "p95", "p99")) -> str:
+    return " / ".join(f"{s[k]:.1f}" for k in keys) if s.get("n") else "n/a"
+
+
+def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    if o := r.get("overhead"):
+        rows.append(
+            (
+                f"1. Orchestration overhead per job, ms p50 / p95 / p99 ({o['jobs']} jobs)",
+                _pcts(o["overhead_ms"]),
+                f"floor {_pcts(o['floor_ms'])}; ratio p50 {o['ratio_p50']}x, p95 {o['ratio_p95']}x",
+            )
+        )
+        stages = o["stages_ms"]
+        rows.append(
+            (
+                "1. of which, p50 ms: POST answered / POST to ComfyUI start / ComfyUI done to terminal frame",
+                f"{stages['post_answered']['p50']:.1f} / {stages['post_to_execution_start']['p50']:.1f} / "
+                f"{stages['execution_success_to_terminal_frame']['p50']:.1f}",
+                f"ComfyUI's own execution p50 {o['comfyui_execution_ms']['p50']:.1f} ms",
+            )
+        )
+    if g := r.get("gpu_busy"):
+        for key, label in (("prefetch_on", "PREFETCH=1"), ("prefetch_off", "PREFETCH=0")):
+            b = g[key]
+            rows.append(
+                (
+                    f"2. Backlog of {b['jobs']} jobs of {b['execution_ms']['p50']:.0f} ms, {label}: "
+                    "jobs/s; ComfyUI idle gap ms p50 / p99",
+                    f"{b['throughput_jobs_per_s']:.2f} jobs/s; gap "
+                    f"{b['idle_gap_ms'].get('p50', 0):.1f} / {b['idle_gap_ms'].get('p99', 0):.1f}",
+                    f"limit {b['limit_jobs_per_s']:.2f} jobs/s "
+                    f"({100 * b['throughput_of_limit']:.1f}% of it); "
+                    f"ComfyUI busy {100 * b['comfyui_busy_fraction']:.1f}%",
+                )
+            )
+    if s := r.get("submit_path"):
+        rows.append(
+            (
+                "3. POST /v1/jobs handler in-process, ms p50 / p95 / p99",
+                _pcts(s["handler_ms"]),
+                f"raw transaction + send + update {_pcts(s['raw_calls_ms'])}; "
+                f"ratio p50 {s['handler_to_raw_p50']}x",
+            )
+        )
+        rows.append(
+            (
+                f"3. POST /v1/jobs through the emulator, {s['clients']} concurrent clients (1 client)",
+                f"{s['emulator_requests_per_s']:.0f} req/s ({s['emulator_requests_per_s_one_client']:.0f})",
+                f"raw calls from {s['clients']} threads {s['raw_submits_per_s']:.0f} submits/s",
+            )
+        )
+    if p := r.get("progress_latency"):
+        rows.append(
+            (
+                "4. Progress latency, simulator frame to client frame, ms p50 / p95 / p99",
+                _pcts(p["latency_ms"]),
+                f"{p['matched_frames']} client frames for {p['simulator_progress_frames']} simulator "
+                f"frames ({p['steps']} steps x {1000 * p['step_delay_s']:.0f} ms, coalesced to <= 10/s)",
+            )
+        )
+    if c := r.get("cold_start"):
+        for name, h in c["handlers"].items():
+            rows.append(
+                (
+                    f"5. Cold start `{h['module']}`: process / import / first request, ms",
+                    f"{h['process_wall_ms']:.0f} / {h['import_ms']:.0f} / {h['first_request_ms']:.0f}",
+                    f"median of {h['runs']}" if name else "",
+                )
+            )
+    if t := r.get("steady_state"):
+        rows.append(
+            (
+                f"6. Runner RSS across {t['jobs']} jobs, MiB first / last",
+                f"{t['rss_first_kib'] / 1024:.1f} / {t['rss_last_kib'] / 1024:.1f}",
+                f"last / first {t['rss_last_to_first']}",
+            )
+        )
+        rows.append(
+            (
+                f"6. Per job ({t['subscribers_per_job']} subscriber): DynamoDB write requests (items); "
+                "@connections posts",
+                f"{t['dynamodb_write_requests_per_job']:.2f} ({t['dynamodb_items_written_per_job']:.2f}); "
+                f"{t['connection_posts_per_job']:.2f}",
+                f"runner's writes {t['runner_dynamodb_write_requests_per_job']:.2f}; posts by caller "
+                + ", ".join(f"{k} {v}" for k, v in t["connection_posts_per_job_by_caller"].items()),
+            )
+        )
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [
+        f"Measured {m['date']} ({r['mode']} run, {r['seconds']:.0f} s) on {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB, {m['os']}, Python {m['python']}.",
+        "",
+        "| measurement | result | beside it |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in _main_rows(r)]
+    if o := r.get("overhead"):
+        lines += ["", "Calls per job on the overhead run (counted at moto; background pollers left out):", ""]
+        lines += ["| caller | call | resource | per job |", "|---|---|---|---|"]
+        lines += [
+            f"| {row['caller']} | {row['operation']} | {row['resource']} | {row['per_job']} |"
+            for row in o["calls_per_job"]
+            if not row["background"]
+        ]
+        lines += ["", f"@connections posts per job: {o['connection_posts_per_job']}."]
+    if c := r.get("cold_start"):
+        heavy = ", ".join(f"{e['module']} {e['cumulative_ms']:.0f}" for e in c["heaviest_imports"])
+        lines += ["", f"Heaviest imports across the handlers (cumulative ms): {heavy}."]
+    if t := r.get("steady_state"):
+        samples = ", ".join(f"{s['jobs']}: {s['rss_kib'] / 1024:.1f}" for s in t["rss_samples"])
+        lines += ["", f"Runner RSS samples (jobs: MiB): {samples}."]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"bench-{results['mode']}"
+    json_path, markdown_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    markdown_path.write_text(markdown(results))
+    return json_path, markdown_path
