@@ -91,17 +91,22 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
     if job is None or job.owner != owner:
         poster.post(connection_id, frames.error("not_found", f"there is no job {job_id!r} for this token"))
         return OK
+    ttl = deps.settings.output_url_ttl_seconds
+
+    def presign(key: str) -> str:
+        return deps.artifacts.presign_get(key, ttl)
+
+    # The snapshot goes out before the subscription exists, so it is always the first frame; a state
+    # change between the two reads reaches the client as a job.status (possibly once more from the
+    # runner's fan-out, which is harmless), so nothing is lost in between.
+    view = job_view(job, presign)
+    poster.post(connection_id, frames.snapshot(view))
     expires = int(time.time()) + deps.settings.connection_ttl_seconds
     deps.connections.subscribe(connection_id, job_id, owner, expires)
-    # Read again after subscribing: a change between the first read and the subscription would
-    # otherwise reach neither the snapshot nor the fan-out.
-    job = deps.jobs.get(job_id) or job
-    ttl = deps.settings.output_url_ttl_seconds
-    view = job_view(job, lambda key: deps.artifacts.presign_get(key, ttl))
-    poster.post(connection_id, frames.snapshot(view))
-    if job.status.is_terminal:
-        poster.post(connection_id, frames.status(job, view))
-    logger.info("subscribed", extra={"job_id": job_id, "status": job.status.value})
+    latest = deps.jobs.get(job_id) or job
+    if latest.status.is_terminal or latest.status is not job.status:
+        poster.post(connection_id, frames.status(latest, job_view(latest, presign)))
+    logger.info("subscribed", extra={"job_id": job_id, "status": latest.status.value})
     return OK
 
 

@@ -128,7 +128,7 @@ def test_list_follows_pages_and_filters_by_status(client: Client) -> None:
 
 
 def test_watch_yields_typed_events_to_the_terminal_status(client: Client) -> None:
-    job = client.submit(sampler_workflow(30))
+    job = client.submit(sampler_workflow(60))
     events = list(client.watch(job.job_id, timeout=60))
     assert isinstance(events[0], Snapshot)
     percents = [e.percent for e in events if isinstance(e, Progress)]
