@@ -8,7 +8,6 @@ import logging
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -205,30 +204,15 @@ class Bench:
 def _start_simulator(state: Path, step_delay: float) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = processes.free_port()
     frames_log = state / "progress-frames.jsonl"
-    log = (state / "comfyui-sim.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.sim_observer",
-            "--frames-log",
-            str(frames_log),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--step-delay",
-            str(step_delay),
-            "--data-dir",
-            str(state / "comfyui"),
-        ],
-        cwd=processes.ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    process = processes.start_simulator(
+        port,
+        step_delay,
+        state / "comfyui",
+        state / "comfyui-sim.log",
+        module="bench.sim_observer",
+        extra_args=("--frames-log", str(frames_log)),
     )
-    url = f"http://127.0.0.1:{port}"
-    processes.wait_http(url + "/system_stats", 30, process)
-    return process, url, frames_log
+    return process, f"http://127.0.0.1:{port}", frames_log
 
 
 @contextmanager

@@ -33,13 +33,23 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None 
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def start_simulator(port: int, step_delay: float, data_dir: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def start_simulator(
+    port: int,
+    step_delay: float,
+    data_dir: Path,
+    log_path: Path,
+    *,
+    module: str = "local.comfyui_sim",
+    extra_args: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """The ComfyUI simulator (or a wrapper of it, ``module``) on 127.0.0.1, once it answers."""
     log = log_path.open("ab")
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "local.comfyui_sim",
+            module,
+            *extra_args,
             "--host",
             "127.0.0.1",
             "--port",
@@ -53,7 +63,7 @@ def start_simulator(port: int, step_delay: float, data_dir: Path, log_path: Path
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    wait_http(f"http://127.0.0.1:{port}/system_stats", 20, process)
+    wait_http(f"http://127.0.0.1:{port}/system_stats", 30, process)
     return process
 
 
