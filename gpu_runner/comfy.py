@@ -85,10 +85,6 @@ class ComfyClient:
             return False
         return True
 
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
     # -- the socket -----------------------------------------------------------------------------
 
     async def _read_forever(self) -> None:

@@ -79,6 +79,8 @@ class JobRun:
         self._tracker: ProgressTracker | None = None
         self._last_progress_write = 0.0
         self._progress_write: asyncio.Task[Any] | None = None
+        # The graph as sent to ComfyUI (the job item has none when its workflow lives in S3).
+        self._graph: dict[str, Any] = {}
         self._timeout: asyncio.TimerHandle | None = None
         self._outcome: PromptOutcome | None = None
 
@@ -118,7 +120,7 @@ class JobRun:
                 await beating
 
     async def _run(self) -> None:
-        graph = await self._stage_inputs(await self._load_workflow())
+        graph = self._graph = await self._stage_inputs(await self._load_workflow())
         self._tracker = ProgressTracker(nodes_that_run(graph, self.deps.output_classes))
         async with self.deps.comfy.listen(self.prompt_id) as frames:
             await self.deps.comfy.submit(self.prompt_id, graph)
@@ -172,7 +174,9 @@ class JobRun:
         crash_if(self.deps.settings.crash_at_step, "mid_run")
         loop = asyncio.get_running_loop()
         self._timeout = loop.call_later(self.deps.settings.max_run_seconds, self.stop.set, "timeout")
-        job = await asyncio.to_thread(self.deps.store.mark_running, self.job.job_id, self.attempt, now_ms())
+        job = await asyncio.to_thread(
+            self.deps.store.mark_running, self.job.job_id, self.attempt, now_ms(), self.prompt_id
+        )
         if job is None:
             await self._decide_why_fenced()
             return
@@ -199,8 +203,7 @@ class JobRun:
             self._on_progress(self._tracker.executed(node_id))
 
     def _node_type(self, node_id: str) -> str | None:
-        graph = self.job.workflow or {}
-        node = graph.get(node_id)
+        node = self._graph.get(node_id)
         return str(node.get("class_type")) if isinstance(node, dict) else None
 
     def _on_progress(self, percent: float) -> None:
@@ -216,6 +219,14 @@ class JobRun:
                 self.deps.store.record_progress, self.job.job_id, self.attempt, percent, now_ms()
             )
         )
+        self._progress_write.add_done_callback(self._progress_written)
+
+    def _progress_written(self, task: asyncio.Task[Any]) -> None:
+        # A lost progress write costs nothing but a stale percent; the next one, a second on, retries.
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning(
+                "progress write failed", extra={"job_id": self.job.job_id, "error": str(task.exception())}
+            )
 
     # -- endings --------------------------------------------------------------------------------
 

@@ -18,13 +18,6 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
-class InvalidTransition(Exception):
-    def __init__(self, current: JobStatus, target: JobStatus) -> None:
-        super().__init__(f"a {current.value} job cannot become {target.value}")
-        self.current = current
-        self.target = target
-
-
 def can_transition(current: JobStatus, target: JobStatus) -> bool:
     return target in TRANSITIONS[current]
 
@@ -32,8 +25,3 @@ def can_transition(current: JobStatus, target: JobStatus) -> bool:
 def sources_of(target: JobStatus) -> frozenset[JobStatus]:
     """Every status from which ``target`` may be reached: the condition of a conditional write."""
     return frozenset(status for status, targets in TRANSITIONS.items() if target in targets)
-
-
-def check_transition(current: JobStatus, target: JobStatus) -> None:
-    if not can_transition(current, target):
-        raise InvalidTransition(current, target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,18 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def load_workflow(name: str) -> dict[str, Any]:
     return dict(json.loads((PROTOCOL_DIR / "workflows" / name).read_text()))
+
+
+def sampler_workflow(steps: int) -> dict[str, Any]:
+    """The demo's text-to-image example; on the simulator it runs ``steps`` times its step delay.
+
+    Not the txt2img template: long-running tests need more steps than the template allows.
+    """
+    workflow: dict[str, Any] = json.loads((ROOT / "examples" / "txt2img.json").read_text())
+    workflow["3"]["inputs"]["steps"] = steps
+    # A new seed each time: ComfyUI would otherwise serve a repeat from its cache without sampling.
+    workflow["3"]["inputs"]["seed"] = time.time_ns() % 2**32
+    return workflow
 
 
 @pytest.fixture

@@ -165,14 +165,20 @@ class JobStore:
 
     def list_enqueue_pending(self, created_before_ms: int, limit: int = 100) -> list[str]:
         """Jobs whose SQS message may never have been sent, oldest first."""
-        response = self._db.query(
-            TableName=self._jobs,
-            IndexName=JOBS_ENQUEUE_PENDING_INDEX,
-            KeyConditionExpression="#p = :p AND #c < :c",
-            ExpressionAttributeNames={"#p": JobAttr.ENQUEUE_PENDING, "#c": JobAttr.CREATED_AT},
-            ExpressionAttributeValues={":p": value(ENQUEUE_PENDING_VALUE), ":c": value(created_before_ms)},
-            Limit=limit,
-        )
+        try:
+            response = self._db.query(
+                TableName=self._jobs,
+                IndexName=JOBS_ENQUEUE_PENDING_INDEX,
+                KeyConditionExpression="#p = :p AND #c < :c",
+                ExpressionAttributeNames={"#p": JobAttr.ENQUEUE_PENDING, "#c": JobAttr.CREATED_AT},
+                ExpressionAttributeValues={
+                    ":p": value(ENQUEUE_PENDING_VALUE),
+                    ":c": value(created_before_ms),
+                },
+                Limit=limit,
+            )
+        except ClientError as error:
+            raise _unavailable(error, "list the jobs waiting to be enqueued") from error
         return [deserialize(item)[JobAttr.JOB_ID] for item in response.get("Items", [])]
 
     def list_by_owner(
@@ -306,14 +312,21 @@ class JobStore:
             job_id, attempt, {JobAttr.LEASE_UNTIL: lease_until_ms, JobAttr.UPDATED_AT: now_ms}
         )
 
-    def set_prompt(self, job_id: str, attempt: int, prompt_id: str, now_ms: int) -> Job | None:
-        return self._fenced(job_id, attempt, {JobAttr.PROMPT_ID: prompt_id, JobAttr.UPDATED_AT: now_ms})
-
-    def mark_running(self, job_id: str, attempt: int, now_ms: int) -> Job | None:
+    def mark_running(
+        self, job_id: str, attempt: int, now_ms: int, prompt_id: str | None = None
+    ) -> Job | None:
+        """ComfyUI started the attempt's prompt; its id is kept to find the prompt in ComfyUI's history."""
+        sets: dict[str, Any] = {
+            JobAttr.STATUS: JobStatus.RUNNING.value,
+            JobAttr.STARTED_AT: now_ms,
+            JobAttr.UPDATED_AT: now_ms,
+        }
+        if prompt_id is not None:
+            sets[JobAttr.PROMPT_ID] = prompt_id
         return self._fenced(
             job_id,
             attempt,
-            {JobAttr.STATUS: JobStatus.RUNNING.value, JobAttr.STARTED_AT: now_ms, JobAttr.UPDATED_AT: now_ms},
+            sets,
             # A later attempt of a job whose runner died restarts it: running again, under its own fence.
             allowed=ACTIVE_STATUSES,
         )

@@ -20,15 +20,7 @@ from shared.aws.jobs import JobStore
 from shared.aws.storage import ArtifactStore
 from shared.models import Job
 from shared.names import job_outputs_prefix
-from tests.conftest import ROOT
 from tests.e2e.conftest import Stack
-
-
-def sampler_workflow(steps: int) -> dict[str, Any]:
-    workflow = json.loads((ROOT / "examples" / "txt2img.json").read_text())
-    workflow["3"]["inputs"]["steps"] = steps
-    workflow["3"]["inputs"]["seed"] = time.time_ns() % 2**32  # never a cached run
-    return dict(workflow)
 
 
 @dataclass

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from PIL import Image
 from requests.adapters import HTTPAdapter
 
 from shared.aws.connections import ConnectionStore
-from tests.conftest import ROOT, load_workflow
+from tests.conftest import load_workflow, sampler_workflow
 from tests.e2e.conftest import Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.timeout(90)
@@ -44,13 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def client(stack: Stack) -> Client:
     return Client(stack.rest_url, stack.endpoints["api_keys"][0], timeout=10)
-
-
-def sampler_workflow(steps: int) -> dict[str, Any]:
-    workflow = json.loads((ROOT / "examples" / "txt2img.json").read_text())
-    workflow["3"]["inputs"]["steps"] = steps
-    workflow["3"]["inputs"]["seed"] = time.time_ns() % 2**32  # never a cached run
-    return dict(workflow)
 
 
 def png(path: Path) -> Path:

@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from shared.models import Job, JobStatus
-from tests.conftest import load_workflow
+from tests.conftest import load_workflow, sampler_workflow
 from tests.e2e.conftest import TERMINAL, Stack, start_stack, stop_stack, submit, wait_for
-from tests.e2e.reliability import Simulator, StackAws, sampler_workflow, wait_until
+from tests.e2e.reliability import Simulator, StackAws, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -159,18 +159,8 @@ def test_a_poison_message_ends_in_the_dlq_and_the_job_failed(
     stack: Stack, sim: Simulator, aws: StackAws
 ) -> None:
     stack.start_runner(COMFYUI_URL=sim.url)
-    now = int(time.time() * 1000)
-    job_id = str(uuid.uuid4())
     # Its workflow was never stored: every attempt fails the same way, for ever.
-    poison = Job(
-        job_id=job_id,
-        owner=aws_owner(stack),
-        created_at=now,
-        updated_at=now,
-        workflow_s3_key="workflows/none.json",
-    )
-    aws.store.create(poison, None, now // 1000)
-    aws.send(job_id)
+    job_id = enqueue_directly(stack, aws, workflow_s3_key="workflows/none.json")
     job = final(stack, job_id, timeout=60)
     assert job["status"] == "failed"
     assert job["error"]["code"] == "max_attempts_exceeded"
@@ -247,17 +237,13 @@ def test_a_job_past_its_queue_deadline_expires_without_the_gpu(
 ) -> None:
     stack.start_runner(COMFYUI_URL=sim.url)
     now = int(time.time() * 1000)
-    job_id = str(uuid.uuid4())
-    stale = Job(
-        job_id=job_id,
-        owner=aws_owner(stack),
+    job_id = enqueue_directly(
+        stack,
+        aws,
         created_at=now - 60_000,
-        updated_at=now - 60_000,
         deadline=now - 1,
         workflow=load_workflow("simple_invert_save.json"),
     )
-    aws.store.create(stale, None, now // 1000)
-    aws.send(job_id)
     job = final(stack, job_id)
     assert job["status"] == "expired" and job["error"]["code"] == "expired"
     assert not sim.ran(job_id, 1)
@@ -281,6 +267,23 @@ def test_a_backlog_is_prefetched_into_comfyuis_queue(stack: Stack, sim: Simulato
     wait_until(pending_while_running, 20, "a prefetched prompt waiting behind the running one")
     for job_id in job_ids:
         assert final(stack, job_id)["status"] == "succeeded"
+
+
+def enqueue_directly(stack: Stack, aws: StackAws, **fields: Any) -> str:
+    """A job the API would never make, written straight to the table and sent to the queue."""
+    now = int(time.time() * 1000)
+    job = Job(
+        **{
+            "job_id": str(uuid.uuid4()),
+            "owner": aws_owner(stack),
+            "created_at": now,
+            "updated_at": now,
+            **fields,
+        }
+    )
+    aws.store.create(job, None, now // 1000)
+    aws.send(job.job_id)
+    return job.job_id
 
 
 def aws_owner(stack: Stack) -> str:

@@ -14,7 +14,7 @@ import websocket
 
 from shared.aws.connections import ConnectionStore
 from shared.ws_tokens import issue_token
-from tests.conftest import ROOT, load_workflow
+from tests.conftest import load_workflow, sampler_workflow
 from tests.e2e.conftest import TERMINAL, Stack, start_stack, stop_stack, submit, wait_for
 
 SECRET = "e2e-websocket-secret"
@@ -27,13 +27,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     )
     yield running
     stop_stack(running)
-
-
-def sampler_workflow(steps: int) -> dict[str, Any]:
-    workflow = json.loads((ROOT / "examples" / "txt2img.json").read_text())
-    workflow["3"]["inputs"]["steps"] = steps
-    workflow["3"]["inputs"]["seed"] = time.time_ns() % 2**32  # never a cached run
-    return dict(workflow)
 
 
 def open_socket(stack: Stack, key_index: int = 0) -> websocket.WebSocket:

@@ -153,3 +153,10 @@ def test_a_new_attempt_of_a_running_job_marks_it_running_again(store: JobStore) 
     again = store.mark_running("j1", 2, NOW + 2001)
     assert again is not None and again.started_at == NOW + 2001
     assert store.mark_running("j1", 1, NOW + 2002) is None
+
+
+def test_the_running_attempt_records_its_prompt(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    store.claim("j1", "r", NOW, NOW + 1000)
+    running = store.mark_running("j1", 1, NOW, prompt_id="p-1")
+    assert running is not None and running.prompt_id == "p-1"

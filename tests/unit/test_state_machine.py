@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from shared.models import TERMINAL_STATUSES, JobStatus
-from shared.state import InvalidTransition, can_transition, check_transition, sources_of
+from shared.state import can_transition, sources_of
 
 
 @pytest.mark.parametrize("terminal", sorted(TERMINAL_STATUSES))
@@ -23,8 +23,6 @@ def test_the_design_transitions_exist() -> None:
 def test_a_running_job_cannot_expire_or_go_back_to_queued() -> None:
     assert not can_transition(JobStatus.RUNNING, JobStatus.EXPIRED)
     assert not can_transition(JobStatus.RUNNING, JobStatus.QUEUED)
-    with pytest.raises(InvalidTransition, match="running job cannot become queued"):
-        check_transition(JobStatus.RUNNING, JobStatus.QUEUED)
 
 
 def test_sources_are_what_conditional_writes_allow() -> None:
