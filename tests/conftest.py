@@ -62,3 +62,16 @@ def moto_aws() -> Iterator[Any]:
     with mock_aws():
         clients = AwsClients()
         yield clients, create_resources(clients, visibility_timeout_seconds=2, max_receive_count=3)
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Debian's Chromium for the browser tests, or a skip that says how to get it."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip(
+            "no Chromium installed: `apt-get install chromium` (.ci/run does) to run the browser tests"
+        )
+    return found
