@@ -247,6 +247,8 @@ class ComfyApiStack(Stack):
             ["s3:PutObject"],
             [object_arns(data.bucket, S3Prefix.INPUTS), object_arns(data.bucket, S3Prefix.WORKFLOWS)],
         )
+        # A refused or replayed submission deletes the large workflow it wrote.
+        api.allow(["s3:DeleteObject"], [object_arns(data.bucket, S3Prefix.WORKFLOWS)])
         api.allow(["secretsmanager:GetSecretValue"], [secret])
 
         sweeper = self.sweeper

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,6 +63,8 @@ class Parameter:
         kind = self.spec["type"]
         if (isinstance(value, bool) and kind != "boolean") or not isinstance(value, _TYPES[kind]):
             return [f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {type(value).__name__}"]
+        if isinstance(value, float) and not math.isfinite(value):
+            return ["must be a finite number"]  # NaN compares false with every bound
         found = []
         if "enum" in self.spec and value not in self.spec["enum"]:
             found.append(f"must be one of {', '.join(map(str, self.spec['enum']))}")

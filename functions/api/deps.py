@@ -8,7 +8,7 @@ from fastapi import Depends, Header, Request
 
 from functions.api.context import ApiContext, default_context
 from functions.api.jobs_service import JobsService
-from shared.errors import DomainError, FieldError, InvalidRequest, PayloadTooLarge
+from shared.errors import DomainError, FieldError, InvalidRequest
 
 
 class MissingIdentity(DomainError):
@@ -30,16 +30,6 @@ def get_owner(request: Request) -> str:
             "The request carries no API key identity; send your key in the x-api-key header."
         )
     return str(key_id)
-
-
-async def enforce_body_limit(request: Request, ctx: Annotated[ApiContext, Depends(get_context)]) -> None:
-    limit = ctx.settings.max_body_bytes
-    size = len(await request.body())
-    if size > limit:
-        raise PayloadTooLarge(
-            f"The body is {size} bytes; at most {limit} are accepted.",
-            [FieldError("", f"{size} bytes is more than the limit of {limit}")],
-        )
 
 
 def get_jobs_service(ctx: Annotated[ApiContext, Depends(get_context)]) -> JobsService:
@@ -105,5 +95,4 @@ Context = Annotated[ApiContext, Depends(get_context)]
 Owner = Annotated[str, Depends(get_owner)]
 Jobs = Annotated[JobsService, Depends(get_jobs_service)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
-BodyLimit = Depends(enforce_body_limit)
 PreferWait = Annotated[float | None, Depends(prefer_wait)]

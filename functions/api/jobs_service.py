@@ -9,6 +9,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from functions.api.context import ApiContext
 from functions.api.cursor import decode_cursor, encode_cursor
 from functions.api.schemas import JobRequest
@@ -84,6 +86,8 @@ class JobsService:
         )
         encoded = json.dumps(workflow, separators=(",", ":")).encode()
         if len(encoded) > settings.inline_workflow_max_bytes:
+            # Written before the job that points at it, so no job can ever name a missing object; a
+            # request whose job is not created (a replay, a refused key reuse) deletes it again below.
             job.workflow_s3_key = workflow_key(owner, job.job_id)
             self._ctx.artifacts.put_bytes(job.workflow_s3_key, encoded, "application/json")
         else:
@@ -104,6 +108,9 @@ class JobsService:
             self._ctx.store.create(job, record, now_ms // 1000)
         except IdempotencyKeyTaken as taken:
             assert record is not None
+            # The transaction was refused, so no job names this object: it belongs to nobody.
+            if job.workflow_s3_key is not None:
+                self._discard(job.workflow_s3_key)
             if taken.record.request_hash != record.request_hash:
                 raise IdempotencyKeyReused(
                     f"Idempotency-Key {idempotency_key!r} was first used for a different request "
@@ -114,6 +121,13 @@ class JobsService:
 
         self._enqueue(job.job_id)
         return SubmitOutcome(202, body, job.job_id, False)
+
+    def _discard(self, key: str) -> None:
+        try:
+            self._ctx.artifacts.delete(key)
+        except (ClientError, BotoCoreError) as error:
+            # The bucket's lifecycle rule for workflows removes it later; the caller's answer stands.
+            logger.warning("could not delete an unused workflow", extra={"key": key, "cause": str(error)})
 
     def _enqueue(self, job_id: str) -> None:
         """Send the message; if that fails the job keeps its pending mark and the sweeper sends it."""
@@ -133,7 +147,8 @@ class JobsService:
     def _check_metadata(self, metadata: dict[str, Any] | None) -> None:
         if metadata is None:
             return
-        size = len(json.dumps(metadata, separators=(",", ":")).encode())
+        # UTF-8 bytes, as stored: "é" is two bytes, not the six of its \u escape.
+        size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
         limit = self._ctx.settings.max_metadata_bytes
         if size > limit:
             raise InvalidRequest(

@@ -149,6 +149,7 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "sqs:SendMessage",
             "s3:GetObject",
             "s3:PutObject",
+            "s3:DeleteObject",
             "secretsmanager:GetSecretValue",
         },
         stack.sweeper.role: {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},

@@ -8,7 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.api.deps import BodyLimit, IdempotencyKey, Jobs, Owner, PreferWait
+from functions.api.deps import IdempotencyKey, Jobs, Owner, PreferWait
+from functions.api.json_body import JSON_BODY_RESPONSES, JsonBodyRoute
 from functions.api.problems import PROBLEM
 from functions.api.schemas import JobList, JobRequest
 from functions.observability import logger, metrics
@@ -16,15 +17,14 @@ from shared.models import JobStatus
 from shared.names import JobMetric
 from shared.views import JobView
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=JsonBodyRoute)
 
 
 @router.post(
     "",
     status_code=202,
     response_model=JobView,
-    dependencies=[BodyLimit],
-    responses={413: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses={**JSON_BODY_RESPONSES, 503: PROBLEM},
 )
 def submit_job(
     request: Request, body: JobRequest, owner: Owner, jobs: Jobs, key: IdempotencyKey, wait: PreferWait
@@ -35,6 +35,9 @@ def submit_job(
     (`Idempotent-Replayed: true`) and never makes a second job; with a different body it is a 422.
     With `Prefer: wait=N` (N up to 20 seconds) the answer waits for the job: 200 with the finished job
     if it ends in time, else 202 with the job as it is then (`Preference-Applied: wait=N` either way).
+
+    The body is JSON: send `Content-Type: application/json` (a body without a Content-Type, or with
+    curl's default `application/x-www-form-urlencoded`, is read as JSON too; any other type is a 415).
     """
     outcome = jobs.submit(owner, body, key, request.url.path)
     logger.append_keys(job_id=outcome.job_id)

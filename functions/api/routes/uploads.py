@@ -8,16 +8,21 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from functions.api.deps import Context, Owner
-from functions.api.problems import PROBLEM
+from functions.api.json_body import JSON_BODY_RESPONSES, JsonBodyRoute
 from functions.api.schemas import UploadRequest, UploadTicket
 from shared.errors import FieldError, InvalidRequest
 from shared.names import input_key
 from shared.uploads import UPLOAD_CONTENT_TYPES, UPLOAD_SCHEME
 
-router = APIRouter(prefix="/v1", tags=["uploads"])
+router = APIRouter(prefix="/v1", tags=["uploads"], route_class=JsonBodyRoute)
 
 
-@router.post("/uploads", status_code=201, response_model=UploadTicket, responses={422: PROBLEM})
+@router.post(
+    "/uploads",
+    status_code=201,
+    response_model=UploadTicket,
+    responses=JSON_BODY_RESPONSES,
+)
 def create_upload(body: UploadRequest, owner: Owner, ctx: Context) -> UploadTicket:
     """Get a URL to PUT an input file to (an image for LoadImage, a video, an audio clip).
 

@@ -1,0 +1,134 @@
+"""Hostile and careless bodies through the API's Lambda handler: a 4xx that says where, never a 5xx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ApiCall
+
+
+def deep(depth: int) -> str:
+    return '{"k":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [256, 600, 990, 10_000])
+@pytest.mark.parametrize("where", ["metadata", "workflow input"])
+def test_deep_nesting_is_a_422_with_a_pointer(
+    api: ApiCall, simple_workflow: dict[str, Any], depth: int, where: str
+) -> None:
+    graph = json.dumps(simple_workflow)
+    if where == "metadata":
+        raw = f'{{"workflow": {graph}, "metadata": {deep(depth)}}}'
+        prefix = "/metadata/k/k"
+    else:
+        raw = '{"workflow": {"1": {"class_type": "X", "inputs": {"v": ' + deep(depth) + "}}}}"
+        prefix = "/workflow/1/inputs/v/k"
+    answer = api("POST", "/v1/jobs", raw=raw.encode())
+    assert answer.status == 422, answer.body
+    assert answer.body["errors"][0]["pointer"].startswith(prefix)
+    assert "levels deep" in answer.body["detail"]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_are_refused_everywhere(
+    api: ApiCall, simple_workflow: dict[str, Any], number: str
+) -> None:
+    graph = json.dumps(simple_workflow)
+    cases = {
+        f'{{"workflow": {graph}, "metadata": {{"score": {number}}}}}': "/metadata/score",
+        '{"workflow": {"1": {"class_type": "X", "inputs": {"cfg": '
+        + number
+        + "}}}}": "/workflow/1/inputs/cfg",
+        '{"template": "txt2img", "params": {"prompt": "p", "cfg": ' + number + "}}": "/params/cfg",
+    }
+    for raw, pointer in cases.items():
+        answer = api("POST", "/v1/jobs", raw=raw.encode())
+        assert answer.status == 422, (raw, answer.body)
+        assert answer.body["errors"] == [{"pointer": pointer, "detail": "must be a finite number"}]
+
+
+def test_metadata_size_counts_utf8_bytes(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
+    # 1500 "é" are 3000 bytes of UTF-8 (under 4 KiB), though 9000 as \u escapes.
+    fits = api("POST", "/v1/jobs", {"workflow": simple_workflow, "metadata": {"name": "é" * 1500}})
+    assert fits.status == 202, fits.body
+    assert fits.body["metadata"] == {"name": "é" * 1500}
+    over = api("POST", "/v1/jobs", {"workflow": simple_workflow, "metadata": {"name": "é" * 2100}})
+    assert over.status == 422
+    assert over.body["detail"].startswith("metadata is 4211 bytes")
+
+
+@pytest.mark.parametrize("content_type", ["", "application/x-www-form-urlencoded", "application/json"])
+def test_a_json_body_is_read_without_the_header_or_with_curls_default(
+    api: ApiCall, simple_workflow: dict[str, Any], content_type: str
+) -> None:
+    answer = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"content-type": content_type})
+    assert answer.status == 202, answer.body
+
+
+def test_a_non_json_media_type_is_a_415_naming_the_header(
+    api: ApiCall, simple_workflow: dict[str, Any]
+) -> None:
+    for path, body in (("/v1/jobs", {"workflow": simple_workflow}), ("/v1/uploads", {"content_type": "x"})):
+        answer = api("POST", path, body, {"content-type": "text/plain"})
+        assert answer.status == 415, answer.body
+        assert answer.body["errors"] == [
+            {"pointer": "header:Content-Type", "detail": "must be application/json, got 'text/plain'"}
+        ]
+
+
+def test_the_415_and_the_accepted_types_are_in_the_openapi(api: ApiCall) -> None:
+    operation = api("GET", "/v1/openapi.json").body["paths"]["/v1/jobs"]["post"]
+    assert "415" in operation["responses"]
+    assert "Content-Type" in operation["description"]
+
+
+def test_a_refused_or_replayed_large_workflow_leaves_no_object_behind(
+    api: ApiCall, moto_aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.api import context
+    from shared.aws.jobs import JobStore
+    from shared.names import S3Prefix
+
+    monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
+    context.default_context.cache_clear()
+    graph = {str(i): {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}} for i in range(40)}
+    other = {**graph, "40": {"class_type": "EmptyImage", "inputs": {"width": 9, "height": 9}}}
+    key = {"Idempotency-Key": "big-one"}
+    first = api("POST", "/v1/jobs", {"workflow": graph}, key)
+    replay = api("POST", "/v1/jobs", {"workflow": graph}, key)
+    refused = api("POST", "/v1/jobs", {"workflow": other}, key)
+    assert (first.status, replay.status, refused.status) == (202, 202, 422)
+
+    clients, resources = moto_aws
+    listed = clients.s3.list_objects_v2(Bucket=resources.bucket, Prefix=f"{S3Prefix.WORKFLOWS}/")
+    keys = [item["Key"] for item in listed.get("Contents", [])]
+    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
+        first.body["job_id"]
+    )
+    assert job is not None and keys == [job.workflow_s3_key]
+
+
+@pytest.mark.parametrize(
+    ("graph", "node_id"),
+    [
+        (
+            {
+                "1": {"class_type": "A", "inputs": {"x": ["2", 0]}},
+                "2": {"class_type": "B", "inputs": {"y": ["1", 0]}},
+            },
+            "1",
+        ),
+        ({"1": {"class_type": "A", "inputs": {"x": [1, 0]}}}, "1"),
+        ({"../../other/evil": {"class_type": "SaveImage", "inputs": {}}}, "../../other/evil"),
+        ({"x" * 1500: {"class_type": "SaveImage", "inputs": {}}}, "x" * 1500),
+    ],
+)
+def test_graphs_comfyui_cannot_run_are_refused_naming_the_node(
+    api: ApiCall, graph: dict[str, Any], node_id: str
+) -> None:
+    answer = api("POST", "/v1/jobs", {"workflow": graph})
+    assert answer.status == 422, answer.body
+    assert answer.body["errors"][0]["node_id"] == node_id
