@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from shared.names import METRICS_NAMESPACE, SERVICE_NAME
@@ -9,3 +13,21 @@ from shared.names import METRICS_NAMESPACE, SERVICE_NAME
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+
+
+def publish_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``metrics.log_metrics`` without its warning on every invocation that emitted no metric.
+
+    Most requests (reads, listings, health) emit none; flushing an empty set only logs "No application
+    metrics to publish", so the set is flushed when it holds something.
+    """
+
+    @functools.wraps(handler)
+    def publishing(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+
+    return publishing

@@ -10,7 +10,7 @@ from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from functions.api.app import create_app
-from functions.observability import logger, metrics, tracer
+from functions.observability import logger, publish_metrics, tracer
 
 app = create_app()
 # Problem documents are JSON too: without this Mangum would base64-encode them.
@@ -24,6 +24,6 @@ _asgi = Mangum(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@publish_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _asgi(event, context)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from functions.observability import logger, metrics, tracer
+from functions.observability import logger, metrics, publish_metrics, tracer
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
 from shared.aws.jobs import JobStore
@@ -80,7 +80,7 @@ def fail_job(deps: DlqDeps, record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@publish_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deps = _deps()
     return process_partial_response(  # type: ignore[return-value]

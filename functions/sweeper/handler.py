@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.observability import logger, metrics, tracer
+from functions.observability import logger, metrics, publish_metrics, tracer
 from functions.sweeper.sweep import resend_pending
 from shared.aws.clients import AwsClients
 from shared.aws.jobs import JobStore
@@ -28,7 +28,7 @@ def _deps() -> tuple[SweeperSettings, JobStore, JobQueue]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@publish_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     settings, store, queue = _deps()
     result = resend_pending(store, queue, int(time.time() * 1000), settings.enqueue_grace_seconds)

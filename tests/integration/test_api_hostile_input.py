@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -132,3 +133,21 @@ def test_graphs_comfyui_cannot_run_are_refused_naming_the_node(
     answer = api("POST", "/v1/jobs", {"workflow": graph})
     assert answer.status == 422, answer.body
     assert answer.body["errors"][0]["node_id"] == node_id
+
+
+def test_a_route_without_metrics_logs_no_empty_metrics_warning_and_a_submit_publishes(
+    api: ApiCall,
+    simple_workflow: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert api("GET", "/v1/health").status == 200
+        assert api("GET", "/v1/jobs").status == 200
+    assert [str(w.message) for w in caught if "metrics" in str(w.message)] == []
+    capsys.readouterr()
+    assert api("POST", "/v1/jobs", {"workflow": simple_workflow}).status == 202
+    published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["JobsSubmitted"] for m in published] == [[1.0]]
