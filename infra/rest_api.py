@@ -12,8 +12,13 @@ from constructs import Construct
 
 from infra.config import ServiceConfig
 from infra.function import ServiceFunction
+from shared.names import PUBLIC_REST_PATHS
 
 _QUOTA_PERIODS = {"DAY": apigw.Period.DAY, "WEEK": apigw.Period.WEEK, "MONTH": apigw.Period.MONTH}
+
+
+def _construct_id(path: str) -> str:
+    return "".join(part.strip("{}").replace(".", "").capitalize() for part in path.split("/"))
 
 
 def _access_log_format() -> apigw.AccessLogFormat:
@@ -68,6 +73,7 @@ class RestApi(Construct):
                 throttling_burst_limit=config.api_throttle.burst_limit,
             ),
         )
+        self.public_methods = self._public_resources(handler)
         self.stage = self.api.deployment_stage
         self.usage_plans: dict[str, apigw.UsagePlan] = {}
         for tier in config.tiers:
@@ -86,6 +92,26 @@ class RestApi(Construct):
             self.web_acl_association = wafv2.CfnWebACLAssociation(
                 self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=config.web_acl_arn
             )
+
+    def _public_resources(self, handler: ServiceFunction) -> list[apigw.Method]:
+        """GET without an API key on the documentation's resources, which win over ``{proxy+}``.
+
+        LambdaRestApi forbids ``root.add_resource`` next to its proxy, so the resources are built directly.
+        """
+        integration = apigw.LambdaIntegration(handler.function)
+        methods = []
+        resources: dict[str, apigw.IResource] = {"": self.api.root}
+        for path in PUBLIC_REST_PATHS:
+            parent_path = ""
+            for part in path.strip("/").split("/"):
+                here = f"{parent_path}/{part}"
+                if here not in resources:
+                    resources[here] = apigw.Resource(
+                        self, "Public" + _construct_id(here), parent=resources[parent_path], path_part=part
+                    )
+                parent_path = here
+            methods.append(resources[parent_path].add_method("GET", integration, api_key_required=False))
+        return methods
 
     @property
     def url(self) -> str:

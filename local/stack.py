@@ -31,7 +31,12 @@ from local.aws_resources import LocalResources, create_resources
 from local.dlq_source import SqsEventSource
 from local.settings import LocalStackSettings
 from shared.aws.clients import AwsClients
-from shared.names import WS_ROUTE_SELECTION_EXPRESSION, WS_TOKEN_QUERY_PARAMETER, Env
+from shared.names import (
+    PUBLIC_REST_PATHS,
+    WS_ROUTE_SELECTION_EXPRESSION,
+    WS_TOKEN_QUERY_PARAMETER,
+    Env,
+)
 
 REGION = "us-east-1"
 
@@ -131,7 +136,7 @@ class LocalStack:
         from functions.ws.handler import handler as ws_handler
 
         keys = {key: api_key_id(key) for key in self.api_keys}
-        rest = RestApiEmulator(api_handler, keys)
+        rest = RestApiEmulator(api_handler, keys, public_paths=PUBLIC_REST_PATHS)
         websocket = WebSocketApiEmulator(
             dict.fromkeys(ROUTES, ws_handler),
             authorizer=ws_authorizer,

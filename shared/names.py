@@ -174,6 +174,10 @@ class JobMetric:
     ORCHESTRATION_OVERHEAD_MS = "OrchestrationOverheadMs"
 
 
+# REST resources served without an API key: the API's own description, which a browser must be able to
+# open. ``{asset}`` is one path segment (the docs page's script and style sheet).
+PUBLIC_REST_PATHS = ("/v1/openapi.json", "/v1/docs", "/v1/docs/{asset}")
+
 # The WebSocket API: the query parameter $connect's authorizer reads, and the client actions (route keys).
 WS_TOKEN_QUERY_PARAMETER = "token"  # noqa: S105 (a parameter name, not a secret)
 WS_ROUTE_SELECTION_EXPRESSION = "$request.body.action"

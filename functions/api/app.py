@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from functions.api.problems import install_problem_handlers
-from functions.api.routes import health, jobs, templates, uploads, ws_tokens
+from functions.api.routes import docs, health, jobs, templates, uploads, ws_tokens
 from functions.api.routes.health import VERSION
+
+# API Gateway checks the key before the function runs; the document says so, and the docs page's
+# "Authorize" button uses it to send the key with each "Try it out".
+API_KEY_SCHEME = {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
 
 
 def create_app() -> FastAPI:
@@ -15,7 +21,7 @@ def create_app() -> FastAPI:
         version=VERSION,
         summary="ComfyUI workflows as an idempotent, observable job API.",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,  # served by routes.docs, with its files from this service rather than a CDN
         redoc_url=None,
     )
     app.include_router(health.router)
@@ -23,5 +29,21 @@ def create_app() -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(templates.router)
     app.include_router(ws_tokens.router)
+    app.include_router(docs.router)
     install_problem_handlers(app)
+    _declare_api_key(app)
     return app
+
+
+def _declare_api_key(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {})["securitySchemes"] = API_KEY_SCHEME
+            document["security"] = [{name: []} for name in API_KEY_SCHEME]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

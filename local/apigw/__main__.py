@@ -51,6 +51,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--api-key", type=_pair, action="append", default=[], metavar="VALUE=ID", help="repeatable"
     )
+    parser.add_argument(
+        "--public-path",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a resource path served to GET without an API key; {name} is one segment (repeatable)",
+    )
     parser.add_argument("--binary-media-type", action="append", default=[])
     parser.add_argument(
         "--ws-route", type=_pair, action="append", default=[], metavar="ROUTE_KEY=MODULE:HANDLER"
@@ -75,6 +82,7 @@ def build(args: argparse.Namespace) -> ApiGatewayEmulator:
             dict(args.api_key),
             api=ApiInfo(stage=args.rest_stage),
             binary_media_types=args.binary_media_type,
+            public_paths=args.public_path,
         )
     websocket = None
     if args.ws_route:

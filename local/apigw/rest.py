@@ -1,8 +1,9 @@
 """The REST half: HTTP requests in, REST API proxy integration (payload 1.0) events to one Lambda handler.
 
 The emulated API is the deployed one's shape, ``ANY /`` and ``ANY /{proxy+}`` to one function, every method
-requiring an API key, reached as through a custom domain mapped to the stage at its root:
-``GET http://127.0.0.1:P/v1/jobs`` gives ``path == "/v1/jobs"``.
+requiring an API key except ``GET`` on the public resources given (the API's documentation), reached as
+through a custom domain mapped to the stage at its root: ``GET http://127.0.0.1:P/v1/jobs`` gives
+``path == "/v1/jobs"``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import binascii
 import fnmatch
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -46,7 +48,8 @@ class RestApiEmulator:
     """A REST API with API keys and a Lambda proxy integration on ``/`` and ``/{proxy+}``.
 
     ``api_keys`` maps each accepted ``x-api-key`` value to its API key id, which the handler sees as
-    ``requestContext.identity.apiKeyId``. Every path needs a key, as in the deployed API.
+    ``requestContext.identity.apiKeyId``. Every path needs a key, as in the deployed API, except a ``GET``
+    of one of ``public_paths`` (resource paths, where ``{name}`` is one path segment).
     """
 
     def __init__(
@@ -59,9 +62,11 @@ class RestApiEmulator:
         max_body_bytes: int = MAX_BODY_BYTES,
         integration_timeout_s: float = 29.0,
         resource_id: str = "pr0xy1",
+        public_paths: Sequence[str] = (),
     ) -> None:
         self.function = as_function(handler, "api")
         self.api_keys = dict(api_keys)
+        self._public = [_resource_pattern(path) for path in public_paths]
         self.api = api or ApiInfo()
         self.binary_media_types = tuple(binary_media_types)
         self.max_body_bytes = max_body_bytes
@@ -86,6 +91,9 @@ class RestApiEmulator:
         yield
         pool.shutdown(wait=False, cancel_futures=True)
 
+    def _is_public(self, request: web.Request) -> bool:
+        return request.method == "GET" and any(p.fullmatch(request.path) for p in self._public)
+
     def _is_binary(self, content_type: str) -> bool:
         media_type = content_type.split(";", 1)[0].strip().lower()
         return any(fnmatch.fnmatchcase(media_type, pattern.lower()) for pattern in self.binary_media_types)
@@ -94,7 +102,7 @@ class RestApiEmulator:
         request_id = new_request_id()
         api_key = request.headers.get("x-api-key")
         api_key_id = self.api_keys.get(api_key) if api_key is not None else None
-        if api_key_id is None:
+        if api_key_id is None and not self._is_public(request):
             return gateway_error(403, "Forbidden", "ForbiddenException", request_id=request_id)
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             return gateway_error(413, "Request Too Long", request_id=request_id)
@@ -143,6 +151,11 @@ class RestApiEmulator:
             domain_name=request.host,
             binary=self._is_binary(request.headers.get("Content-Type", "")),
         )
+
+
+def _resource_pattern(path: str) -> re.Pattern[str]:
+    """A resource path as API Gateway matches it: ``{name}`` is one non-empty segment."""
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
 
 
 def proxy_response_to_http(result: Any) -> web.Response:

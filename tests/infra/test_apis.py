@@ -3,26 +3,55 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from infra.config import DEFAULT_TIERS, ServiceConfig
-from shared.names import WS_ACTIONS, WS_ROUTE_SELECTION_EXPRESSION, WS_TOKEN_QUERY_PARAMETER
+from shared.names import (
+    PUBLIC_REST_PATHS,
+    WS_ACTIONS,
+    WS_ROUTE_SELECTION_EXPRESSION,
+    WS_TOKEN_QUERY_PARAMETER,
+)
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
 
 
-def test_every_rest_method_requires_an_api_key_and_proxies_to_the_api_function(synth: Synth) -> None:
+def _resource_paths(synth: Synth) -> dict[str, str]:
+    """Logical id of each REST resource -> its full path."""
+    resources = synth.resources("AWS::ApiGateway::Resource")
+
+    def path(logical_id: str) -> str:
+        parent = resources[logical_id]["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{resources[logical_id]['PathPart']}"
+
+    return {logical_id: path(logical_id) for logical_id in resources}
+
+
+def _method_path(method: dict[str, Any], paths: dict[str, str]) -> str:
+    resource = method["ResourceId"]
+    return paths[resource["Ref"]] if "Ref" in resource else "/"
+
+
+def test_every_rest_method_requires_an_api_key_but_the_docs_and_proxies_to_the_api_function(
+    synth: Synth,
+) -> None:
     methods = synth.resources("AWS::ApiGateway::Method")
-    assert len(methods) == 2  # ANY / and ANY /{proxy+}
+    paths = _resource_paths(synth)
     api_function = synth.logical_id(synth.stack.api_function.function)
+    keyed = {_method_path(m, paths): m for m in methods.values() if m["ApiKeyRequired"] is True}
+    public = {_method_path(m, paths): m for m in methods.values() if m["ApiKeyRequired"] is not True}
+    assert set(keyed) == {"/", "/{proxy+}"}
+    assert all(m["HttpMethod"] == "ANY" for m in keyed.values())
+    # The API's description and the docs page open in a browser, which cannot send a key.
+    assert set(public) == set(PUBLIC_REST_PATHS) == {"/v1/openapi.json", "/v1/docs", "/v1/docs/{asset}"}
+    assert all(m["HttpMethod"] == "GET" for m in public.values())
     for method in methods.values():
-        assert method["HttpMethod"] == "ANY"
-        assert method["ApiKeyRequired"] is True
         assert method["Integration"]["Type"] == "AWS_PROXY"
         assert api_function in json.dumps(method["Integration"]["Uri"])
-    synth.template.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "{proxy+}"})
 
 
 def test_the_stage_logs_access_as_json_throttles_and_traces(synth: Synth) -> None:

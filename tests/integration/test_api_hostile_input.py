@@ -151,3 +151,17 @@ def test_a_route_without_metrics_logs_no_empty_metrics_warning_and_a_submit_publ
     assert api("POST", "/v1/jobs", {"workflow": simple_workflow}).status == 202
     published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [m["JobsSubmitted"] for m in published] == [[1.0]]
+
+
+def test_the_docs_page_and_its_assets_are_served_from_the_service(api: ApiCall) -> None:
+    page = api("GET", "/v1/docs")
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert "cdn" not in page.body.lower()
+    assert 'url: "openapi.json"' in page.body or "url: 'openapi.json'" in page.body
+    for asset, media_type in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")):
+        assert f"docs/{asset}" in page.body
+        served = api("GET", f"/v1/docs/{asset}")
+        assert served.status == 200 and served.headers["content-type"].startswith(media_type)
+        assert len(served.body) > 10_000
+    assert api("GET", "/v1/docs/../../etc/passwd").status == 404
+    assert api("GET", "/v1/docs/core.py").status == 404

@@ -359,3 +359,22 @@ def test_stop_frees_the_port() -> None:
 
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/v1/health", headers={"x-api-key": KEY}, timeout=2)
+
+
+def test_public_paths_answer_a_get_without_a_key_and_nothing_else() -> None:
+    recorder = Recorder()
+    emulator, url = serve(recorder, public_paths=["/v1/openapi.json", "/v1/docs", "/v1/docs/{asset}"])
+    try:
+        for path in ("/v1/openapi.json", "/v1/docs", "/v1/docs/swagger-ui.css"):
+            assert requests.get(url + path, timeout=TIMEOUT).status_code == 200, path
+        assert [e["requestContext"]["identity"]["apiKeyId"] for e in recorder.events] == [None] * 3
+        for method, path in [
+            ("POST", "/v1/docs"),
+            ("GET", "/v1/docs/a/b"),
+            ("GET", "/v1/jobs"),
+            ("GET", "/v1/openapi.jsonx"),
+        ]:
+            assert requests.request(method, url + path, timeout=TIMEOUT).status_code == 403, (method, path)
+        assert len(recorder.events) == 3
+    finally:
+        emulator.stop()

@@ -17,6 +17,18 @@ from shared.models import JobStatus
 from shared.names import JobMetric
 from shared.views import JobView
 
+# OpenAPI links: what a client (or a stateful fuzzer) can do next with the job an answer describes.
+_JOB_ID = {"job_id": "$response.body#/job_id"}
+JOB_LINKS = {
+    "GetJob": {"operationId": "get_job", "parameters": _JOB_ID, "description": "Read the job"},
+    "CancelJob": {"operationId": "cancel_job", "parameters": _JOB_ID, "description": "Cancel the job"},
+    "ListJobsInItsState": {
+        "operationId": "list_jobs",
+        "parameters": {"status": "$response.body#/status"},
+        "description": "List your jobs in the state this one is in",
+    },
+}
+
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=JsonBodyRoute)
 
 
@@ -24,7 +36,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=JsonBodyRoute)
     "",
     status_code=202,
     response_model=JobView,
-    responses={**JSON_BODY_RESPONSES, 503: PROBLEM},
+    operation_id="submit_job",
+    responses={**JSON_BODY_RESPONSES, 202: {"links": JOB_LINKS}, 503: PROBLEM},
 )
 def submit_job(
     request: Request, body: JobRequest, owner: Owner, jobs: Jobs, key: IdempotencyKey, wait: PreferWait
@@ -55,7 +68,7 @@ def submit_job(
     return JSONResponse(jobs.view(job).model_dump(mode="json"), status_code=status, headers=headers)
 
 
-@router.get("", response_model=JobList, responses={422: PROBLEM})
+@router.get("", response_model=JobList, operation_id="list_jobs", responses={422: PROBLEM})
 def list_jobs(
     owner: Owner,
     jobs: Jobs,
@@ -70,7 +83,12 @@ def list_jobs(
     return JobList(items=[jobs.view(job) for job in page], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=JobView, responses={404: PROBLEM})
+@router.get(
+    "/{job_id}",
+    response_model=JobView,
+    operation_id="get_job",
+    responses={404: PROBLEM, 200: {"links": {"CancelJob": JOB_LINKS["CancelJob"]}}},
+)
 def get_job(job_id: str, owner: Owner, jobs: Jobs, wait: PreferWait, response: Response) -> JobView:
     """A job: its status, progress, timings, attempts, error, and outputs with presigned URLs.
 
@@ -84,7 +102,13 @@ def get_job(job_id: str, owner: Owner, jobs: Jobs, wait: PreferWait, response: R
     return jobs.view(jobs.wait(owner, job_id, wait))
 
 
-@router.delete("/{job_id}", status_code=202, response_model=JobView, responses={404: PROBLEM, 409: PROBLEM})
+@router.delete(
+    "/{job_id}",
+    status_code=202,
+    response_model=JobView,
+    operation_id="cancel_job",
+    responses={404: PROBLEM, 409: PROBLEM, 202: {"links": {"GetJob": JOB_LINKS["GetJob"]}}},
+)
 def cancel_job(job_id: str, owner: Owner, jobs: Jobs) -> JobView:
     """Cancel a job: a queued one at once; a running one is interrupted by its runner (`cancel_requested`)."""
     logger.append_keys(job_id=job_id)
