@@ -13,6 +13,19 @@ from functions.api.routes.health import VERSION
 # API Gateway checks the key before the function runs; the document says so, and the docs page's
 # "Authorize" button uses it to send the key with each "Try it out".
 API_KEY_SCHEME = {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
+# What API Gateway itself answers to a missing or unknown key: its own body, not a problem document.
+FORBIDDEN = {
+    "description": "No API key, or one API Gateway does not know (answered by API Gateway)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"message": {"type": "string", "examples": ["Forbidden"]}},
+                "required": ["message"],
+            }
+        }
+    },
+}
 
 
 def create_app() -> FastAPI:
@@ -43,6 +56,9 @@ def _declare_api_key(app: FastAPI) -> None:
             document = build()
             document.setdefault("components", {})["securitySchemes"] = API_KEY_SCHEME
             document["security"] = [{name: []} for name in API_KEY_SCHEME]
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    operation["responses"].setdefault("403", FORBIDDEN)
             app.openapi_schema = document
         return app.openapi_schema
 

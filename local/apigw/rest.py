@@ -78,7 +78,8 @@ class RestApiEmulator:
         """An aiohttp application serving the API; without an executor it makes and closes its own."""
         # One byte of slack so that a body of exactly the limit is still read whole.
         app = web.Application(client_max_size=self.max_body_bytes + 1)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # Any path at all, newlines (%0A) included: API Gateway hands every one to the proxy resource.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
         if executor is not None:
             self._executor = executor
         else:

@@ -75,7 +75,9 @@ def list_jobs(
     status: Annotated[JobStatus | None, Query(description="Only jobs in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page")] = 20,
     cursor: Annotated[
-        str | None, Query(max_length=2048, description="next_cursor of the previous page")
+        str | None,
+        # Cursors are printable ASCII; the pattern also keeps any URL carrying one within gateway limits.
+        Query(max_length=2048, pattern=r"^[!-~]+$", description="next_cursor of the previous page"),
     ] = None,
 ) -> JobList:
     """Your jobs, newest first, a page at a time."""
