@@ -173,3 +173,22 @@ def test_help_documents_the_exit_codes(stack: Stack) -> None:
         "5  API error",
     ):
         assert line in result.stdout
+
+
+def test_a_ui_format_file_gets_the_apis_explanation_not_a_traceback(stack: Stack, tmp_path: Path) -> None:
+    ui = tmp_path / "saved-from-the-editor.json"
+    ui.write_text(json.dumps({"last_node_id": 3, "nodes": [{"id": 3, "type": "KSampler"}], "links": []}))
+    image = tmp_path / "in.png"
+    Image.new("RGB", (4, 4)).save(image)
+    for args in ([], ["--input", f"image={image}"]):
+        result = cli(stack, "submit", str(ui), *args)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode in (2, 5) and "Export (API)" in result.stderr, result.stderr
+
+
+def test_a_timed_out_wait_exits_6_with_its_message_on_a_line_of_its_own(stack: Stack, tmp_path: Path) -> None:
+    result = cli(stack, "submit", str(sampler_file(tmp_path, steps=400)), "--wait", "--timeout", "1")
+    assert result.returncode == 6, result.stderr
+    assert "\ncomfy-jobs: job " in result.stderr and "did not finish within 1 s" in result.stderr
+    job_id = result.stderr.split("comfy-jobs: job ")[1].split()[0]
+    cli(stack, "cancel", job_id)

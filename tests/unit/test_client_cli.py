@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import pytest
 from comfy_jobs import cli
-from comfy_jobs.models import Job
+from comfy_jobs.models import Job, Progress
 
 BASE = {"job_id": "j1", "attempts": 1, "progress": 0, "outputs": []}
 
@@ -72,5 +73,80 @@ def test_status_exits_with_the_jobs_code(status: str, code: int, capsys: pytest.
 
 def test_help_lists_every_exit_code() -> None:
     text = cli.build_parser().format_help()
-    for code in range(7):
+    for code in range(8):
         assert f"\n  {code}  " in text
+
+
+def test_a_missing_url_names_the_flag_and_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("COMFY_API_URL", raising=False)
+    monkeypatch.setenv("COMFY_API_KEY", "k")
+    with pytest.raises(SystemExit):
+        cli.main(["status", "j1"])
+    error = capsys.readouterr().err
+    assert "--url" in error and "COMFY_API_URL" in error and "base_url" not in error
+    monkeypatch.setenv("COMFY_API_URL", "http://api.test")
+    monkeypatch.delenv("COMFY_API_KEY")
+    with pytest.raises(SystemExit):
+        cli.main(["status", "j1"])
+    assert "--key or set COMFY_API_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("missing.json", None), ("a-directory", "dir"), ("empty.json", b""), ("latin1.json", b"\xe9\xff"),
+     ("not.json", b"{'single': 'quotes'}"), ("truncated.json", b'{"1": {')],
+)  # fmt: skip
+def test_every_unreadable_workflow_file_is_a_message_and_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes | str | None,
+) -> None:
+    monkeypatch.setenv("COMFY_API_URL", "http://api.test")
+    monkeypatch.setenv("COMFY_API_KEY", "k")
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["submit", str(path)])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert f"cannot read the workflow {path}" in error and "Traceback" not in error
+
+
+def test_local_file_errors_exit_2_and_a_crash_exits_7_each_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COMFY_API_URL", "http://api.test")
+    monkeypatch.setenv("COMFY_API_KEY", "k")
+    for raised, code, message in [
+        (
+            PermissionError(13, "Permission denied", "cat.png"),
+            cli.USAGE,
+            "comfy-jobs: cat.png: Permission denied",
+        ),
+        (TypeError("'int' object is not a mapping"), cli.INTERNAL_ERROR, "unexpected error (TypeError)"),
+    ]:
+
+        def fail(*_args: Any, error: Exception = raised) -> int:
+            raise error
+
+        monkeypatch.setattr(cli, "run", fail)
+        assert cli.main(["status", "j1"]) == code
+        assert message in capsys.readouterr().err
+
+
+def test_a_message_after_a_progress_bar_starts_on_its_own_line(capsys: pytest.CaptureFixture[str]) -> None:
+    out = cli.Output(as_json=False)
+    out.progress()(Progress("j1", "3", "KSampler", 2, 10, 20.0))
+    out.error("job j1 did not finish within 3 s")
+    assert capsys.readouterr().err.endswith("\ncomfy-jobs: job j1 did not finish within 3 s\n")
+    quiet = cli.Output(as_json=False)
+    quiet.progress()
+    quiet.error("no bar was drawn")
+    assert capsys.readouterr().err == "comfy-jobs: no bar was drawn\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from comfy_jobs.errors import ComfyJobsError, WaitTimeout
 from comfy_jobs.models import Event, Job, Snapshot, Template
 from comfy_jobs.progress import ProgressBar
 
-OK, FAILED, USAGE, CANCELED, EXPIRED, API_ERROR, TIMED_OUT = 0, 1, 2, 3, 4, 5, 6
+OK, FAILED, USAGE, CANCELED, EXPIRED, API_ERROR, TIMED_OUT, INTERNAL_ERROR = 0, 1, 2, 3, 4, 5, 6, 7
 EXIT_FOR_STATUS = {"succeeded": OK, "failed": FAILED, "canceled": CANCELED, "expired": EXPIRED}
 
 EPILOG = """\
@@ -30,6 +31,7 @@ exit codes:
   4  the job expired before it ran
   5  API error: bad key, not found, invalid request, service unreachable
   6  timed out waiting for the job
+  7  an unexpected error inside comfy-jobs (the message says what; please report it)
 submit --wait, watch and status exit with the job's code once it has ended (status of a running job: 0).
 """
 
@@ -137,24 +139,36 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("submit takes a workflow FILE or --template NAME (one of them)")
     if args.command == "submit" and args.file is not None and args.param:
         parser.error("--param goes with --template; edit the workflow file for its values")
+    url = args.url or os.environ.get("COMFY_API_URL")
+    key = args.key or os.environ.get("COMFY_API_KEY")
+    if not url:
+        parser.error("no API URL: pass --url or set COMFY_API_URL")
+    if not key:
+        parser.error("no API key: pass --key or set COMFY_API_KEY")
+    out = Output(args.json)
     try:
-        client = Client(args.url, args.key)
-    except ValueError as exc:
-        parser.error(str(exc))
-    try:
-        return run(args, client, parser)
+        return run(args, Client(url, key), parser, out)
     except WaitTimeout as exc:
-        print(f"comfy-jobs: {exc}", file=sys.stderr)
+        out.error(str(exc))
         return TIMED_OUT
     except ComfyJobsError as exc:
-        print(f"comfy-jobs: {exc}", file=sys.stderr)
+        out.error(str(exc))
         return API_ERROR
+    except OSError as exc:  # a local file: an input that cannot be read, an --out that cannot be written
+        out.error(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
+        return USAGE
     except KeyboardInterrupt:
+        out.end_progress()
         return 130
+    except Exception as exc:  # a bug still ends with a message and a documented code, not a traceback
+        out.error(f"unexpected error ({type(exc).__name__}): {exc}")
+        return INTERNAL_ERROR
 
 
-def run(args: argparse.Namespace, client: Client, parser: argparse.ArgumentParser) -> int:
-    out = Output(args.json)
+def run(
+    args: argparse.Namespace, client: Client, parser: argparse.ArgumentParser, out: Output | None = None
+) -> int:
+    out = out or Output(args.json)
     if args.command == "submit":
         return submit(args, client, parser, out)
     if args.command == "status":
@@ -207,9 +221,7 @@ def submit(args: argparse.Namespace, client: Client, parser: argparse.ArgumentPa
         return OK
     out.note(f"job {job.job_id} {job.status}")
     # With --json, stdout holds just the final job; `watch --json` is the way to get each event.
-    job = client.wait(
-        job.job_id, timeout=args.timeout, on_event=None if out.as_json else ProgressBar(sys.stderr)
-    )
+    job = client.wait(job.job_id, timeout=args.timeout, on_event=None if out.as_json else out.progress())
     files = client.download(job, args.out or ".") if job.status == "succeeded" else []
     out.job(job, files)
     return EXIT_FOR_STATUS.get(job.status, OK)
@@ -217,7 +229,7 @@ def submit(args: argparse.Namespace, client: Client, parser: argparse.ArgumentPa
 
 def follow(client: Client, job_id: str, timeout: float | None, out: Output) -> Job:
     """The job once it has ended, drawing progress (or, with --json, printing each event as a line)."""
-    on_event = out.event if out.as_json else ProgressBar(sys.stderr)
+    on_event = out.event if out.as_json else out.progress()
     return client.wait(job_id, timeout=timeout, on_event=on_event)
 
 
@@ -226,15 +238,31 @@ class Output:
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
+        self._bar: ProgressBar | None = None
+
+    def progress(self) -> ProgressBar:
+        self._bar = ProgressBar(sys.stderr)
+        return self._bar
+
+    def end_progress(self) -> None:
+        """Close a progress bar's line, so that what follows starts on a line of its own."""
+        if self._bar is not None:
+            self._bar.finish()
 
     def note(self, text: str) -> None:
         if not self.as_json:
+            self.end_progress()
             print(text, file=sys.stderr)
+
+    def error(self, text: str) -> None:
+        self.end_progress()
+        print(f"comfy-jobs: {text}", file=sys.stderr)
 
     def event(self, event: Event) -> None:
         print(json.dumps(event_dict(event), default=str), flush=True)
 
     def job(self, job: Job, files: list[Path] | None = None) -> None:
+        self.end_progress()
         if self.as_json:
             print(json.dumps({**job.raw, **({"files": [str(f) for f in files]} if files else {})}))
             return

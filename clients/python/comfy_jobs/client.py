@@ -18,12 +18,11 @@ import requests
 from comfy_jobs.errors import (
     ConnectionFailed,
     ServiceUnavailable,
-    WaitTimeout,
     error_for,
     problem_from_body,
 )
 from comfy_jobs.models import Event, Job, Snapshot, StatusChange, Template, Upload
-from comfy_jobs.watch import Connect, default_connect, watch_job
+from comfy_jobs.watch import Connect, Deadline, default_connect, watch_job
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_WAIT = 20  # the most the API holds a request open for `Prefer: wait`
@@ -36,6 +35,9 @@ class Client:
     ``base_url`` and ``api_key`` default to ``COMFY_API_URL`` and ``COMFY_API_KEY``. Timeouts, connection
     errors, 429 and 5xx answers are retried ``retries`` times with backoff, honouring ``Retry-After``.
     """
+
+    # What deadlines are measured with (a test may give a fake one).
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(
         self,
@@ -140,6 +142,8 @@ class Client:
         """
         if (workflow is None) == (template is None):
             raise ValueError("give exactly one of workflow or template")
+        if workflow is not None and uploads:
+            require_api_format(workflow)  # before any upload: a file sent for nothing is a waste
         refs = {name: self.upload(path).ref for name, path in (uploads or {}).items()}
         body: dict[str, Any]
         if template is not None:
@@ -147,7 +151,8 @@ class Client:
         else:
             if params:
                 raise ValueError("params go with a template; put a workflow's values in the workflow")
-            body = {"workflow": with_inputs(workflow or {}, refs)}
+            # Sent as given: the API says best what is wrong with a workflow (a UI-format file, say).
+            body = {"workflow": with_inputs(workflow, refs) if refs else workflow}
         if metadata is not None:
             body["metadata"] = metadata
         # One key for every retry below, so a lost answer never becomes a second job.
@@ -234,13 +239,14 @@ class Client:
             reconnects=reconnects,
             connect=connect,
             poll=lambda: self.get(job_id),
+            clock=self.clock,
         )
 
     def wait(
         self, job_id: str, timeout: float | None = None, on_event: Callable[[Event], None] | None = None
     ) -> Job:
         """Blocks until the job ends and returns it; follows the WebSocket, or polls when it cannot."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout, job_id, self.clock)
         try:
             for event in self.watch(job_id, timeout=timeout):
                 if on_event is not None:
@@ -250,13 +256,14 @@ class Client:
         except (ServiceUnavailable, ConnectionFailed):
             pass  # no WebSocket API here, or it keeps failing: polling still works
         while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            job = self.get(job_id, wait=int(min(MAX_WAIT, remaining if remaining is not None else MAX_WAIT)))
+            remaining = deadline.remaining()
+            # The API holds the request at most the whole seconds left, so the answer comes by the deadline.
+            job = self.get(
+                job_id, wait=MAX_WAIT if remaining is None else int(max(0, min(MAX_WAIT, remaining)))
+            )
             if job.is_terminal:
                 return job
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeout(f"job {job_id} did not finish within {timeout} s")
-            time.sleep(0.5)  # in case the API ignores `Prefer: wait`
+            time.sleep(deadline.bound(0.5))  # in case the API ignores `Prefer: wait`
 
     def download(self, job: Job | str, directory: str | os.PathLike[str] = ".") -> builtins.list[Path]:
         """Saves the job's outputs into ``directory`` under their own file names; returns the paths."""
@@ -285,9 +292,21 @@ def _ended(event: StatusChange | Snapshot) -> bool:
     return event.job.is_terminal if isinstance(event, Snapshot) else event.is_terminal
 
 
+def require_api_format(workflow: Any) -> None:
+    """Raise ValueError unless ``workflow`` is shaped as ComfyUI's API format, where inputs can be set."""
+    if not isinstance(workflow, dict) or not all(
+        isinstance(node, dict) and isinstance(node.get("inputs", {}), dict) for node in workflow.values()
+    ):
+        raise ValueError(
+            "the workflow is not in ComfyUI's API format (an object of nodes, each with 'inputs'), so no "
+            "input can be set in it; in ComfyUI use Workflow > Export (API)"
+        )
+
+
 def with_inputs(workflow: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``workflow`` with each named input set: ``"node.input"``, or a bare input name on every
     node that has it as a literal (not a link)."""
+    require_api_format(workflow)
     graph = {node_id: {**node, "inputs": dict(node.get("inputs", {}))} for node_id, node in workflow.items()}
     for name, value in values.items():
         node_id, dot, input_name = name.partition(".")

@@ -16,6 +16,7 @@ class ProgressBar:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.percent = 0.0
+        self.drawn = False
         self.done = False
 
     def __call__(self, event: Event) -> None:
@@ -41,9 +42,11 @@ class ProgressBar:
         bar = "#" * filled + "." * (WIDTH - filled)
         self.stream.write(f"\r  [{bar}] {self.percent:5.1f}%  {label:<28.28}")
         self.stream.flush()
+        self.drawn = True
 
     def finish(self) -> None:
-        if not self.done:
+        """Ends the bar's line (if one was drawn); nothing is drawn after it."""
+        if not self.done and self.drawn:
             self.stream.write("\n")
             self.stream.flush()
-            self.done = True
+        self.done = True

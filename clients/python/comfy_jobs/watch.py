@@ -39,14 +39,39 @@ class _Dropped(Exception):
     """The socket went away; the watcher reconnects."""
 
 
-def _receive(socket: websocket.WebSocket, poll: Callable[[], Job] | None, idle: float) -> str | Job:
+class Deadline:
+    """When a wait must end; ``None`` seconds is never. Reads its own clock, so tests can give a fake one."""
+
+    def __init__(self, seconds: float | None, job_id: str, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._seconds = seconds
+        self._job_id = job_id
+        self._at = None if seconds is None else clock() + seconds
+
+    def remaining(self) -> float | None:
+        return None if self._at is None else self._at - self._clock()
+
+    def bound(self, seconds: float) -> float:
+        """``seconds``, or less when the deadline comes sooner; raises WaitTimeout once it has passed."""
+        remaining = self.remaining()
+        if remaining is None:
+            return seconds
+        if remaining <= 0:
+            raise WaitTimeout(f"job {self._job_id} did not finish within {self._seconds:g} s")
+        return min(seconds, remaining)
+
+
+def _receive(
+    socket: websocket.WebSocket, poll: Callable[[], Job] | None, idle: float, deadline: Deadline
+) -> str | Job:
     """The next text frame, or the job (read over REST) if it has ended while the socket stayed silent."""
     pinged = False
     while True:
         try:
             text = socket.recv()
         except websocket.WebSocketTimeoutException:
-            socket.settimeout(idle)
+            # Every wait on the socket ends by the deadline, so a silent socket cannot outlast it.
+            socket.settimeout(deadline.bound(idle))
             if poll is not None:
                 job = poll()
                 if job.is_terminal:
@@ -72,28 +97,25 @@ def watch_job(
     connect: Connect = default_connect,
     idle: float = IDLE_SECONDS,
     poll: Callable[[], Job] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Event]:
     """Yields the job's events until a terminal ``StatusChange``; each (re)connection starts with a Snapshot.
 
     ``socket_url`` returns a URL with a fresh token each time, since tokens are short-lived; ``poll`` reads
     the job over REST when the socket has been silent for ``idle`` seconds.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(timeout, job_id, clock)
     failures = 0
     while True:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise WaitTimeout(f"job {job_id} did not finish within {timeout} s")
         socket: websocket.WebSocket | None = None
         try:
-            socket = connect(socket_url(), min(FIRST_IDLE_SECONDS, idle, remaining or idle))
+            socket = connect(socket_url(), deadline.bound(min(FIRST_IDLE_SECONDS, idle)))
             socket.send(json.dumps({"action": "subscribe", "job_id": job_id}))
             # The fan-out can post a frame before the subscription's snapshot: hold those until it arrives.
             early: list[Event] | None = []
             while True:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise WaitTimeout(f"job {job_id} did not finish within {timeout} s")
-                received = _receive(socket, poll, idle)
+                deadline.bound(idle)
+                received = _receive(socket, poll, idle, deadline)
                 if isinstance(received, Job):
                     yield _ended(received)
                     return
@@ -124,7 +146,7 @@ def watch_job(
             failures += 1
             if failures > reconnects:
                 raise ConnectionFailed(f"the WebSocket for job {job_id} kept dropping: {exc}") from exc
-            time.sleep(min(0.2 * 2**failures, 5.0))
+            time.sleep(deadline.bound(min(0.2 * 2**failures, 5.0)))
         finally:
             if socket is not None:
                 socket.close(timeout=1)

@@ -1,0 +1,126 @@
+"""Waiting for a job ends by its timeout, measured on a fake clock: a silent socket or a polling loop
+cannot outlast it. And a workflow in the wrong format reaches the API instead of crashing the client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import websocket
+from comfy_jobs import Client, InvalidRequest, WaitTimeout
+from comfy_jobs.client import with_inputs
+from comfy_jobs.models import Job
+from comfy_jobs.watch import watch_job
+
+from tests.unit.test_client_transport import JOB, FakeTransport, client_over, response
+
+RUNNING = Job.from_dict({**JOB, "status": "running"})
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SilentSocket:
+    """A WebSocket that never receives a frame: each recv takes its whole timeout on the fake clock."""
+
+    def __init__(self, clock: FakeClock, timeout: float) -> None:
+        self.clock = clock
+        self.timeout = timeout
+        self.timeouts = [timeout]
+
+    def settimeout(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.timeouts.append(timeout)
+
+    def recv(self) -> str:
+        self.clock.now += self.timeout
+        raise websocket.WebSocketTimeoutException("timed out")
+
+    def send(self, _text: str) -> None:
+        pass
+
+    def close(self, timeout: float = 1) -> None:
+        pass
+
+
+def test_a_silent_socket_cannot_outlast_the_timeout() -> None:
+    clock = FakeClock()
+    sockets: list[SilentSocket] = []
+
+    def connect(_url: str, timeout: float) -> Any:
+        sockets.append(SilentSocket(clock, timeout))
+        return sockets[-1]
+
+    events = watch_job("j1", lambda: "ws://x", timeout=3, connect=connect, poll=lambda: RUNNING, clock=clock)
+    with pytest.raises(WaitTimeout, match="within 3 s"):
+        list(events)
+    # Before, the socket's second wait was a whole idle period (5 s): the wait ended about 6.5 s in.
+    assert clock.now == pytest.approx(3.0)
+    assert all(t <= 3.0 for socket in sockets for t in socket.timeouts)
+
+
+def test_polling_holds_each_request_at_most_the_time_left_and_stops_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(
+        "comfy_jobs.client.time.sleep", lambda seconds: setattr(clock, "now", clock.now + seconds)
+    )
+    running = {**JOB, "status": "running"}
+    # No WebSocket API (503 for a token, without retries), then the job stays running.
+    transport = FakeTransport(response(503, {"title": "Unavailable"}), *[response(200, running)] * 50)
+    client = client_over(transport, retries=0)
+    client.clock = clock  # type: ignore[method-assign]
+
+    def held(seconds: float) -> None:
+        clock.now += seconds  # the API holds the request for its Prefer: wait
+
+    original = transport.send
+
+    def send(request: Any, *args: Any, **kwargs: Any) -> Any:
+        prefer = request.headers.get("Prefer")
+        if prefer:
+            held(float(prefer.removeprefix("wait=")))
+        return original(request, *args, **kwargs)
+
+    transport.send = send  # type: ignore[method-assign]
+    with pytest.raises(WaitTimeout):
+        client.wait("j1", timeout=3)
+    prefers = [r.headers["Prefer"] for r in transport.requests if "Prefer" in r.headers]
+    assert prefers[0] == "wait=3"
+    assert clock.now == pytest.approx(3.0)
+    assert len(prefers) <= 3
+
+
+UI_FORMAT = {
+    "last_node_id": 9,
+    "last_link_id": 9,
+    "nodes": [{"id": 3, "type": "KSampler"}],
+    "links": [],
+    "version": 0.4,
+}
+
+
+def test_a_ui_format_workflow_is_sent_for_the_api_to_explain() -> None:
+    problem = {"title": "The request is not valid", "detail": "Export (API)", "status": 422}
+    transport = FakeTransport(response(422, problem))
+    with pytest.raises(InvalidRequest, match="Export"):
+        client_over(transport).submit(UI_FORMAT)  # type: ignore[arg-type]
+    assert b'"nodes"' in (transport.requests[0].body or b"")
+
+
+@pytest.mark.parametrize("workflow", [UI_FORMAT, [1, 2], {"1": "node"}])
+def test_setting_inputs_in_a_workflow_of_the_wrong_shape_is_a_clear_value_error(workflow: Any) -> None:
+    with pytest.raises(ValueError, match="not in ComfyUI's API format"):
+        with_inputs(workflow, {"image": "upload://u1"})
+
+
+def test_the_client_still_names_its_own_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMFY_API_URL", raising=False)
+    with pytest.raises(ValueError, match="base_url"):
+        Client(api_key="k")
