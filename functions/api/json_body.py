@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from email.message import Message
 from typing import Any
 
@@ -154,7 +154,7 @@ def check_json_body(body: bytes, max_bytes: int) -> None:
 class JsonBodyRoute(APIRoute):
     """A route whose JSON body is checked before FastAPI parses it (see the module's docstring)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
         if self.body_field is None:
             return handle
