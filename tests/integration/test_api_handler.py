@@ -135,15 +135,22 @@ def test_openapi_is_served(api: ApiCall) -> None:
     assert "/v1/jobs" in answer.body["paths"]
 
 
-def test_a_large_workflow_lives_in_s3_and_the_runner_view_reads_it(
-    api: ApiCall, moto_aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def large_workflow(api: ApiCall, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A graph over the inline limit (lowered to 1 KiB), so that the API keeps it in S3."""
     from functions.api import context
-    from shared.aws.jobs import JobStore
 
     monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
     context.default_context.cache_clear()
-    graph = {str(i): {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}} for i in range(40)}
+    return {str(i): {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}} for i in range(40)}
+
+
+def test_a_large_workflow_lives_in_s3_and_the_runner_view_reads_it(
+    api: ApiCall, moto_aws: Any, large_workflow: dict[str, Any]
+) -> None:
+    from shared.aws.jobs import JobStore
+
+    graph = large_workflow
     answer = api("POST", "/v1/jobs", {"workflow": graph})
     assert answer.status == 202
     clients, resources = moto_aws
@@ -153,6 +160,29 @@ def test_a_large_workflow_lives_in_s3_and_the_runner_view_reads_it(
     assert job is not None and job.workflow is None and job.workflow_s3_key
     stored = clients.s3.get_object(Bucket=resources.bucket, Key=job.workflow_s3_key)["Body"].read()
     assert json.loads(stored) == graph
+
+
+def test_a_refused_or_replayed_large_workflow_leaves_no_object_behind(
+    api: ApiCall, moto_aws: Any, large_workflow: dict[str, Any]
+) -> None:
+    from shared.aws.jobs import JobStore
+    from shared.names import S3Prefix
+
+    graph = large_workflow
+    other = {**graph, "40": {"class_type": "EmptyImage", "inputs": {"width": 9, "height": 9}}}
+    key = {"Idempotency-Key": "big-one"}
+    first = api("POST", "/v1/jobs", {"workflow": graph}, key)
+    replay = api("POST", "/v1/jobs", {"workflow": graph}, key)
+    refused = api("POST", "/v1/jobs", {"workflow": other}, key)
+    assert (first.status, replay.status, refused.status) == (202, 202, 422)
+
+    clients, resources = moto_aws
+    listed = clients.s3.list_objects_v2(Bucket=resources.bucket, Prefix=f"{S3Prefix.WORKFLOWS}/")
+    keys = [item["Key"] for item in listed.get("Contents", [])]
+    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
+        first.body["job_id"]
+    )
+    assert job is not None and keys == [job.workflow_s3_key]
 
 
 def test_a_dependency_outage_is_a_503_never_a_500(

@@ -86,32 +86,6 @@ def test_the_415_and_the_accepted_types_are_in_the_openapi(api: ApiCall) -> None
     assert "Content-Type" in operation["description"]
 
 
-def test_a_refused_or_replayed_large_workflow_leaves_no_object_behind(
-    api: ApiCall, moto_aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from functions.api import context
-    from shared.aws.jobs import JobStore
-    from shared.names import S3Prefix
-
-    monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
-    context.default_context.cache_clear()
-    graph = {str(i): {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}} for i in range(40)}
-    other = {**graph, "40": {"class_type": "EmptyImage", "inputs": {"width": 9, "height": 9}}}
-    key = {"Idempotency-Key": "big-one"}
-    first = api("POST", "/v1/jobs", {"workflow": graph}, key)
-    replay = api("POST", "/v1/jobs", {"workflow": graph}, key)
-    refused = api("POST", "/v1/jobs", {"workflow": other}, key)
-    assert (first.status, replay.status, refused.status) == (202, 202, 422)
-
-    clients, resources = moto_aws
-    listed = clients.s3.list_objects_v2(Bucket=resources.bucket, Prefix=f"{S3Prefix.WORKFLOWS}/")
-    keys = [item["Key"] for item in listed.get("Contents", [])]
-    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
-        first.body["job_id"]
-    )
-    assert job is not None and keys == [job.workflow_s3_key]
-
-
 @pytest.mark.parametrize(
     ("graph", "node_id"),
     [

@@ -90,3 +90,16 @@ def test_other_media_types_are_a_415_naming_the_header(content_type: str) -> Non
     assert caught.value.status == 415
     assert caught.value.errors[0].pointer == "header:Content-Type"
     assert "Content-Type: application/json" in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"'
+        + '\\"' * 200_000,  # an unterminated string of escaped quotes: a regex retrying at each is quadratic
+        '{"a\\x": [' + "[" * 40,  # a key with a bad escape
+        '{"a": "b' + "[" * 40,  # brackets inside an unterminated string
+    ],
+)
+def test_malformed_text_is_left_to_the_parser(text: str) -> None:
+    assert too_deep_at(text) is None
