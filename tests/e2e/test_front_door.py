@@ -145,6 +145,11 @@ def test_hostile_and_careless_requests_get_a_problem_that_says_where(
         assert send(stack, json.dumps({"workflow": simple_workflow}), content_type).status_code == 202
     utf8 = send(stack, json.dumps({"workflow": simple_workflow, "metadata": {"n": "é" * 1500}}))
     assert utf8.status_code == 202 and utf8.json()["metadata"] == {"n": "é" * 1500}
+    cursor = stack.client().get(f"{stack.rest_url}/v1/jobs", params={"cursor": "é"}, timeout=30)
+    assert cursor.status_code == 422 and cursor.json()["errors"][0]["pointer"] == "query:cursor"
+    # Reads emit no metrics, and say nothing about it in the stack's log.
+    assert stack.client().get(f"{stack.rest_url}/v1/health", timeout=30).status_code == 200
+    assert "No application metrics to publish" not in (stack.state_dir / "stack.log").read_text()
 
 
 def test_a_replayed_or_refused_large_submission_leaves_no_object(stack: Stack) -> None:
