@@ -26,11 +26,13 @@ from moto.server import ThreadedMotoServer
 from local import processes
 from local.apigw.rest import RestApiEmulator
 from local.apigw.server import ApiGatewayEmulator
+from local.apigw.static import static_site
 from local.apigw.websocket import WebSocketApiEmulator
 from local.aws_resources import LocalResources, create_resources
 from local.dlq_source import SqsEventSource
 from local.settings import LocalStackSettings
 from shared.aws.clients import AwsClients
+from shared.console import CONSOLE_PATH, content_security_policy
 from shared.names import (
     PUBLIC_REST_PATHS,
     WS_ROUTE_SELECTION_EXPRESSION,
@@ -143,8 +145,13 @@ class LocalStack:
             route_selection_expression=WS_ROUTE_SELECTION_EXPRESSION,
             identity_sources=[f"route.request.querystring.{WS_TOKEN_QUERY_PARAMETER}"],
         )
+        console = static_site(CONSOLE_PATH, processes.ROOT / "console", self._console_policy)
         self._gateway = ApiGatewayEmulator(
-            rest=rest, websocket=websocket, rest_port=self.settings.port, websocket_port=self.settings.ws_port
+            rest=rest,
+            websocket=websocket,
+            rest_port=self.settings.port,
+            websocket_port=self.settings.ws_port,
+            rest_middlewares=[console],
         )
         urls = self._gateway.start()
         self.rest_url = urls.rest_url or ""
@@ -153,6 +160,11 @@ class LocalStack:
         # Read on the first request, after the ports are known, as CDK's outputs would fill them.
         os.environ["WEBSOCKET_URL"] = self.websocket_url
         os.environ["WEBSOCKET_MANAGEMENT_URL"] = self.management_url
+
+    def _console_policy(self) -> str:
+        # Locally the WebSocket API and moto's S3 (path-style presigned URLs) are each on a port of their own.
+        websocket_origin = self.websocket_url.rsplit("/", 1)[0]
+        return content_security_policy([websocket_origin], [self.aws_endpoint])
 
     def _start_sweeper(self) -> None:
         from functions.sweeper.sweep import resend_pending

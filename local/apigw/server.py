@@ -14,11 +14,13 @@ import asyncio
 import logging
 import socket
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from local.apigw.invoke import LambdaExecutor, lambda_executor
 from local.apigw.rest import RestApiEmulator
@@ -51,6 +53,7 @@ class ApiGatewayEmulator:
         websocket_port: int = 0,
         max_workers: int = 32,
         shutdown_timeout_s: float = 5.0,
+        rest_middlewares: Sequence[Middleware] = (),
     ) -> None:
         if rest is None and websocket is None:
             raise ValueError("nothing to serve: give a REST API, a WebSocket API or both")
@@ -61,6 +64,8 @@ class ApiGatewayEmulator:
         self.websocket_port = websocket_port
         self.max_workers = max_workers
         self.shutdown_timeout_s = shutdown_timeout_s
+        # In front of the REST API on its port, e.g. the console's static files (local.apigw.static).
+        self.rest_middlewares = tuple(rest_middlewares)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runners: list[web.AppRunner] = []
@@ -133,7 +138,9 @@ class ApiGatewayEmulator:
         self._executor = lambda_executor(self.max_workers)
         rest_url = ws_url = management_url = None
         if self.rest is not None:
-            port = await self._listen(self.rest.app(self._executor), self.rest_port)
+            rest_app = self.rest.app(self._executor)
+            rest_app.middlewares.extend(self.rest_middlewares)
+            port = await self._listen(rest_app, self.rest_port)
             rest_url = f"http://{self.host}:{port}"
         if self.websocket is not None:
             port = await self._listen(self.websocket.app(self._executor), self.websocket_port)

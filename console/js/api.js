@@ -1,0 +1,97 @@
+// The public REST API, same origin as the console: /v1/... with the key in x-api-key.
+// Errors come back as RFC 9457 problem documents; ApiError carries the document as the API said it.
+
+const KEY_STORAGE = "comfy-console.api-key";
+
+export function storedKey() {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+export function storeKey(key) {
+  sessionStorage.setItem(KEY_STORAGE, key);
+}
+
+export function forgetKey() {
+  sessionStorage.removeItem(KEY_STORAGE);
+}
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+async function problemOf(response) {
+  const text = await response.text();
+  try {
+    const body = JSON.parse(text);
+    if (body && typeof body === "object") {
+      // API Gateway's own answers (a missing key, throttling) are {"message": ...}, not problem documents.
+      if (!body.title && body.message) {
+        return { title: body.message, status: response.status, detail: gatewayDetail(response.status, body.message) };
+      }
+      return body;
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return { title: response.statusText || "Error", status: response.status, detail: text.slice(0, 500) || `HTTP ${response.status}` };
+}
+
+function gatewayDetail(status, message) {
+  if (status === 403) return "The API key was not accepted. Sign out and sign in with a valid key.";
+  if (status === 429) return "Too many requests for this key's usage plan; try again in a moment.";
+  return message;
+}
+
+export async function request(method, path, { body, headers = {}, key = storedKey() } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
+  if (key) init.headers["x-api-key"] = key;
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    throw new ApiError(0, { title: "The API could not be reached", detail: String(error.message || error) });
+  }
+  if (!response.ok) throw new ApiError(response.status, await problemOf(response));
+  if (response.status === 204) return { data: null, response };
+  return { data: await response.json(), response };
+}
+
+export const api = {
+  templates: () => request("GET", "/v1/templates"),
+  template: (name) => request("GET", `/v1/templates/${encodeURIComponent(name)}`),
+  submit: (bodyText, idempotencyKey) =>
+    request("POST", "/v1/jobs", { body: bodyText, headers: { "Idempotency-Key": idempotencyKey } }),
+  job: (id) => request("GET", `/v1/jobs/${encodeURIComponent(id)}`),
+  jobs: ({ status, limit, cursor }) => {
+    const query = new URLSearchParams();
+    if (status) query.set("status", status);
+    if (limit) query.set("limit", String(limit));
+    if (cursor) query.set("cursor", cursor);
+    return request("GET", `/v1/jobs?${query}`);
+  },
+  cancel: (id) => request("DELETE", `/v1/jobs/${encodeURIComponent(id)}`),
+  upload: (contentType, filename) =>
+    request("POST", "/v1/uploads", { body: { content_type: contentType, filename } }),
+  wsToken: () => request("POST", "/v1/ws-tokens"),
+};
+
+// PUT a file to the presigned URL POST /v1/uploads gave; the bucket answers in XML, not problems.
+export async function putUpload(ticket, file) {
+  let response;
+  try {
+    response = await fetch(ticket.url, { method: ticket.method || "PUT", headers: ticket.headers, body: file });
+  } catch (error) {
+    throw new ApiError(0, { title: "The upload did not reach storage", detail: String(error.message || error) });
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, { title: "Upload refused", detail: `storage answered HTTP ${response.status}` });
+  }
+}
