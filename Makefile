@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # The CDK's jsii runtime prints a banner on every start when Node is past its end of life (Node 20 here).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: install demo up runner test unit lint typecheck synth bench clean
+.PHONY: install demo up runner test unit lint typecheck synth bench screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ synth: install
 
 bench: install
 	$(PY) -m bench
+
+## The console's screenshots in docs/console/, taken by its browser tests.
+screenshots: install
+	CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest tests/e2e/test_console_browser.py -q
 
 clean:
 	rm -rf .local out cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -113,6 +113,36 @@ REASONS = {
         "put-secret-value (docs/deploy.md), after which clients simply fetch fresh tokens, so a rotation "
         "Lambda would add code and no protection"
     ),
+    "CFR1": (
+        "The console is static files and a proxy to an API that checks an API key on every call: who may "
+        "use it is decided by keys and usage plans, not by country"
+    ),
+    "CFR2": (
+        "webAclArn names a regional web ACL, which stays on the REST stage and so still filters /v1/* behind "
+        "the distribution; the rest is static files, cached; a CloudFront web ACL would have to live in "
+        "us-east-1"
+    ),
+    "CFR3": (
+        "CloudFront standard logs need an ACL-enabled bucket, which this stack has none of (bucket owner "
+        "enforced everywhere); every /v1 call is logged in the REST stage's access log with its key id"
+    ),
+    "CFR4": (
+        "The distribution uses the default *.cloudfront.net certificate, with which CloudFront cannot pin a "
+        "minimum TLS version; a custom domain and certificate would allow TLSv1.2_2021"
+    ),
+    "deployment-L1": (
+        "CDK's BucketDeployment handler: aws-cdk-lib chooses its runtime and moves it forward; it runs only "
+        "during a deploy, copying console/ into its bucket"
+    ),
+    "deployment-IAM4": (
+        "CDK's BucketDeployment handler writes its own logs with AWSLambdaBasicExecutionRole; it runs only "
+        "during a deploy, copying console/ into its bucket"
+    ),
+    "deployment-IAM5": (
+        "CDK's BucketDeployment handler: reads the console's zip in the CDK asset bucket, writes and prunes "
+        "the console bucket's objects, and invalidates the distribution (CreateInvalidation takes no "
+        "resource); it runs only during a deploy"
+    ),
 }
 _ANY_RESOURCE = "AwsSolutions-IAM5[Resource::*]"
 _ACCOUNT_LOGS = (
@@ -180,3 +210,33 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
     if stack.api_gateway_account is not None:
         acknowledge(stack.api_gateway_account.role, _ACCOUNT_LOGS, REASONS["account-logs"])
     acknowledge(stack.ws_token_secret, "AwsSolutions-SMG4", REASONS["SMG4"])
+    _acknowledge_console(stack)
+
+
+def _acknowledge_console(stack: ComfyApiStack) -> None:
+    distribution = stack.console.distribution
+    for rule in ("CFR1", "CFR2", "CFR3", "CFR4"):
+        acknowledge(distribution, f"AwsSolutions-{rule}", REASONS[rule])
+    # BucketDeployment's handler is a singleton at the stack's root, shared by every deployment in it.
+    for handler in stack.node.children:
+        if not handler.node.id.startswith("Custom::CDKBucketDeployment"):
+            continue
+        acknowledge(handler, "AwsSolutions-L1", REASONS["deployment-L1"])
+        acknowledge(
+            handler,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            REASONS["deployment-IAM4"],
+        )
+        wildcards = [
+            "Action::s3:GetBucket*",
+            "Action::s3:GetObject*",
+            "Action::s3:List*",
+            "Action::s3:Abort*",
+            "Action::s3:DeleteObject*",
+            "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+            f"Resource::<{_token(stack.console.bucket)}.Arn>/*",
+            "Resource::*",
+        ]
+        for wildcard in wildcards:
+            acknowledge(handler, f"AwsSolutions-IAM5[{wildcard}]", REASONS["deployment-IAM5"])

@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -16,7 +17,8 @@ from constructs import Construct
 from infra.api_account import ApiGatewayAccount
 from infra.bundling import lambda_code
 from infra.config import ServiceConfig
-from infra.data import DataStore, index_arn, object_arns
+from infra.console import Console
+from infra.data import DataStore, artifacts_bucket_name, index_arn, object_arns
 from infra.environment import setting_env
 from infra.function import ServiceFunction
 from infra.nag import acknowledge_findings
@@ -129,6 +131,23 @@ class ComfyApiStack(Stack):
         )
         self.rest = RestApi(self, "Rest", config=config, handler=self.api_function)
 
+        # -- web console: CloudFront in front of its files and of /v1/*, uploads allowed from its origin --
+        self.console = Console(
+            self,
+            "Console",
+            config=config,
+            rest_api=self.rest.api,
+            websocket_api_id=self.websocket.api.api_id,
+            artifacts_bucket_name=artifacts_bucket_name(config),
+            log_bucket=data.log_bucket,
+        )
+        data.bucket.add_cors_rule(
+            allowed_methods=[s3.HttpMethods.PUT],
+            allowed_origins=[self.console.origin],
+            allowed_headers=["Content-Type"],
+            max_age=3000,
+        )
+
         # -- background functions ---------------------------------------------------------------------
         self.sweeper = function(
             "Sweeper",
@@ -212,6 +231,7 @@ class ComfyApiStack(Stack):
             value=management_url,
             description="@connections endpoint the service posts job events to",
         )
+        CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The web console (and /v1/ beside it)")
         CfnOutput(self, "RestApiId", value=self.rest.api.rest_api_id)
         for tier, plan in self.rest.usage_plans.items():
             CfnOutput(

@@ -23,6 +23,7 @@ def up(settings: LocalStackSettings) -> int:
 comfy-api-service local stack is up.
   REST API       {stack.rest_url}/v1/   (docs: {stack.rest_url}/v1/docs)
   WebSocket API  {stack.websocket_url or "-"}
+  Console        {stack.rest_url}/console/   (sign in with the API key below)
   AWS (moto)     {stack.aws_endpoint}
   ComfyUI        {stack.comfyui_url}{"" if settings.comfyui_url else "  (simulator)"}
   Runners        {len(stack.runners)}; start more with:

@@ -51,6 +51,7 @@ export async function jobView(view, { jobId, notice }) {
   const badge = h("span", { id: "job-status" });
   const bar = h("progress", { id: "job-progress", max: 100, value: 0, "aria-label": "progress" });
   const percent = h("span", { id: "job-percent" }, "0%");
+  const live = h("span", { id: "job-live", class: "live", hidden: true, title: "receiving live updates" }, "live");
   const step = h("p", { id: "job-step", class: "note", "aria-live": "polite" });
   const cancel = h("button", { type: "button", id: "job-cancel", class: "danger", hidden: true }, "Cancel job");
   const problem = h("div", { class: "problem", role: "alert", hidden: true });
@@ -65,7 +66,7 @@ export async function jobView(view, { jobId, notice }) {
       h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Jobs"), " / ", h("code", {}, jobId)),
       h("h1", {}, "Job ", badge),
       notice ? h("p", { class: "notice", role: "status" }, notice) : null,
-      h("div", { class: "progress-row" }, bar, percent),
+      h("div", { class: "progress-row" }, bar, percent, live),
       step,
       h("div", { class: "actions" }, cancel),
       problem,
@@ -129,15 +130,22 @@ export async function jobView(view, { jobId, notice }) {
   if (!job || TERMINAL.has(job.status)) return null;
   try {
     return await watchJob(jobId, {
-      onSnapshot: (snapshot) => (TERMINAL.has(snapshot.status) ? refresh() : render({ ...job, ...snapshot })),
+      onSnapshot: (snapshot) => {
+        live.hidden = TERMINAL.has(snapshot.status);
+        return TERMINAL.has(snapshot.status) ? refresh() : render({ ...job, ...snapshot });
+      },
       onProgress: (frame) => {
         setPercent(frame.percent);
         step.textContent = `${frame.node_type || "node"} ${frame.node_id}: step ${frame.value} of ${frame.max}`;
         if (job.status === "queued") replace(badge, statusBadge("running"));
       },
       // Terminal frames carry outputs without fresh links; the job read gives presigned URLs.
-      onStatus: (frame) => (TERMINAL.has(frame.status) ? refresh() : render({ ...job, status: frame.status })),
+      onStatus: (frame) => {
+        live.hidden = TERMINAL.has(frame.status) || live.hidden;
+        return TERMINAL.has(frame.status) ? refresh() : render({ ...job, status: frame.status });
+      },
       onClosed: () => {
+        live.hidden = true;
         if (view.isConnected && job && !TERMINAL.has(job.status)) step.textContent = "live updates stopped; reload to resume";
       },
     });

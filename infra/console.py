@@ -1,0 +1,127 @@
+"""The web console: static files in a private bucket behind CloudFront (origin access control).
+
+The same distribution forwards ``/v1/*`` to the REST API, so the console calls the API on its own origin:
+no CORS on the API at all, and the API key never leaves a same-origin request. The WebSocket API and the
+artifact bucket's presigned URLs stay on their own hosts; the Content Security Policy names exactly those.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from infra.config import ServiceConfig
+from shared.console import content_security_policy
+
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
+
+
+class Console(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        rest_api: apigw.IRestApi,
+        websocket_api_id: str,
+        artifacts_bucket_name: str,
+        log_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Files",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=log_bucket,
+            server_access_logs_prefix="console/",
+            # Nothing here but a copy of console/ from the repository; a deploy writes it again.
+            removal_policy=RemovalPolicy.DESTROY,
+            auto_delete_objects=True,
+        )
+        # Presigned URLs name the bucket by its name (not a reference to it), so that the artifact bucket's
+        # CORS rule can name this distribution without a dependency cycle.
+        bucket_hosts = [
+            f"https://{artifacts_bucket_name}.s3.{Aws.URL_SUFFIX}",
+            f"https://{artifacts_bucket_name}.s3.{Aws.REGION}.{Aws.URL_SUFFIX}",
+        ]
+        websocket_origin = f"wss://{websocket_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+        self.content_security_policy = content_security_policy([websocket_origin], bucket_hosts)
+        headers = cloudfront.ResponseHeadersPolicy(
+            self,
+            "Headers",
+            comment="The console's Content Security Policy and security headers",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=self.content_security_policy, override=True
+                ),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(
+                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True
+                ),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True
+                ),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=Duration.days(365), include_subdomains=True, override=True
+                ),
+            ),
+        )
+        api_origin = origins.HttpOrigin(
+            # From the API's id alone (not its deployment), so the distribution does not wait on methods.
+            f"{rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}",
+            origin_path=f"/{config.stage}",
+            protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+        )
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment="comfy-api-service console, and its API under /v1/",
+            default_root_object="index.html",
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                response_headers_policy=headers,
+                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+            ),
+            additional_behaviors={
+                "/v1/*": cloudfront.BehaviorOptions(
+                    origin=api_origin,
+                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+                    allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                    # Every answer is per key and per moment: nothing is cached, every header and query
+                    # string (x-api-key, Idempotency-Key, Prefer, cursor) reaches the API.
+                    cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                    origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+                ),
+            },
+        )
+        s3deploy.BucketDeployment(
+            self,
+            "Deploy",
+            sources=[s3deploy.Source.asset(str(CONSOLE_DIR))],
+            destination_bucket=self.bucket,
+            distribution=self.distribution,
+            distribution_paths=["/*"],
+            memory_limit=256,
+        )
+
+    @property
+    def origin(self) -> str:
+        return f"https://{self.distribution.distribution_domain_name}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.origin}/"
