@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_deployment as s3deploy
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra.config import ServiceConfig
-from shared.console import content_security_policy
+from shared.console import CONTENT_TYPES, content_security_policy
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
@@ -45,9 +46,8 @@ class Console(Construct):
             enforce_ssl=True,
             server_access_logs_bucket=log_bucket,
             server_access_logs_prefix="console/",
-            # Nothing here but a copy of console/ from the repository; a deploy writes it again.
+            # Nothing here but a copy of console/, whose objects the File resources below delete with them.
             removal_policy=RemovalPolicy.DESTROY,
-            auto_delete_objects=True,
         )
         # Presigned URLs name the bucket by its name (not a reference to it), so that the artifact bucket's
         # CORS rule can name this distribution without a dependency cycle.
@@ -108,15 +108,68 @@ class Console(Construct):
                 ),
             },
         )
-        s3deploy.BucketDeployment(
+        self.files = self._copy_files()
+
+    def _copy_files(self) -> list[cr.AwsCustomResource]:
+        """One PutObject per file, with its content type, revalidated on every load (``no-cache``).
+
+        Rather than CDK's BucketDeployment, whose handler needs wildcard S3 actions: these need exactly
+        PutObject and DeleteObject on this bucket's objects. The files are small text (the whole console is
+        tens of KiB), so they travel in the template itself.
+        """
+        # One role for every file (AwsCustomResource would add a policy per file to its singleton's role).
+        self.copy_role = iam.Role(
             self,
-            "Deploy",
-            sources=[s3deploy.Source.asset(str(CONSOLE_DIR))],
-            destination_bucket=self.bucket,
-            distribution=self.distribution,
-            distribution_paths=["/*"],
-            memory_limit=256,
+            "CopyRole",
+            description="Writes the console's files into its bucket during a deploy",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_managed_policy_arn(
+                    self,
+                    "BasicExecution",
+                    Fn.sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
+                )
+            ],
         )
+        self.copy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:DeleteObject"], resources=[self.bucket.arn_for_objects("*")]
+            )
+        )
+        resources = []
+        for path in sorted(p for p in CONSOLE_DIR.rglob("*") if p.is_file()):
+            key = path.relative_to(CONSOLE_DIR).as_posix()
+            put = cr.AwsSdkCall(
+                service="S3",
+                action="putObject",
+                parameters={
+                    "Bucket": self.bucket.bucket_name,
+                    "Key": key,
+                    "Body": path.read_text(encoding="utf-8"),
+                    "ContentType": CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+                    "CacheControl": "no-cache",
+                },
+                # The key, not the content: a changed file is an update (put again), never a replacement,
+                # whose delete of the old resource would remove the object just written.
+                physical_resource_id=cr.PhysicalResourceId.of(key),
+            )
+            delete = cr.AwsSdkCall(
+                service="S3",
+                action="deleteObject",
+                parameters={"Bucket": self.bucket.bucket_name, "Key": key},
+            )
+            resources.append(
+                cr.AwsCustomResource(
+                    self,
+                    "File-" + key.replace("/", "-"),
+                    on_create=put,
+                    on_update=put,
+                    on_delete=delete,
+                    role=self.copy_role,
+                    install_latest_aws_sdk=False,
+                )
+            )
+        return resources
 
     @property
     def origin(self) -> str:

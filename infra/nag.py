@@ -130,18 +130,17 @@ REASONS = {
         "The distribution uses the default *.cloudfront.net certificate, with which CloudFront cannot pin a "
         "minimum TLS version; a custom domain and certificate would allow TLSv1.2_2021"
     ),
-    "deployment-L1": (
-        "CDK's BucketDeployment handler: aws-cdk-lib chooses its runtime and moves it forward; it runs only "
-        "during a deploy, copying console/ into its bucket"
+    "copy-L1": (
+        "CDK's AwsCustomResource handler: aws-cdk-lib chooses its runtime and moves it forward; it runs only "
+        "during a deploy, putting the console's files into their bucket"
     ),
-    "deployment-IAM4": (
-        "CDK's BucketDeployment handler writes its own logs with AWSLambdaBasicExecutionRole; it runs only "
-        "during a deploy, copying console/ into its bucket"
+    "copy-IAM4": (
+        "The console's file-copying handler writes its own logs with AWSLambdaBasicExecutionRole; it runs "
+        "only during a deploy"
     ),
-    "deployment-IAM5": (
-        "CDK's BucketDeployment handler: reads the console's zip in the CDK asset bucket, writes and prunes "
-        "the console bucket's objects, and invalidates the distribution (CreateInvalidation takes no "
-        "resource); it runs only during a deploy"
+    "copy-IAM5": (
+        "PutObject and DeleteObject on the console bucket's objects, and nothing else: the keys are the "
+        "console's file names, one custom resource each, so the bucket's object wildcard is the whole grant"
     ),
 }
 _ANY_RESOURCE = "AwsSolutions-IAM5[Resource::*]"
@@ -217,26 +216,17 @@ def _acknowledge_console(stack: ComfyApiStack) -> None:
     distribution = stack.console.distribution
     for rule in ("CFR1", "CFR2", "CFR3", "CFR4"):
         acknowledge(distribution, f"AwsSolutions-{rule}", REASONS[rule])
-    # BucketDeployment's handler is a singleton at the stack's root, shared by every deployment in it.
+    # The role of AwsCustomResource's handler (a singleton at the stack's root), which copies the files.
+    role = stack.console.copy_role
+    acknowledge(
+        role,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+        REASONS["copy-IAM4"],
+    )
+    acknowledge(
+        role, f"AwsSolutions-IAM5[Resource::<{_token(stack.console.bucket)}.Arn>/*]", REASONS["copy-IAM5"]
+    )
     for handler in stack.node.children:
-        if not handler.node.id.startswith("Custom::CDKBucketDeployment"):
-            continue
-        acknowledge(handler, "AwsSolutions-L1", REASONS["deployment-L1"])
-        acknowledge(
-            handler,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            REASONS["deployment-IAM4"],
-        )
-        wildcards = [
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
-            f"Resource::<{_token(stack.console.bucket)}.Arn>/*",
-            "Resource::*",
-        ]
-        for wildcard in wildcards:
-            acknowledge(handler, f"AwsSolutions-IAM5[{wildcard}]", REASONS["deployment-IAM5"])
+        if handler.node.id.startswith("AWS679f53fac002430cb0da5b7982bd2287"):
+            acknowledge(handler, "AwsSolutions-L1", REASONS["copy-L1"])

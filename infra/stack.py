@@ -231,7 +231,7 @@ class ComfyApiStack(Stack):
             value=management_url,
             description="@connections endpoint the service posts job events to",
         )
-        CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The web console (and /v1/ beside it)")
+        CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The web console, /v1/ beside it")
         CfnOutput(self, "RestApiId", value=self.rest.api.rest_api_id)
         for tier, plan in self.rest.usage_plans.items():
             CfnOutput(

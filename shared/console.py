@@ -10,6 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 CONSOLE_PATH = "/console/"
+# The console's files by suffix; module scripts must be served as JavaScript or the browser refuses them.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+}
 
 
 def content_security_policy(websocket_origins: Sequence[str], bucket_origins: Sequence[str]) -> str:

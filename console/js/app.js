@@ -14,6 +14,7 @@ const nav = document.getElementById("nav");
 const signOut = document.getElementById("sign-out");
 let watcher = null;
 let notice = null;
+let generation = 0;
 
 function navigate(hash, message = null) {
   notice = message;
@@ -27,6 +28,7 @@ function parse() {
 }
 
 async function route() {
+  const mine = ++generation;
   if (watcher) {
     watcher.stop();
     watcher = null;
@@ -49,10 +51,15 @@ async function route() {
   const message = notice;
   notice = null;
   const context = { navigate, query };
-  if (section === "jobs" && parts[1]) watcher = await jobView(view, { jobId: decodeURIComponent(parts[1]), notice: message });
-  else if (section === "jobs") await jobsView(view, context);
+  if (section === "jobs" && parts[1]) {
+    const opened = await jobView(view, { jobId: decodeURIComponent(parts[1]), notice: message });
+    // Another route may have started while this one loaded: its watcher is the one to keep.
+    if (opened && mine !== generation) opened.stop();
+    else watcher = opened;
+  } else if (section === "jobs") await jobsView(view, context);
   else if (section === "templates") await templatesView(view, context);
   else await runView(view, context);
+  if (mine !== generation) return;
   const heading = view.querySelector("h1");
   if (heading && document.activeElement === document.body) {
     heading.tabIndex = -1;

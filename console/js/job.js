@@ -128,30 +128,50 @@ export async function jobView(view, { jobId, notice }) {
 
   await refresh();
   if (!job || TERMINAL.has(job.status)) return null;
-  try {
-    return await watchJob(jobId, {
-      onSnapshot: (snapshot) => {
-        live.hidden = TERMINAL.has(snapshot.status);
-        return TERMINAL.has(snapshot.status) ? refresh() : render({ ...job, ...snapshot });
-      },
-      onProgress: (frame) => {
-        setPercent(frame.percent);
-        step.textContent = `${frame.node_type || "node"} ${frame.node_id}: step ${frame.value} of ${frame.max}`;
-        if (job.status === "queued") replace(badge, statusBadge("running"));
-      },
-      // Terminal frames carry outputs without fresh links; the job read gives presigned URLs.
-      onStatus: (frame) => {
-        live.hidden = TERMINAL.has(frame.status) || live.hidden;
-        return TERMINAL.has(frame.status) ? refresh() : render({ ...job, status: frame.status });
-      },
-      onClosed: () => {
-        live.hidden = true;
-        if (view.isConnected && job && !TERMINAL.has(job.status)) step.textContent = "live updates stopped; reload to resume";
-      },
-    });
-  } catch (error) {
-    replace(problem, problemView(error.problem || { title: String(error) }));
-    problem.hidden = false;
-    return null;
-  }
+
+  // Reconnects when the socket drops (API Gateway closes idle ones): the snapshot that opens every
+  // subscription brings the job up to date, so nothing is missed in between.
+  let stopped = false;
+  let socket = null;
+  let retries = 0;
+  const connect = async () => {
+    if (stopped || !view.isConnected || TERMINAL.has(job.status)) return;
+    try {
+      socket = await watchJob(jobId, {
+        onSnapshot: (snapshot) => {
+          retries = 0;
+          live.hidden = TERMINAL.has(snapshot.status);
+          return TERMINAL.has(snapshot.status) ? refresh() : render({ ...job, ...snapshot });
+        },
+        onProgress: (frame) => {
+          setPercent(frame.percent);
+          step.textContent = `${frame.node_type || "node"} ${frame.node_id}: step ${frame.value} of ${frame.max}`;
+          if (job.status === "queued") replace(badge, statusBadge("running"));
+        },
+        // Terminal frames carry outputs without fresh links; the job read gives presigned URLs.
+        onStatus: (frame) => {
+          if (TERMINAL.has(frame.status)) live.hidden = true;
+          return TERMINAL.has(frame.status) ? refresh() : render({ ...job, status: frame.status });
+        },
+        onClosed: () => {
+          live.hidden = true;
+          if (stopped || !view.isConnected || TERMINAL.has(job.status)) return;
+          retries += 1;
+          if (retries <= 5) setTimeout(connect, 1000 * retries);
+          else step.textContent = "live updates stopped; reload the page to resume";
+        },
+      });
+      if (stopped) socket.stop();
+    } catch (error) {
+      replace(problem, problemView(error.problem || { title: String(error) }));
+      problem.hidden = false;
+    }
+  };
+  connect();
+  return {
+    stop() {
+      stopped = true;
+      if (socket) socket.stop();
+    },
+  };
 }

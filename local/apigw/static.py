@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
+from shared.console import CONTENT_TYPES
 
 
 def static_site(prefix: str, directory: Path, policy: Callable[[], str]) -> Middleware:
@@ -37,7 +37,7 @@ def static_site(prefix: str, directory: Path, policy: Callable[[], str]) -> Midd
         target = (root / relative).resolve()
         if not target.is_relative_to(root) or not target.is_file():
             raise web.HTTPNotFound(text="not found")
-        content_type = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
+        content_type = CONTENT_TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
         return web.FileResponse(
             target,
             headers={

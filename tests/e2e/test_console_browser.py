@@ -6,7 +6,6 @@ Set CONSOLE_SCREENSHOTS to a folder (``make screenshots`` gives docs/console) to
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from tests.conftest import sampler_workflow
 from tests.e2e.conftest import Stack, start_stack, stop_stack, submit, wait_for
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -79,9 +78,11 @@ class Console:
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         self.page.on(
             "console",
-            lambda message: self.problems.append(message.text)
-            if message.type == "error" and "Content Security Policy" in message.text
-            else None,
+            lambda message: (
+                self.problems.append(message.text)
+                if message.type == "error" and "Content Security Policy" in message.text
+                else None
+            ),
         )
 
     @property
@@ -142,7 +143,20 @@ def test_a_wrong_key_is_refused_and_the_right_one_stays_in_the_tab_only(console:
     assert "not accepted" in page.locator("#sign-in-error").inner_text()
     assert page.locator("#nav").is_hidden()
 
-    console.sign_in()
+    # By keyboard alone: the key and Enter, then Tab from the top of the page to a section, and Enter.
+    page.fill("#api-key", KEY)
+    page.press("#api-key", "Enter")
+    page.wait_for_selector("#nav a[aria-current=page]")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Jobs"
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement.tagName === 'H1'")
+    assert page.evaluate("document.activeElement.textContent") == "Jobs"
+
     assert page.evaluate("sessionStorage.getItem('comfy-console.api-key')") == KEY
     assert page.evaluate("localStorage.length") == 0
     assert KEY not in page.url
@@ -192,9 +206,11 @@ def test_a_run_shows_the_bar_advance_and_the_image_one_job_per_double_click(
     keys: list[str | None] = []
     page.on(
         "request",
-        lambda request: keys.append(request.headers.get("idempotency-key"))
-        if request.method == "POST" and request.url.endswith("/v1/jobs")
-        else None,
+        lambda request: (
+            keys.append(request.headers.get("idempotency-key"))
+            if request.method == "POST" and request.url.endswith("/v1/jobs")
+            else None
+        ),
     )
     before = set(job_ids(stack))
     page.dblclick("#run-submit")
@@ -233,6 +249,14 @@ def test_a_run_shows_the_bar_advance_and_the_image_one_job_per_double_click(
         other.open(f"#/jobs/{job_id}")
         other.page.wait_for_function("() => document.querySelector('.output img')?.naturalWidth > 0")
         other.page.screenshot(path=screenshots / name, full_page=True)
+        looks = other.page.evaluate(
+            """() => ({background: getComputedStyle(document.body).backgroundColor,
+                       width: document.documentElement.scrollWidth})"""
+        )
+        if name == "desktop-dark.png":
+            assert looks["background"] == "rgb(14, 17, 22)"  # prefers-color-scheme: dark
+        else:
+            assert looks["width"] <= PHONE["width"], "nothing wider than the phone's screen"
         assert other.problems == []
         other.close()
     assert all((screenshots / name).stat().st_size > 10_000 for name in ("desktop-light.png", "phone.png"))

@@ -35,7 +35,10 @@ ACTION_WILDCARDS_ALLOWED: dict[str, str] = {
 }
 # Managed policies that may be attached, and to what.
 MANAGED_POLICIES_ALLOWED = {
-    "AWSLambdaBasicExecutionRole": "CDK's own provider that strips the VPC default security group's rules",
+    "AWSLambdaBasicExecutionRole": (
+        "the logs of deploy-time handlers: CDK's provider that strips the VPC default security group's "
+        "rules, and the one that copies the console's files"
+    ),
 }
 
 _POLICY_PROPERTIES = {
