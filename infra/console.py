@@ -33,7 +33,6 @@ class Console(Construct):
         config: ServiceConfig,
         rest_api: apigw.IRestApi,
         websocket_api_id: str,
-        artifacts_bucket_name: str,
         log_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -49,12 +48,11 @@ class Console(Construct):
             # Nothing here but a copy of console/, whose objects the File resources below delete with them.
             removal_policy=RemovalPolicy.DESTROY,
         )
-        # Presigned URLs name the bucket by its name (not a reference to it), so that the artifact bucket's
-        # CORS rule can name this distribution without a dependency cycle.
-        bucket_hosts = [
-            f"https://{artifacts_bucket_name}.s3.{Aws.URL_SUFFIX}",
-            f"https://{artifacts_bucket_name}.s3.{Aws.REGION}.{Aws.URL_SUFFIX}",
-        ]
+        # Presigned URLs are virtual-hosted (https://<bucket>.s3[.<region>].amazonaws.com). The artifact
+        # bucket is not named here: its CORS rule names this distribution, and a reference back would be a
+        # dependency cycle. So any bucket of the region, for images, media and uploads only: script-src is
+        # 'self', so no script of another origin can reach them.
+        bucket_hosts = [f"https://*.s3.{Aws.URL_SUFFIX}", f"https://*.s3.{Aws.REGION}.{Aws.URL_SUFFIX}"]
         websocket_origin = f"wss://{websocket_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
         self.content_security_policy = content_security_policy([websocket_origin], bucket_hosts)
         headers = cloudfront.ResponseHeadersPolicy(

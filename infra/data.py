@@ -41,11 +41,6 @@ def object_arns(bucket: s3.IBucket, prefix: str) -> str:
     return bucket.arn_for_objects(f"{prefix}/*")
 
 
-def artifacts_bucket_name(config: ServiceConfig) -> str:
-    """shared.names gives the local name; bucket names are global, so AWS adds account and region."""
-    return f"{config.name_prefix}{BUCKET_NAME}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
-
-
 class DataStore(Construct):
     """The tables, the queues and the buckets."""
 
@@ -96,7 +91,8 @@ class DataStore(Construct):
         self.bucket = s3.Bucket(
             self,
             "Artifacts",
-            bucket_name=artifacts_bucket_name(config),
+            # shared.names gives the local name; bucket names are global, so AWS adds account and region.
+            bucket_name=f"{config.name_prefix}{BUCKET_NAME}-{Aws.ACCOUNT_ID}-{Aws.REGION}",
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,

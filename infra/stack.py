@@ -18,7 +18,7 @@ from infra.api_account import ApiGatewayAccount
 from infra.bundling import lambda_code
 from infra.config import ServiceConfig
 from infra.console import Console
-from infra.data import DataStore, artifacts_bucket_name, index_arn, object_arns
+from infra.data import DataStore, index_arn, object_arns
 from infra.environment import setting_env
 from infra.function import ServiceFunction
 from infra.nag import acknowledge_findings
@@ -138,11 +138,11 @@ class ComfyApiStack(Stack):
             config=config,
             rest_api=self.rest.api,
             websocket_api_id=self.websocket.api.api_id,
-            artifacts_bucket_name=artifacts_bucket_name(config),
             log_bucket=data.log_bucket,
         )
+        # Input uploads go from the browser straight to the bucket (a presigned PUT or form POST).
         data.bucket.add_cors_rule(
-            allowed_methods=[s3.HttpMethods.PUT],
+            allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.POST],
             allowed_origins=[self.console.origin],
             allowed_headers=["Content-Type"],
             max_age=3000,

@@ -83,15 +83,30 @@ export const api = {
   wsToken: () => request("POST", "/v1/ws-tokens"),
 };
 
-// PUT a file to the presigned URL POST /v1/uploads gave; the bucket answers in XML, not problems.
-export async function putUpload(ticket, file) {
+// Sends a file where POST /v1/uploads said: a form POST with the ticket's fields and then the file (the
+// storage checks type and size), or a PUT with the ticket's headers. The bucket answers in XML, not problems.
+export async function sendUpload(ticket, file) {
+  let init;
+  if (ticket.fields) {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(ticket.fields)) form.append(name, value);
+    form.append("file", file);
+    init = { method: "POST", body: form };
+  } else {
+    init = { method: ticket.method || "PUT", headers: ticket.headers || {}, body: file };
+  }
   let response;
   try {
-    response = await fetch(ticket.url, { method: ticket.method || "PUT", headers: ticket.headers, body: file });
+    response = await fetch(ticket.url, init);
   } catch (error) {
     throw new ApiError(0, { title: "The upload did not reach storage", detail: String(error.message || error) });
   }
   if (!response.ok) {
-    throw new ApiError(response.status, { title: "Upload refused", detail: `storage answered HTTP ${response.status}` });
+    const text = await response.text();
+    const code = /<Code>([^<]+)<\/Code>/.exec(text);
+    const detail = code && code[1] === "EntityTooLarge"
+      ? `the file is larger than the ${Math.round(ticket.max_bytes / 1048576)} MiB allowed`
+      : `storage answered HTTP ${response.status}${code ? ` (${code[1]})` : ""}`;
+    throw new ApiError(response.status, { title: "Upload refused", detail });
   }
 }

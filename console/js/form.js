@@ -1,7 +1,7 @@
 // A form generated from a template's JSON Schema: numbers with their ranges, choices as selects,
 // upload:// params as file pickers that upload through POST /v1/uploads, long strings as text areas.
 
-import { api, putUpload } from "./api.js";
+import { api, sendUpload } from "./api.js";
 import { h, showProblem } from "./dom.js";
 
 const UPLOAD_PATTERN = /^\^?upload:\/\//;
@@ -73,7 +73,7 @@ function uploadControl(name, id, required, errorBox) {
       hidden.dataset.pending = "true";
       try {
         const { data: ticket } = await api.upload(file.type || "application/octet-stream", file.name);
-        await putUpload(ticket, file);
+        await sendUpload(ticket, file);
         hidden.value = ticket.ref;
         state.textContent = `uploaded as ${ticket.ref}`;
       } catch (error) {
