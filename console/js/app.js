@@ -61,7 +61,10 @@ async function route() {
   else await runView(view, context);
   if (mine !== generation) return;
   const heading = view.querySelector("h1");
-  if (heading && document.activeElement === document.body) {
+  // After a move between sections, focus goes to the new heading (as a page load would put it at the
+  // top), unless the user is already working inside the view.
+  const active = document.activeElement;
+  if (heading && (active === document.body || nav.contains(active) || signIn.contains(active))) {
     heading.tabIndex = -1;
     heading.focus({ preventScroll: true });
   }
