@@ -139,6 +139,7 @@ def test_a_wrong_key_is_refused_and_the_right_one_stays_in_the_tab_only(console:
     page.goto(console.url)
     page.fill("#api-key", "not-a-key")
     page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector("#sign-in-error:not([hidden])")
     assert "not accepted" in page.locator("#sign-in-error").inner_text()
     assert page.locator("#nav").is_hidden()
 
