@@ -131,23 +131,6 @@ class ComfyApiStack(Stack):
         )
         self.rest = RestApi(self, "Rest", config=config, handler=self.api_function)
 
-        # -- web console: CloudFront in front of its files and of /v1/*, uploads allowed from its origin --
-        self.console = Console(
-            self,
-            "Console",
-            config=config,
-            rest_api=self.rest.api,
-            websocket_api_id=self.websocket.api.api_id,
-            log_bucket=data.log_bucket,
-        )
-        # Input uploads go from the browser straight to the bucket (a presigned PUT or form POST).
-        data.bucket.add_cors_rule(
-            allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.POST],
-            allowed_origins=[self.console.origin],
-            allowed_headers=["Content-Type"],
-            max_age=3000,
-        )
-
         # -- background functions ---------------------------------------------------------------------
         self.sweeper = function(
             "Sweeper",
@@ -195,6 +178,23 @@ class ComfyApiStack(Stack):
                 setting_env(RunnerSettings, "websocket_management_url"): management_url,
                 setting_env(RunnerSettings, "log_level"): config.log_level,
             },
+        )
+
+        # -- web console: CloudFront in front of its files and of /v1/*, uploads allowed from its origin --
+        self.console = Console(
+            self,
+            "Console",
+            config=config,
+            rest_api=self.rest.api,
+            websocket_api_id=self.websocket.api.api_id,
+            log_bucket=data.log_bucket,
+        )
+        # Input uploads go from the browser straight to the bucket (a presigned PUT or form POST).
+        data.bucket.add_cors_rule(
+            allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.POST],
+            allowed_origins=[self.console.origin],
+            allowed_headers=["Content-Type"],
+            max_age=3000,
         )
 
         self._grant()
