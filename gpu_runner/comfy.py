@@ -56,6 +56,8 @@ class ComfyClient:
         self._queues: dict[str, asyncio.Queue[Frame]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        # How many times the socket has opened: a new count may be a restarted ComfyUI with other nodes.
+        self.connections = 0
         self._closing = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -93,6 +95,7 @@ class ComfyClient:
         while not self._closing:
             try:
                 async with self.session.ws_connect(ws_url, heartbeat=20, max_msg_size=0) as ws:
+                    self.connections += 1
                     self._connected.set()
                     delay = 0.2
                     self._broadcast(RECONNECTED)

@@ -8,12 +8,13 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gpu_runner import job_metrics
+from gpu_runner.cleanup import ComfyFolders, remove_job_files
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
 from gpu_runner.faults import crash_if
 from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
@@ -22,26 +23,19 @@ from gpu_runner.log import logger
 from gpu_runner.notify import Notifier
 from gpu_runner.outputs import OutputUploader
 from gpu_runner.progress import ProgressTracker, nodes_that_run
+from gpu_runner.staging import InputRejected, stage_job
 from shared.aws.jobs import JobStore
 from shared.aws.queue import JobQueue, ReceivedMessage
 from shared.aws.storage import ArtifactStore
 from shared.errors import ServiceUnavailable
+from shared.file_inputs import FileInputCatalog
 from shared.models import ErrorCode, Job, JobError, JobStatus, OutputFile
-from shared.names import input_key, job_outputs_prefix
+from shared.names import job_outputs_prefix
 from shared.settings import RunnerSettings
-from shared.uploads import UPLOAD_CONTENT_TYPES, upload_id_of, upload_references
 
 PROMPT_NAMESPACE = uuid.UUID("6f1c1a5e-3b5e-4c61-9a57-0c4f2a3e9b10")
 PROGRESS_WRITE_SECONDS = 1.0
 TRANSIENT = (ComfyUnavailable, ServiceUnavailable, ClientError, BotoCoreError)
-
-
-class InputRejected(Exception):
-    """An input the job names cannot be used: a permanent fault of the job."""
-
-    def __init__(self, message: str, node_id: str) -> None:
-        super().__init__(message)
-        self.node_id = node_id
 
 
 def now_ms() -> int:
@@ -62,6 +56,9 @@ class RunnerDeps:
     comfy: ComfyClient
     notifier: Notifier
     output_classes: set[str]
+    folders: ComfyFolders = field(default_factory=lambda: ComfyFolders({}))
+    # What the connected ComfyUI reads from its folders (file inputs, output nodes).
+    catalog: FileInputCatalog = field(default_factory=FileInputCatalog)
 
 
 def backoff_seconds(receive_count: int) -> int:
@@ -83,6 +80,8 @@ class JobRun:
         self._graph: dict[str, Any] = {}
         self._timeout: asyncio.TimerHandle | None = None
         self._outcome: PromptOutcome | None = None
+        # The attempt's own folder in ComfyUI's input and output folders, once staged.
+        self._job_folder = ""
 
     def _log(self, message: str, **extra: Any) -> None:
         logger.info(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
@@ -118,9 +117,21 @@ class JobRun:
                 self._timeout.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
+            if self._job_folder and self.deps.folders:
+                produced = self._outcome.outputs if self._outcome else {}
+                await asyncio.to_thread(remove_job_files, self.deps.folders, self._job_folder, produced)
 
     async def _run(self) -> None:
-        graph = self._graph = await self._stage_inputs(await self._load_workflow())
+        staged = await stage_job(
+            await self._load_workflow(),
+            owner=self.job.owner,
+            catalog=self.deps.catalog,
+            artifacts=self.deps.artifacts,
+            comfy=self.deps.comfy,
+            upload_max_bytes=self.deps.settings.upload_max_bytes,
+        )
+        graph = self._graph = staged.graph
+        self._job_folder = staged.folder
         self._tracker = ProgressTracker(nodes_that_run(graph, self.deps.output_classes))
         async with self.deps.comfy.listen(self.prompt_id) as frames:
             await self.deps.comfy.submit(self.prompt_id, graph)
@@ -135,31 +146,6 @@ class JobRun:
             )
             outcome = await follower.run()
         await self._conclude(outcome)
-
-    async def _stage_inputs(self, graph: dict[str, Any]) -> dict[str, Any]:
-        """Hands every upload:// input to ComfyUI and puts the name it answers in its place."""
-        for node_id, name, ref in list(upload_references(graph)):
-            upload_id = upload_id_of(ref)
-            where = f"input {name!r} of node {node_id}"
-            if upload_id is None:
-                raise InputRejected(f"{where}: {ref!r} is not an upload reference", node_id)
-            key = input_key(self.job.owner, upload_id)
-            try:
-                found = await asyncio.to_thread(
-                    self.deps.artifacts.get_with_type, key, self.deps.settings.upload_max_bytes
-                )
-            except ValueError as too_large:
-                raise InputRejected(
-                    f"{where}: upload {upload_id} is too large: {too_large}", node_id
-                ) from None
-            if found is None:
-                raise InputRejected(f"{where}: upload {upload_id} does not exist", node_id)
-            data, content_type = found
-            extension = UPLOAD_CONTENT_TYPES.get(content_type.split(";")[0], "")
-            graph[node_id]["inputs"][name] = await self.deps.comfy.upload_image(
-                f"{upload_id}{extension}", data, subfolder="uploads"
-            )
-        return graph
 
     async def _load_workflow(self) -> dict[str, Any]:
         if self.job.workflow is not None:

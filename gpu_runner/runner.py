@@ -8,6 +8,8 @@ import time
 
 from pydantic import ValidationError
 
+from gpu_runner.catalog import CatalogKeeper
+from gpu_runner.cleanup import ComfyFolders
 from gpu_runner.comfy import ComfyClient, ComfyUnavailable
 from gpu_runner.fanout import WebSocketNotifier
 from gpu_runner.faults import crash_if
@@ -15,6 +17,7 @@ from gpu_runner.job import TRANSIENT, JobRun, RunnerDeps, now_ms
 from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
 from gpu_runner.notify import NoSubscribers, Notifier
+from shared.aws.catalog import CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
 from shared.aws.jobs import JobStore
@@ -55,7 +58,13 @@ class Runner:
             comfy=self.comfy,
             notifier=notifier or _notifier(settings, clients),
             output_classes=set(),
+            folders=ComfyFolders.from_settings(settings),
         )
+        self._catalog = CatalogKeeper(
+            self.comfy, CatalogStore(clients.s3, settings.bucket_name), self.deps.folders
+        )
+        if not self.deps.folders:
+            logger.warning("ComfyUI's folders are not set: jobs' files stay on its disk after they end")
         self._stopping = asyncio.Event()
         self._in_hand: dict[str, JobRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -136,18 +145,13 @@ class Runner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), COMFYUI_PROBE_SECONDS)
                 continue
-            if not self.deps.output_classes:
-                self.deps.output_classes = await self._output_classes()
             # Frames for a client with no socket are dropped: never submit before it is open.
-            return await self.comfy.wait_connected(5.0)
+            if not await self.comfy.wait_connected(5.0):
+                return False
+            self.deps.catalog = await self._catalog.refresh()
+            self.deps.output_classes = set(self.deps.catalog.output_classes)
+            return True
         return False
-
-    async def _output_classes(self) -> set[str]:
-        try:
-            info = await self.comfy.object_info()
-        except ComfyUnavailable:
-            return set()
-        return {name for name, spec in info.items() if isinstance(spec, dict) and spec.get("output_node")}
 
     async def claim(self, message: ReceivedMessage) -> JobRun | None:
         """One message, whatever it holds, never takes the loop down with it. None: nothing to run."""

@@ -16,6 +16,11 @@ class LocalStackSettings(BaseSettings):
     runners: int = Field(default=1, ge=0, le=16)
     # A real ComfyUI to drive instead of the simulator.
     comfyui_url: str = ""
+    # That ComfyUI's input, output and temp folders (as its folder_paths has them: with --temp-directory T
+    # the temp folder is T/temp), so runners can remove each job's files. Unset: files stay on its disk.
+    comfyui_input_dir: str = ""
+    comfyui_output_dir: str = ""
+    comfyui_temp_dir: str = ""
     state_dir: str = ".local"
     visibility_timeout_seconds: int = Field(default=30, ge=1)
     max_receive_count: int = Field(default=5, ge=1)

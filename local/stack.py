@@ -104,7 +104,7 @@ class LocalStack:
             return
         port = processes.free_port()
         self._simulator = processes.start_simulator(
-            port, self.settings.sim_step_delay, self.state_dir / "comfyui", self.state_dir / "comfyui-sim.log"
+            port, self.settings.sim_step_delay, self.simulator_data_dir, self.state_dir / "comfyui-sim.log"
         )
         self.comfyui_url = f"http://127.0.0.1:{port}"
 
@@ -221,12 +221,33 @@ class LocalStack:
         return {
             **self._aws_env(),
             "COMFYUI_URL": self.comfyui_url,
+            **self._comfyui_folders(),
             "VISIBILITY_TIMEOUT_SECONDS": str(self.settings.visibility_timeout_seconds),
             # Short polls let a local runner stop within seconds; in AWS 20 s polls cost least.
             "RECEIVE_WAIT_SECONDS": "2",
             "WEBSOCKET_MANAGEMENT_URL": self.management_url,
             "PYTHONUNBUFFERED": "1",
         }
+
+    def _comfyui_folders(self) -> dict[str, str]:
+        """ComfyUI's folders, which the runners share with it as in a deployed task."""
+        if self.settings.comfyui_url:
+            named = {
+                Env.COMFYUI_INPUT_DIR: self.settings.comfyui_input_dir,
+                Env.COMFYUI_OUTPUT_DIR: self.settings.comfyui_output_dir,
+                Env.COMFYUI_TEMP_DIR: self.settings.comfyui_temp_dir,
+            }
+            return {name: value for name, value in named.items() if value}
+        data = self.simulator_data_dir
+        return {
+            Env.COMFYUI_INPUT_DIR: str(data / "input"),
+            Env.COMFYUI_OUTPUT_DIR: str(data / "output"),
+            Env.COMFYUI_TEMP_DIR: str(data / "temp"),
+        }
+
+    @property
+    def simulator_data_dir(self) -> Path:
+        return self.state_dir / "comfyui"
 
     def start_runner(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self.runner_env(), **(extra_env or {})}

@@ -22,6 +22,10 @@ class Env:
     JOBS_QUEUE_URL = "JOBS_QUEUE_URL"
     BUCKET = "BUCKET_NAME"
     COMFYUI_URL = "COMFYUI_URL"
+    # ComfyUI's folders as the runner sees them on the volume the two containers share.
+    COMFYUI_INPUT_DIR = "COMFYUI_INPUT_DIR"
+    COMFYUI_OUTPUT_DIR = "COMFYUI_OUTPUT_DIR"
+    COMFYUI_TEMP_DIR = "COMFYUI_TEMP_DIR"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     AWS_REGION = "AWS_DEFAULT_REGION"
 
@@ -144,6 +148,11 @@ class S3Prefix:
     OUTPUTS = "outputs"
     INPUTS = "inputs"
     WORKFLOWS = "workflows"
+    CATALOG = "catalog"
+
+
+# What the runners' ComfyUI reads from its folders (shared.file_inputs): runners publish it, the API reads it.
+COMFYUI_CATALOG_KEY = f"{S3Prefix.CATALOG}/comfyui-file-inputs.json"
 
 
 def output_key(owner: str, job_id: str, node_id: str, filename: str) -> str:

@@ -46,6 +46,8 @@ class ApiSettings(ResourceSettings):
     ws_token_secret: str = ""
     ws_token_secret_arn: str = ""
     ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    # How long a warm function trusts the runners' file-input catalog before reading it again.
+    catalog_cache_seconds: float = Field(default=60.0, ge=0)
 
 
 class SweeperSettings(ResourceSettings):
@@ -90,6 +92,11 @@ class RunnerSettings(ResourceSettings):
     # Jobs taken beyond the one running, their prompts already in ComfyUI's queue so it never idles.
     prefetch: int = Field(default=1, ge=0, le=4)
     upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # ComfyUI's input, output and temp folders as this process sees them (a volume shared with ComfyUI):
+    # each job's files are removed from them once its outputs are in S3. Empty: files stay on disk.
+    comfyui_input_dir: str = ""
+    comfyui_output_dir: str = ""
+    comfyui_temp_dir: str = ""
     # Fault injection for crash tests: the runner kills itself (SIGKILL) on reaching this step.
     crash_at_step: Literal["", "after_claim", "mid_run", "after_upload", "after_finish"] = ""
     log_level: str = "INFO"

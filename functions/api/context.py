@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from shared.aws.catalog import CachedCatalog, CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.jobs import JobStore
 from shared.aws.queue import JobQueue
@@ -20,6 +21,8 @@ class ApiContext:
     store: JobStore
     queue: JobQueue
     artifacts: ArtifactStore
+    # What the runners' ComfyUI reads from its folders; None: file inputs are left to the runner.
+    catalog: CachedCatalog | None = None
     clock: Callable[[], float] = field(default=time.time)
 
     def now_ms(self) -> int:
@@ -33,6 +36,9 @@ class ApiContext:
             store=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
             queue=JobQueue(clients.sqs, settings.jobs_queue_url),
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
+            catalog=CachedCatalog(
+                CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds
+            ),
         )
 
 

@@ -24,6 +24,7 @@ from shared.errors import (
     JobNotFound,
     ServiceUnavailable,
 )
+from shared.file_inputs import file_input_errors
 from shared.models import Job, JobStatus
 from shared.names import ENQUEUE_PENDING_VALUE, input_key, workflow_key
 from shared.secrets import token_secret
@@ -69,6 +70,7 @@ class JobsService:
         else:
             workflow = validate_workflow(request.workflow, max_nodes=settings.max_nodes)
         self._check_metadata(request.metadata)
+        self._check_file_inputs(workflow, template)
         self._check_uploads(owner, workflow, template)
 
         now_ms = self._ctx.now_ms()
@@ -156,13 +158,26 @@ class JobsService:
                 [FieldError("/metadata", f"{size} bytes is more than the limit of {limit}")],
             )
 
+    def _check_file_inputs(self, workflow: dict[str, Any], template: Template | None) -> None:
+        """A file input names only this job's upload:// objects: ComfyUI's folders hold other tenants' files.
+
+        Without a catalog (no runner has published one yet) the runner checks before it submits.
+        """
+        catalog = self._ctx.catalog.get() if self._ctx.catalog is not None else None
+        if catalog is None:
+            return
+        errors = file_input_errors(workflow, catalog, _param_pointers(template))
+        if errors:
+            raise InvalidRequest(
+                f"The workflow names {len(errors)} file(s) it may not read: {errors[0].message}", errors
+            )
+
     def _check_uploads(self, owner: str, workflow: dict[str, Any], template: Template | None) -> None:
         """Every upload:// input must name an upload of this owner that has arrived."""
         errors = []
-        params = {bind: p.name for p in template.parameters for bind in p.bind} if template else {}
+        pointers = _param_pointers(template)
         for node_id, name, ref in upload_references(workflow):
-            param = params.get((node_id, name))
-            pointer = f"/params/{param}" if param else f"/workflow/{node_id}/inputs/{name}"
+            pointer = pointers.get((node_id, name), f"/workflow/{node_id}/inputs/{name}")
             upload_id = upload_id_of(ref)
             if upload_id is None:
                 errors.append(FieldError(pointer, f"{ref!r} is not a valid upload reference", node_id, name))
@@ -224,3 +239,10 @@ class JobsService:
     def view(self, job: Job) -> JobView:
         ttl = self._ctx.settings.output_url_ttl_seconds
         return job_view(job, lambda key: self._ctx.artifacts.presign_get(key, ttl))
+
+
+def _param_pointers(template: Template | None) -> dict[tuple[str, str], str]:
+    """(node_id, input) -> the template param that fills it, as a JSON pointer into the request."""
+    if template is None:
+        return {}
+    return {bind: f"/params/{p.name}" for p in template.parameters for bind in p.bind}

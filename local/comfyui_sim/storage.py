@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mimetypes
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,17 +43,23 @@ class Storage:
         return sorted(n for n in names if (mimetypes.guess_type(n)[0] or "").startswith("image/"))
 
     def annotated_path(self, name: str, default: str = "input") -> Path:
-        """Resolve ``"sub/name.png"`` or ``"name.png [output]"`` against the folder it names."""
-        kind = default
-        match = re.fullmatch(r"(.*) \[(input|output|temp)\]", name)
-        if match:
-            name, kind = match.group(1), match.group(2)
-        base = self.dir_for_type(kind) or self.input_dir
-        return base / name
+        """Resolve a loader's file name as folder_paths.get_annotated_filepath does.
+
+        ``"name.png [output]"`` reads the output folder (ComfyUI cuts the annotation and the character
+        before it), and nothing keeps the name inside its folder: ``"../output/x.png"`` or an absolute
+        path reads wherever it points.
+        """
+        base = self.dir_for_type(default) or self.input_dir
+        for kind in ("output", "input", "temp"):
+            annotation = f"[{kind}]"
+            if name.endswith(annotation):
+                name = name[: -len(annotation) - 1]
+                base = self.dir_for_type(kind) or base
+                break
+        return base / name  # an absolute name replaces the base, as os.path.join does
 
     def annotated_exists(self, name: str) -> bool:
-        path = self.annotated_path(name)
-        return inside(self.root, path) and path.is_file()
+        return self.annotated_path(name).exists()
 
     def save_path(self, prefix: str, base: Path) -> SavePath:
         """Pick the next free ``<prefix>_NNNNN_`` counter in the prefix's folder, as ComfyUI numbers files."""
