@@ -355,3 +355,29 @@ def test_command_line_prints_the_address_and_stops_on_sigterm(tmp_path: Path) ->
         if process.poll() is None:
             process.kill()
             process.wait(timeout=5)
+
+
+def test_loadimage_resolves_annotations_and_paths_as_comfyui_does(
+    sim: SimulatorServer, client: tuple[str, RecordingSocket]
+) -> None:
+    """What a tenant could read from another's files if a file input could name anything."""
+    client_id, sock = client
+    secret = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0x336699},
+        },
+        "2": {
+            "class_type": "SaveImage",
+            "inputs": {"images": ["1", 0], "filename_prefix": "tenant-a/secret"},
+        },
+    }
+    saved = of_type(run(sim, sock, client_id, secret), "executed")[0]["output"]["images"][0]
+    assert (saved["subfolder"], saved["filename"]) == ("tenant-a", "secret_00001_.png")
+    for name in ("tenant-a/secret_00001_.png [output]", "../output/tenant-a/secret_00001_.png"):
+        steal = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": name}},
+            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        }
+        shown = of_type(run(sim, sock, client_id, steal), "executed")[0]["output"]["images"][0]
+        assert view(sim, shown).convert("RGB").getpixel((0, 0)) == (0x33, 0x66, 0x99), name
