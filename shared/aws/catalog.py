@@ -75,7 +75,7 @@ class CachedCatalog:
         now = self._clock()
         if self._catalog is None or now - self._read_at >= self._ttl:
             try:
-                self._catalog = self._store.read() or self._catalog
+                self._catalog = self._store.read()
             except ServiceUnavailable:
                 return self._catalog
             self._read_at = now

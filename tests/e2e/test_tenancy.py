@@ -1,7 +1,7 @@
 """One tenant cannot read another's files through ComfyUI's disk, and a job leaves nothing on it.
 
-The tests of this module share one stack and run in order: the first runs before any runner has
-published what its ComfyUI reads from disk, so only the runner can refuse.
+The tests of this module share one stack and run in order. Tenant A's job saves under ComfyUI's default
+prefix; tenant B then names that file in a LoadImage, as an annotated name or a path.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from PIL import Image
 
+from shared.names import COMFYUI_CATALOG_KEY
 from tests.e2e.conftest import Stack, start_stack, stop_stack, submit, wait_for
 from tests.e2e.test_templates_and_uploads import upload_png
 
@@ -26,7 +28,8 @@ STEALS = (f"{SECRET} [output]", f"../output/{SECRET}", "/etc/hostname", "example
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("tenancy"), RUNNERS="0")
+    # The API reads the catalog on every submit, so a test can take it away.
+    running = start_stack(tmp_path_factory.mktemp("tenancy"), RUNNERS="0", CATALOG_CACHE_SECONDS="0")
     yield running
     stop_stack(running)
 
@@ -55,21 +58,25 @@ def steal(name: str) -> dict[str, Any]:
     }
 
 
-def test_without_a_catalog_the_runner_refuses_a_file_input_that_is_not_an_upload(stack: Stack) -> None:
-    bob = stack.client(1)
-    receipts = {name: submit(bob, stack.rest_url, steal(name)) for name in STEALS}
-    assert all(r.status_code == 202 for r in receipts.values()), [r.text for r in receipts.values()]
-    stack.start_runner()
-    for name, receipt in receipts.items():
-        job = wait_for(bob, stack.rest_url + receipt.headers["Location"], timeout=60)
-        assert job["status"] == "failed", job
-        assert job["error"]["code"] == "input_error" and job["error"]["node_id"] == "7", job["error"]
-        assert "input 'image' of node 7 (LoadImage)" in job["error"]["message"], name
+def run_alices_job(stack: Stack) -> None:
+    """A job of tenant A that saves under ComfyUI's default prefix: its first file is SECRET."""
+    alice = stack.client(0)
+    graph = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0x336699},
+        },
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ComfyUI"}},
+    }
+    receipt = submit(alice, stack.rest_url, graph)
+    assert receipt.status_code == 202, receipt.text
+    assert wait_for(alice, stack.rest_url + receipt.headers["Location"], timeout=60)["status"] == "succeeded"
 
 
 def test_the_api_refuses_a_file_input_that_is_not_an_upload_naming_node_and_input(stack: Stack) -> None:
+    stack.start_runner()
+    run_alices_job(stack)  # the runner published its ComfyUI's file inputs when it connected
     bob = stack.client(1)
-    # The runner published its ComfyUI's file inputs when it connected (the first test started it).
     for name in STEALS:
         answer = submit(bob, stack.rest_url, steal(name))
         assert answer.status_code == 422, answer.text
@@ -83,6 +90,27 @@ def test_the_api_refuses_a_file_input_that_is_not_an_upload_naming_node_and_inpu
     linked["6"] = {"class_type": "PrimitiveString", "inputs": {"value": f"{SECRET} [output]"}}
     linked["7"]["inputs"]["image"] = ["6", 0]
     assert submit(bob, stack.rest_url, linked).status_code == 422
+
+
+def test_without_a_catalog_the_runner_refuses_a_file_input_that_is_not_an_upload(stack: Stack) -> None:
+    # As on a fresh deploy, before any runner has published: the API cannot know which inputs are files.
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.runner_env["AWS_ENDPOINT_URL"],
+        region_name=stack.runner_env["AWS_DEFAULT_REGION"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    s3.delete_object(Bucket=stack.runner_env["BUCKET_NAME"], Key=COMFYUI_CATALOG_KEY)
+    run_alices_job(stack)
+    bob = stack.client(1)
+    receipts = {name: submit(bob, stack.rest_url, steal(name)) for name in STEALS}
+    assert all(r.status_code == 202 for r in receipts.values()), [r.text for r in receipts.values()]
+    for name, receipt in receipts.items():
+        job = wait_for(bob, stack.rest_url + receipt.headers["Location"], timeout=60)
+        assert job["status"] == "failed", job
+        assert job["error"]["code"] == "input_error" and job["error"]["node_id"] == "7", job["error"]
+        assert "input 'image' of node 7 (LoadImage)" in job["error"]["message"], name
 
 
 def test_a_finished_job_leaves_none_of_its_files_in_comfyui_folders(stack: Stack) -> None:
