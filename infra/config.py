@@ -91,6 +91,11 @@ class ServiceConfig:
     comfyui_image: str = ""
     comfyui_port: int = 8188
     comfyui_memory_reservation_mib: int = 12_288
+    # Where ComfyUI reads inputs and writes outputs and temp files inside its image (its folder_paths);
+    # each becomes a volume the runner shares, so it can remove a job's files once they are in S3.
+    comfyui_input_dir: str = "/comfyui/input"
+    comfyui_output_dir: str = "/comfyui/output"
+    comfyui_temp_dir: str = "/comfyui/temp"
     runner_memory_reservation_mib: int = 1024
     # GPU instance types for the runner fleet; more than one makes a mixed-instances group.
     instance_types: tuple[str, ...] = ("g5.xlarge",)
@@ -257,6 +262,9 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "comfyuiImage": ("comfyui_image", _str),
     "comfyuiPort": ("comfyui_port", _int),
     "comfyuiMemoryReservationMiB": ("comfyui_memory_reservation_mib", _int),
+    "comfyuiInputDir": ("comfyui_input_dir", _str),
+    "comfyuiOutputDir": ("comfyui_output_dir", _str),
+    "comfyuiTempDir": ("comfyui_temp_dir", _str),
     "runnerMemoryReservationMiB": ("runner_memory_reservation_mib", _int),
     "instanceTypes": ("instance_types", _strings),
     "rootVolumeGiB": ("root_volume_gib", _int),

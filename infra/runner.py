@@ -20,6 +20,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.bundling import PROJECT_ROOT
+from infra.comfyui_files import catalog_statements, runner_folder_environment, share_comfyui_folders
 from infra.config import ServiceConfig
 from infra.data import DataStore, index_arn, object_arns
 from infra.environment import service_environment
@@ -99,7 +100,18 @@ class GpuRunners(Construct):
             self, "Logs", retention=config.log_retention, removal_policy=RemovalPolicy.DESTROY
         )
         self.comfyui = self._comfyui_container()
-        self.runner = self._runner_container(settings)
+        self.runner = self._runner_container({**settings, **runner_folder_environment()})
+        # ComfyUI's input, output and temp folders are volumes of the task, mounted in both containers.
+        share_comfyui_folders(
+            self.task_definition,
+            self.comfyui,
+            self.runner,
+            {
+                "input": config.comfyui_input_dir,
+                "output": config.comfyui_output_dir,
+                "temp": config.comfyui_temp_dir,
+            },
+        )
         self.runner.add_container_dependencies(
             ecs.ContainerDependency(
                 container=self.comfyui, condition=ecs.ContainerDependencyCondition.HEALTHY
@@ -313,6 +325,9 @@ class GpuRunners(Construct):
         ]
         for actions, resources in statements:
             role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
+        # Publishes what its ComfyUI reads from disk when it changed (read first to compare).
+        for statement in catalog_statements(data.bucket, ["s3:GetObject", "s3:PutObject"]):
+            role.add_to_principal_policy(statement)
 
     # -- scaling -------------------------------------------------------------------------------------
 

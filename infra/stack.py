@@ -16,6 +16,7 @@ from constructs import Construct
 
 from infra.api_account import ApiGatewayAccount
 from infra.bundling import lambda_code
+from infra.comfyui_files import catalog_statements
 from infra.config import ServiceConfig
 from infra.console import Console
 from infra.data import DataStore, index_arn, object_arns
@@ -270,6 +271,9 @@ class ComfyApiStack(Stack):
         # A refused or replayed submission deletes the large workflow it wrote.
         api.allow(["s3:DeleteObject"], [object_arns(data.bucket, S3Prefix.WORKFLOWS)])
         api.allow(["secretsmanager:GetSecretValue"], [secret])
+        # The runners' file-input catalog, to refuse a file input that is not an upload at submit.
+        for statement in catalog_statements(data.bucket, ["s3:GetObject"]):
+            api.role.add_to_principal_policy(statement)
 
         sweeper = self.sweeper
         sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shared.names import COMFYUI_CATALOG_KEY
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -153,6 +154,7 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "s3:GetObject",
             "s3:PutObject",
             "s3:DeleteObject",
+            "s3:ListBucket",
             "secretsmanager:GetSecretValue",
         },
         stack.sweeper.role: {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
@@ -193,6 +195,7 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "s3:PutObject",
             "s3:DeleteObject",
             "s3:GetObject",
+            "s3:ListBucket",
             "execute-api:ManageConnections",
         },
     }
@@ -219,3 +222,29 @@ def test_manage_connections_goes_to_exactly_the_processes_that_post(synth: Synth
 def test_queries_name_their_index_rather_than_every_index(synth: Synth) -> None:
     for logical_id, _, statement in _allow_statements(synth):
         assert "/index/*" not in json.dumps(statement.get("Resource")), logical_id
+
+
+def _statements_naming(synth: Synth, role_construct: Any, action: str) -> list[dict[str, Any]]:
+    role_id = synth.logical_id(role_construct)
+    return [
+        statement
+        for _, props, statement in _allow_statements(synth)
+        if {"Ref": role_id} in props.get("Roles", []) and action in _listed(statement["Action"])
+    ]
+
+
+def test_the_file_input_catalog_is_read_by_the_api_and_written_by_the_runners_and_nothing_more(
+    synth: Synth,
+) -> None:
+    stack = synth.stack
+    for role, actions in (
+        (stack.api_function.role, {"s3:GetObject"}),
+        (stack.runners.task_definition.task_role, {"s3:GetObject", "s3:PutObject"}),
+    ):
+        on_catalog = [
+            s for s in _statements_naming(synth, role, "s3:GetObject") if COMFYUI_CATALOG_KEY in json.dumps(s)
+        ]
+        assert len(on_catalog) == 1 and set(_listed(on_catalog[0]["Action"])) == actions
+        [listing] = _statements_naming(synth, role, "s3:ListBucket")
+        assert listing["Condition"] == {"StringEquals": {"s3:prefix": COMFYUI_CATALOG_KEY}}
+        assert "Fn::GetAtt" in json.dumps(listing["Resource"])  # the bucket itself, not its objects

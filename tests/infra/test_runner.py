@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match
 
 from infra.config import ServiceConfig
 from infra.runner import COMFYUI_HEALTH_PATH, RUNNER_DOCKERFILE
+from shared.names import Env
 from tests.infra.conftest import COMFYUI_IMAGE, Synth
 
 pytestmark = pytest.mark.infra
@@ -138,3 +139,30 @@ def test_the_service_tracks_jobs_per_task_and_wakes_from_zero(synth: Synth) -> N
         if {"Ref": step_id} in alarm.get("AlarmActions", [])
     ]
     assert len(wake_alarms) == 1
+
+
+def test_comfyui_folders_are_task_volumes_mounted_in_both_containers_and_named_to_the_runner(
+    synth: Synth,
+) -> None:
+    (task,) = synth.resources("AWS::ECS::TaskDefinition").values()
+    config = ServiceConfig()
+    assert {volume["Name"] for volume in task["Volumes"]} == {
+        "comfyui-input",
+        "comfyui-output",
+        "comfyui-temp",
+    }
+    containers = _containers(synth)
+    comfyui_mounts = {m["SourceVolume"]: m["ContainerPath"] for m in containers["comfyui"]["MountPoints"]}
+    assert comfyui_mounts == {
+        "comfyui-input": config.comfyui_input_dir,
+        "comfyui-output": config.comfyui_output_dir,
+        "comfyui-temp": config.comfyui_temp_dir,
+    }
+    runner_mounts = {m["SourceVolume"]: m["ContainerPath"] for m in containers["runner"]["MountPoints"]}
+    environment = {item["Name"]: item["Value"] for item in containers["runner"]["Environment"]}
+    for kind, name in (
+        ("input", Env.COMFYUI_INPUT_DIR),
+        ("output", Env.COMFYUI_OUTPUT_DIR),
+        ("temp", Env.COMFYUI_TEMP_DIR),
+    ):
+        assert environment[name] == runner_mounts[f"comfyui-{kind}"]
