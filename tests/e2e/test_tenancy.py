@@ -30,6 +30,7 @@ STEALS = (f"{SECRET} [output]", f"../output/{SECRET}", "/etc/hostname", "example
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # The API reads the catalog on every submit, so a test can take it away.
     running = start_stack(tmp_path_factory.mktemp("tenancy"), RUNNERS="0", CATALOG_CACHE_SECONDS="0")
+    BEFORE_ANY_JOB.update(files_in(comfy_folders(running)))
     yield running
     stop_stack(running)
 
@@ -39,16 +40,21 @@ def comfy_folders(stack: Stack) -> dict[str, Path]:
     return {kind: Path(stack.runner_env[name]) for kind, name in names.items()}
 
 
-def files_in(folders: dict[str, Path]) -> list[str]:
-    return sorted(str(path) for folder in folders.values() for path in folder.rglob("*"))
+# What ComfyUI's folders held before this module's first job (a real ComfyUI makes input/3d at start).
+BEFORE_ANY_JOB: set[str] = set()
+
+
+def files_in(folders: dict[str, Path]) -> set[str]:
+    return {str(path) for folder in folders.values() for path in folder.rglob("*")}
 
 
 def assert_emptied(folders: dict[str, Path]) -> None:
-    """The runner removes a job's files just after its terminal write: allow it a moment."""
+    """Nothing of any job of this module is left; the runner removes a job's files just after its
+    terminal write: allow it a moment."""
     deadline = time.monotonic() + 5
-    while files_in(folders) and time.monotonic() < deadline:
+    while files_in(folders) - BEFORE_ANY_JOB and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert files_in(folders) == []
+    assert sorted(files_in(folders) - BEFORE_ANY_JOB) == []
 
 
 def steal(name: str) -> dict[str, Any]:
