@@ -40,12 +40,14 @@ def comfy_folders(stack: Stack) -> dict[str, Path]:
     return {kind: Path(stack.runner_env[name]) for kind, name in names.items()}
 
 
-# What ComfyUI's folders held before this module's first job (a real ComfyUI makes input/3d at start).
+# What ComfyUI's folders held before this module's first job.
 BEFORE_ANY_JOB: set[str] = set()
 
 
 def files_in(folders: dict[str, Path]) -> set[str]:
-    return {str(path) for folder in folders.values() for path in folder.rglob("*")}
+    # A real ComfyUI makes input/3d itself whenever /object_info is asked (Load3D lists it).
+    own = {folders["input"] / "3d"}
+    return {str(path) for folder in folders.values() for path in folder.rglob("*") if path not in own}
 
 
 def assert_emptied(folders: dict[str, Path]) -> None:
