@@ -42,6 +42,11 @@ class CatalogKeeper:
         self._read_on: int | None = None
         self._published = False
 
+    @property
+    def ready(self) -> bool:
+        """Whether the catalog was read from the ComfyUI connected now."""
+        return self._read_on == self._comfy.connections
+
     async def refresh(self) -> FileInputCatalog:
         """The catalog of the ComfyUI this runner is connected to now; read again after a reconnect."""
         if self._read_on != self._comfy.connections:

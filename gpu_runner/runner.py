@@ -150,7 +150,11 @@ class Runner:
                 return False
             self.deps.catalog = await self._catalog.refresh()
             self.deps.output_classes = set(self.deps.catalog.output_classes)
-            return True
+            # Without ComfyUI's file inputs a job's inputs cannot be checked: claim nothing yet.
+            if self._catalog.ready:
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), COMFYUI_PROBE_SECONDS)
         return False
 
     async def claim(self, message: ReceivedMessage) -> JobRun | None:

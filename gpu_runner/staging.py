@@ -19,7 +19,6 @@ from shared.aws.storage import ArtifactStore
 from shared.file_inputs import JOB_MARKER_INPUT, FileInputCatalog, file_input_errors
 from shared.names import input_key
 from shared.uploads import UPLOAD_CONTENT_TYPES, upload_id_of, upload_references
-from shared.workflow import is_link
 
 DEFAULT_PREFIX = "ComfyUI"
 
@@ -106,7 +105,7 @@ def confine_outputs(graph: dict[str, Any], catalog: FileInputCatalog, folder: st
 
 def _leaf(prefix: Any) -> str:
     """The file-name part of a prefix: its folders (or a link feeding it) would lead out of the job's."""
-    if not isinstance(prefix, str) or is_link(prefix):
+    if not isinstance(prefix, str):
         return DEFAULT_PREFIX
     parts = [part for part in prefix.replace("\\", "/").split("/") if part not in ("", ".", "..")]
     return parts[-1] if parts else DEFAULT_PREFIX

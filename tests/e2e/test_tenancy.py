@@ -66,17 +66,21 @@ def steal(name: str) -> dict[str, Any]:
     }
 
 
-def run_alices_job(stack: Stack) -> None:
-    """A job of tenant A that saves under ComfyUI's default prefix: its first file is SECRET."""
-    alice = stack.client(0)
-    graph = {
+def saved_square(prefix: str) -> dict[str, Any]:
+    """An 8x8 square of 0x336699, saved under ``prefix``."""
+    return {
         "1": {
             "class_type": "EmptyImage",
             "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0x336699},
         },
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ComfyUI"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}},
     }
-    receipt = submit(alice, stack.rest_url, graph)
+
+
+def run_alices_job(stack: Stack) -> None:
+    """A job of tenant A that saves under ComfyUI's default prefix: its first file is SECRET."""
+    alice = stack.client(0)
+    receipt = submit(alice, stack.rest_url, saved_square("ComfyUI"))
     assert receipt.status_code == 202, receipt.text
     assert wait_for(alice, stack.rest_url + receipt.headers["Location"], timeout=60)["status"] == "succeeded"
 
@@ -145,14 +149,8 @@ def test_a_finished_job_leaves_none_of_its_files_in_comfyui_folders(stack: Stack
 
 def test_two_identical_jobs_in_a_row_both_succeed_with_their_outputs(stack: Stack) -> None:
     alice = stack.client(0)
-    graph = {
-        "1": {
-            "class_type": "EmptyImage",
-            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0x336699},
-        },
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "same"}},
-        "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
-    }
+    graph = saved_square("same")
+    graph["3"] = {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}
     for _ in range(2):
         receipt = submit(alice, stack.rest_url, graph)
         job = wait_for(alice, stack.rest_url + receipt.headers["Location"])
