@@ -96,6 +96,9 @@ class ServiceConfig:
     comfyui_input_dir: str = "/comfyui/input"
     comfyui_output_dir: str = "/comfyui/output"
     comfyui_temp_dir: str = "/comfyui/temp"
+    # The user ComfyUI runs as in its image (root in most): the runner runs as it too, to remove the files
+    # ComfyUI writes. Set it to ComfyUI's uid:gid when the image runs ComfyUI as another user.
+    comfyui_user: str = "0:0"
     runner_memory_reservation_mib: int = 1024
     # GPU instance types for the runner fleet; more than one makes a mixed-instances group.
     instance_types: tuple[str, ...] = ("g5.xlarge",)
@@ -265,6 +268,7 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "comfyuiInputDir": ("comfyui_input_dir", _str),
     "comfyuiOutputDir": ("comfyui_output_dir", _str),
     "comfyuiTempDir": ("comfyui_temp_dir", _str),
+    "comfyuiUser": ("comfyui_user", _str),
     "runnerMemoryReservationMiB": ("runner_memory_reservation_mib", _int),
     "instanceTypes": ("instance_types", _strings),
     "rootVolumeGiB": ("root_volume_gib", _int),

@@ -296,6 +296,8 @@ class GpuRunners(Construct):
             memory_reservation_mib=self._config.runner_memory_reservation_mib,
             environment=environment,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="runner", log_group=self.log_group),
+            # The files the runner removes from the shared folders are ComfyUI's: it acts as ComfyUI's user.
+            user=self._config.comfyui_user,
             stop_timeout=Duration.seconds(self._config.stop_timeout_seconds),
         )
 

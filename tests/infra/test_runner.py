@@ -160,6 +160,7 @@ def test_comfyui_folders_are_task_volumes_mounted_in_both_containers_and_named_t
     }
     runner_mounts = {m["SourceVolume"]: m["ContainerPath"] for m in containers["runner"]["MountPoints"]}
     environment = {item["Name"]: item["Value"] for item in containers["runner"]["Environment"]}
+    assert containers["runner"]["User"] == config.comfyui_user  # it removes the files ComfyUI wrote
     for kind, name in (
         ("input", Env.COMFYUI_INPUT_DIR),
         ("output", Env.COMFYUI_OUTPUT_DIR),
