@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-from shared.settings import RunnerSettings
+from shared.settings import ApiSettings, RunnerSettings
 
 # ECS on EC2 honours a longer stopTimeout, but 120 s is the documented ceiling for task definitions
 # that may also run on Fargate and what cfn-lint enforces; the runner's own budget stays below it.
@@ -24,9 +25,24 @@ MAX_STOP_TIMEOUT_SECONDS = 120
 # The runner's shutdown budget is this much shorter than the container's, so it ends before SIGKILL.
 STOP_TIMEOUT_MARGIN_SECONDS = 20
 QUOTA_PERIODS = ("DAY", "WEEK", "MONTH")
+# The API's own ceiling on `Prefer: wait` (its local default); a deployment may only lower it.
+MAX_PREFER_WAIT_SECONDS = int(ApiSettings.model_fields["prefer_wait_max_seconds"].default)
 ARCHITECTURES = ("arm64", "x86_64")
-_NAME_PREFIX = re.compile(r"^[a-z0-9-]{0,20}$")
 _STAGE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# A browser origin: scheme, host and optional port, nothing after it (S3 compares origins literally).
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+# Application Auto Scaling's cron: minutes hours day-of-month month day-of-week year.
+_CRON_FIELDS = 6
+# gp3 limits: 125-1000 MiB/s, 3000-16000 IOPS, and at most 0.25 MiB/s per provisioned IOPS.
+GP3_THROUGHPUT_MIBPS = (125, 1000)
+GP3_IOPS = (3000, 16000)
+WARM_POOL_STATES = ("Stopped", "Running", "Hibernated")
+# AWS keeps at least 100 of an account's concurrent executions unreserved.
+LAMBDA_UNRESERVED_MINIMUM = 100
+# A request that does not wait still lasts up to about a second (cold start, DynamoDB, SQS).
+REQUEST_OVERHEAD_SECONDS = 1
 
 
 # The retention periods CloudWatch Logs accepts.
@@ -68,6 +84,15 @@ class Tier:
     quota_period: str
 
 
+@dataclass(frozen=True)
+class ScheduledMinimum:
+    """From ``cron`` on (Application Auto Scaling cron, UTC unless ``time_zone``), keep this many runners."""
+
+    cron: str
+    min_runners: int
+    time_zone: str | None = None
+
+
 def _default_visibility_timeout() -> int:
     default = RunnerSettings.model_fields["visibility_timeout_seconds"].default
     return int(default)
@@ -85,8 +110,6 @@ class ServiceConfig:
 
     # API Gateway stage name of both APIs (REST: https://.../<stage>/v1/..., WebSocket: wss://.../<stage>).
     stage: str = "prod"
-    # Prepended to the table and queue names from shared.names, to run several copies in one account.
-    name_prefix: str = ""
     # The ComfyUI container image (registry/repo:tag or an ECR URI in this account); required to deploy.
     comfyui_image: str = ""
     comfyui_port: int = 8188
@@ -103,6 +126,17 @@ class ServiceConfig:
     # GPU instance types for the runner fleet; more than one makes a mixed-instances group.
     instance_types: tuple[str, ...] = ("g5.xlarge",)
     root_volume_gib: int = 200
+    # The root volume's gp3 throughput and IOPS: pulling a ~10 GB image is bound by them (gp3's base is
+    # 125 MiB/s and 3000 IOPS).
+    root_volume_throughput_mibps: int = 500
+    root_volume_iops: int = 3000
+    # Stopped (or Running, Hibernated) GPU instances kept ready beside the group: booted once, image pulled.
+    warm_pool_size: int = 0
+    warm_pool_state: str = "Stopped"
+    # Pull the ComfyUI image while an instance boots (before it joins the cluster, or into the warm pool).
+    pre_pull_image: bool = False
+    # Times of day with a floor of runners (office hours): the service never goes below it then.
+    scheduled_min_runners: tuple[ScheduledMinimum, ...] = ()
     min_runners: int = 0
     max_runners: int = 4
     # Jobs (waiting plus in hand) per running runner that the service scales towards.
@@ -117,11 +151,20 @@ class ServiceConfig:
     output_retention_days: int = 30
     input_retention_days: int = 7
     workflow_retention_days: int = 30
-    cors_allowed_origins: tuple[str, ...] = ("*",)
+    # Browser origins, besides the API's own, that may use presigned S3 URLs; "*" only when asked for.
+    cors_allowed_origins: tuple[str, ...] = ()
+    # A custom domain for the REST API (regional), with its ACM certificate in the stack's region.
+    custom_domain_name: str | None = None
+    certificate_arn: str | None = None
     log_retention_days: int = 30
     log_level: str = "INFO"
     lambda_architecture: str = "arm64"
     api_memory_mib: int = 1024
+    # Concurrent executions reserved for (and capping) the REST API function, so that it cannot take the
+    # WebSocket and dead-letter functions' share; waits are bounded to fit (see prefer_wait_max_seconds).
+    api_reserved_concurrency: int = 400
+    # The longest `Prefer: wait` the API applies; longer asks are shortened (Preference-Applied says so).
+    prefer_wait_max_seconds: int = 5
     function_memory_mib: int = 256
     api_throttle: Throttle = Throttle(rate_limit=50, burst_limit=100)
     websocket_throttle: Throttle = Throttle(rate_limit=50, burst_limit=100)
@@ -133,14 +176,23 @@ class ServiceConfig:
     alarm_topic_arn: str | None = None
     # A WAFv2 web ACL (ARN, REGIONAL scope) to put in front of the REST API stage.
     web_acl_arn: str | None = None
-    # Keep tables and the artifacts bucket when the stack is deleted.
+    # Keep tables and buckets when the stack is deleted or a change would replace them.
     retain_data: bool = True
+    # DynamoDB deletion protection on the tables: turn on once the first deploy has succeeded.
+    table_deletion_protection: bool = False
     # Set the account's API Gateway CloudWatch Logs role (one per account and region); false if it exists.
     create_api_gateway_account_role: bool = True
 
     @property
     def log_retention(self) -> logs.RetentionDays:
         return LOG_RETENTION[self.log_retention_days]
+
+    @property
+    def api_peak_concurrency(self) -> int:
+        """API executions at the stage's throttle: a burst, then the steady rate, each lasting a full wait."""
+        throttle = self.api_throttle
+        seconds = self.prefer_wait_max_seconds + REQUEST_OVERHEAD_SECONDS
+        return int(throttle.burst_limit + throttle.rate_limit * seconds)
 
     @property
     def runner_stop_budget_seconds(self) -> int:
@@ -170,7 +222,6 @@ class ServiceConfig:
     def validate(self) -> None:
         checks: list[tuple[bool, str]] = [
             (bool(_STAGE.match(self.stage)), "stage: letters, digits and _ only"),
-            (bool(_NAME_PREFIX.match(self.name_prefix)), "namePrefix: up to 20 of a-z, 0-9 and -"),
             (0 <= self.min_runners <= self.max_runners, "minRunners must be between 0 and maxRunners"),
             (self.max_runners >= 1, "maxRunners must be at least 1"),
             (self.target_jobs_per_runner > 0, "targetJobsPerRunner must be positive"),
@@ -179,6 +230,76 @@ class ServiceConfig:
                 f"stopTimeoutSeconds must be in ({STOP_TIMEOUT_MARGIN_SECONDS}, {MAX_STOP_TIMEOUT_SECONDS}]",
             ),
             (bool(self.instance_types), "instanceTypes must name at least one instance type"),
+            (
+                GP3_THROUGHPUT_MIBPS[0] <= self.root_volume_throughput_mibps <= GP3_THROUGHPUT_MIBPS[1],
+                f"rootVolumeThroughputMiBps must be in {list(GP3_THROUGHPUT_MIBPS)}",
+            ),
+            (
+                GP3_IOPS[0] <= self.root_volume_iops <= GP3_IOPS[1],
+                f"rootVolumeIops must be in {list(GP3_IOPS)}",
+            ),
+            (
+                self.root_volume_throughput_mibps * 4 <= self.root_volume_iops,
+                "rootVolumeThroughputMiBps may be at most rootVolumeIops / 4 (a gp3 limit)",
+            ),
+            (0 <= self.warm_pool_size <= self.max_runners, "warmPoolSize must be between 0 and maxRunners"),
+            (
+                self.warm_pool_size == 0 or len(self.instance_types) == 1,
+                "warmPoolSize needs a single instance type: EC2 Auto Scaling has no warm pools for "
+                "mixed-instances groups",
+            ),
+            (
+                self.warm_pool_state in WARM_POOL_STATES,
+                f"warmPoolState must be one of {WARM_POOL_STATES}",
+            ),
+            *(
+                (
+                    len(s.cron.split()) == _CRON_FIELDS and 0 <= s.min_runners <= self.max_runners,
+                    f"scheduledMinRunners[{i}]: cron needs {_CRON_FIELDS} fields (minutes hours day month "
+                    f"weekday year, e.g. '0 8 ? * MON-FRI *') and minRunners must be in [0, maxRunners], "
+                    f"got {s.cron!r} and {s.min_runners}",
+                )
+                for i, s in enumerate(self.scheduled_min_runners)
+            ),
+            *(
+                (
+                    s.time_zone is None or s.time_zone in zoneinfo.available_timezones(),
+                    f"scheduledMinRunners[{i}]: timeZone {s.time_zone!r} is not an IANA time zone "
+                    "like Europe/Paris",
+                )
+                for i, s in enumerate(self.scheduled_min_runners)
+            ),
+            *(
+                (
+                    origin == "*" or bool(_ORIGIN.match(origin)),
+                    f"corsAllowedOrigins: {origin!r} is not an origin like https://app.example.com (or '*')",
+                )
+                for origin in self.cors_allowed_origins
+            ),
+            (
+                (self.custom_domain_name is None) == (self.certificate_arn is None),
+                "customDomainName and certificateArn go together: give both or neither",
+            ),
+            (
+                self.custom_domain_name is None or bool(_DOMAIN.match(self.custom_domain_name)),
+                f"customDomainName: {self.custom_domain_name!r} is not a lower-case DNS name like "
+                "api.example.com",
+            ),
+            (
+                self.certificate_arn is None or bool(_CERTIFICATE_ARN.match(self.certificate_arn)),
+                f"certificateArn: {self.certificate_arn!r} is not an ACM certificate ARN",
+            ),
+            (self.api_reserved_concurrency >= 1, "apiReservedConcurrency must be at least 1"),
+            (
+                0 <= self.prefer_wait_max_seconds <= MAX_PREFER_WAIT_SECONDS,
+                f"preferWaitMaxSeconds must be in [0, {MAX_PREFER_WAIT_SECONDS}]",
+            ),
+            (
+                self.api_peak_concurrency <= self.api_reserved_concurrency,
+                f"apiReservedConcurrency {self.api_reserved_concurrency} is below what the API needs at its "
+                f"throttle: burstLimit + rateLimit x (preferWaitMaxSeconds + {REQUEST_OVERHEAD_SECONDS}) = "
+                f"{self.api_peak_concurrency}; raise it, or lower apiThrottle or preferWaitMaxSeconds",
+            ),
             (1 <= self.max_receive_count <= 1000, "maxReceiveCount must be in [1, 1000]"),
             (0 < self.visibility_timeout_seconds <= 43_200, "visibilityTimeoutSeconds must be in (0, 43200]"),
             (1 <= self.queue_retention_days <= 14, "queueRetentionDays must be in [1, 14]"),
@@ -236,6 +357,24 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in parsed if str(item).strip())
 
 
+def _optional_str(value: Any) -> str | None:
+    return str(value).strip() or None
+
+
+def _scheduled_minimums(value: Any) -> tuple[ScheduledMinimum, ...]:
+    specs = _json(value)
+    if not isinstance(specs, list):
+        raise ValueError('expected a list of {"cron": "0 8 ? * MON-FRI *", "minRunners": 2, "timeZone": ...}')
+    return tuple(
+        ScheduledMinimum(
+            cron=str(spec["cron"]).strip(),
+            min_runners=int(spec["minRunners"]),
+            time_zone=_optional_str(spec.get("timeZone") or ""),
+        )
+        for spec in specs
+    )
+
+
 def _throttle(value: Any) -> Throttle:
     spec = _json(value)
     return Throttle(rate_limit=float(spec["rateLimit"]), burst_limit=int(spec["burstLimit"]))
@@ -261,7 +400,6 @@ def _tiers(value: Any) -> tuple[Tier, ...]:
 # context key -> (ServiceConfig attribute, parser)
 CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "stage": ("stage", _str),
-    "namePrefix": ("name_prefix", _str),
     "comfyuiImage": ("comfyui_image", _str),
     "comfyuiPort": ("comfyui_port", _int),
     "comfyuiMemoryReservationMiB": ("comfyui_memory_reservation_mib", _int),
@@ -272,6 +410,12 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "runnerMemoryReservationMiB": ("runner_memory_reservation_mib", _int),
     "instanceTypes": ("instance_types", _strings),
     "rootVolumeGiB": ("root_volume_gib", _int),
+    "rootVolumeThroughputMiBps": ("root_volume_throughput_mibps", _int),
+    "rootVolumeIops": ("root_volume_iops", _int),
+    "warmPoolSize": ("warm_pool_size", _int),
+    "warmPoolState": ("warm_pool_state", _str),
+    "prePullImage": ("pre_pull_image", parse_bool),
+    "scheduledMinRunners": ("scheduled_min_runners", _scheduled_minimums),
     "minRunners": ("min_runners", _int),
     "maxRunners": ("max_runners", _int),
     "targetJobsPerRunner": ("target_jobs_per_runner", _float),
@@ -286,10 +430,14 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "inputRetentionDays": ("input_retention_days", _int),
     "workflowRetentionDays": ("workflow_retention_days", _int),
     "corsAllowedOrigins": ("cors_allowed_origins", _strings),
+    "customDomainName": ("custom_domain_name", _optional_str),
+    "certificateArn": ("certificate_arn", _optional_str),
     "logRetentionDays": ("log_retention_days", _int),
     "logLevel": ("log_level", _str),
     "lambdaArchitecture": ("lambda_architecture", _str),
     "apiMemoryMiB": ("api_memory_mib", _int),
+    "apiReservedConcurrency": ("api_reserved_concurrency", _int),
+    "preferWaitMaxSeconds": ("prefer_wait_max_seconds", _int),
     "functionMemoryMiB": ("function_memory_mib", _int),
     "apiThrottle": ("api_throttle", _throttle),
     "webSocketThrottle": ("websocket_throttle", _throttle),
@@ -298,5 +446,6 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "alarmTopicArn": ("alarm_topic_arn", _str),
     "webAclArn": ("web_acl_arn", _str),
     "retainData": ("retain_data", parse_bool),
+    "tableDeletionProtection": ("table_deletion_protection", parse_bool),
     "createApiGatewayAccountRole": ("create_api_gateway_account_role", parse_bool),
 }

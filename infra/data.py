@@ -1,28 +1,20 @@
 """Where the service keeps its state: three DynamoDB tables, the jobs queue and its DLQ, the artifacts bucket.
 
-Keys, indexes, TTL attributes and names all come from ``shared.names``, the same specs the runtime and the
-local stack read.
+Keys, indexes and TTL attributes come from ``shared.names``, the same specs the runtime and the local stack
+read. Physical names are CloudFormation's own (the stack's name and a suffix), handed to every process in
+its environment: a fixed name would collide with the resources a failed or deleted stack left behind.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import ServiceConfig
-from shared.names import (
-    BUCKET_NAME,
-    CONNECTIONS_TABLE,
-    IDEMPOTENCY_TABLE,
-    JOBS_DLQ_NAME,
-    JOBS_QUEUE_NAME,
-    JOBS_TABLE,
-    S3Prefix,
-    TableSpec,
-)
+from shared.names import CONNECTIONS_TABLE, IDEMPOTENCY_TABLE, JOBS_TABLE, S3Prefix, TableSpec
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
@@ -47,7 +39,9 @@ class DataStore(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig) -> None:
         super().__init__(scope, construct_id)
         self._config = config
-        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        # Kept when the stack is deleted or a change replaces them, but removed when their own creation
+        # rolls back: a failed first deploy leaves nothing behind that the retry would trip over.
+        removal = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if config.retain_data else RemovalPolicy.DESTROY
 
         self.jobs_table = self._table("JobsTable", JOBS_TABLE, removal)
         self.idempotency_table = self._table("IdempotencyTable", IDEMPOTENCY_TABLE, removal)
@@ -56,7 +50,6 @@ class DataStore(Construct):
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
-            queue_name=config.name_prefix + JOBS_DLQ_NAME,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(config.dlq_retention_days),
@@ -66,7 +59,6 @@ class DataStore(Construct):
         self.queue = sqs.Queue(
             self,
             "JobsQueue",
-            queue_name=config.name_prefix + JOBS_QUEUE_NAME,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             # Short on purpose: the runner extends it while it works, and a dead runner's job comes back soon.
@@ -91,8 +83,6 @@ class DataStore(Construct):
         self.bucket = s3.Bucket(
             self,
             "Artifacts",
-            # shared.names gives the local name; bucket names are global, so AWS adds account and region.
-            bucket_name=f"{config.name_prefix}{BUCKET_NAME}-{Aws.ACCOUNT_ID}-{Aws.REGION}",
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -100,24 +90,23 @@ class DataStore(Construct):
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix="artifacts/",
             lifecycle_rules=self._lifecycle_rules(),
-            cors=[
-                s3.CorsRule(
-                    # Clients upload inputs and download outputs straight from presigned URLs.
-                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
-                    allowed_origins=list(config.cors_allowed_origins),
-                    allowed_headers=["*"],
-                    exposed_headers=["ETag"],
-                    max_age=3000,
-                )
-            ],
             removal_policy=removal,
+        )
+
+    def allow_browser_origins(self, own_origins: list[str]) -> None:
+        """Browsers on the API's own origins and ``corsAllowedOrigins`` may use presigned URLs; no others."""
+        self.bucket.add_cors_rule(
+            allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+            allowed_origins=list(dict.fromkeys((*own_origins, *self._config.cors_allowed_origins))),
+            allowed_headers=["*"],
+            exposed_headers=["ETag"],
+            max_age=3000,
         )
 
     def _table(self, construct_id: str, spec: TableSpec, removal: RemovalPolicy) -> dynamodb.Table:
         table = dynamodb.Table(
             self,
             construct_id,
-            table_name=self._config.name_prefix + spec.default_name,
             partition_key=_attribute(spec, spec.partition_key),
             sort_key=_attribute(spec, spec.sort_key) if spec.sort_key else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -126,7 +115,8 @@ class DataStore(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=spec.ttl_attribute,
-            deletion_protection=self._config.retain_data,
+            # Off until asked for: a protected table cannot be removed when its own creation rolls back.
+            deletion_protection=self._config.table_deletion_protection,
             removal_policy=removal,
         )
         for index in spec.indexes:

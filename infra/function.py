@@ -36,6 +36,7 @@ class ServiceFunction(Construct):
         settings: Mapping[str, str],
         memory_mib: int | None = None,
         timeout: Duration | None = None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings_model = settings_model
@@ -69,6 +70,7 @@ class ServiceFunction(Construct):
             log_group=self.log_group,
             memory_size=memory_mib or config.function_memory_mib,
             timeout=timeout or Duration.seconds(30),
+            reserved_concurrent_executions=reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
             environment=service_environment(settings_model, settings, log_level=config.log_level),
         )

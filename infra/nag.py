@@ -70,6 +70,18 @@ REASONS = {
         "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); the image pull "
         "itself is granted on the runner's asset repository (and the ComfyUI repository) only"
     ),
+    "task-protection": (
+        "Task scale-in protection is set by the runner through the ECS agent for its own task, whose id "
+        "exists only at run time; the grant names this cluster's tasks and nothing else"
+    ),
+    "pre-pull": (
+        "A launching GPU instance finds its own Auto Scaling group's name to end the pre-pull lifecycle "
+        "hook; DescribeAutoScalingInstances has no resource-level permissions (AWS requires '*')"
+    ),
+    "own-group": (
+        "CompleteLifecycleAction on this one Auto Scaling group, named; the '*' is the group's id, which "
+        "the ARN format requires and CloudFormation does not expose"
+    ),
     "AS3": (
         "No alarm topic named (context alarmTopicArn): the ECS capacity provider drives this group, its "
         "launches and terminations show as ECS service events and Container Insights metrics, and the "
@@ -187,6 +199,19 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
     acknowledge(runners.instance_role, "AwsSolutions-IAM5[Action::ecs:Submit*]", REASONS["instance-submit"])
     acknowledge(runners.instance_role, _ANY_RESOURCE, REASONS["instance-any"])
     acknowledge(runners.task_definition.obtain_execution_role(), _ANY_RESOURCE, REASONS["execution-any"])
+    own_tasks = (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
+        f"<{_token(runners.cluster)}>/*]"
+    )
+    acknowledge(runner_role, own_tasks, REASONS["task-protection"])
+    pre_pull_policy = runners.warm_start.pre_pull_policy
+    if pre_pull_policy is not None:
+        acknowledge(pre_pull_policy, _ANY_RESOURCE, REASONS["pre-pull"])
+        own_group = (
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
+            f"autoScalingGroup:*:autoScalingGroupName/<{_token(runners.auto_scaling_group)}>]"
+        )
+        acknowledge(pre_pull_policy, own_group, REASONS["own-group"])
     if not config.alarm_topic_arn:
         acknowledge(runners.auto_scaling_group, "AwsSolutions-AS3", REASONS["AS3"])
     if len(config.instance_types) > 1:

@@ -6,6 +6,7 @@ import json
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -93,6 +94,20 @@ class RestApi(Construct):
                 self, "WebAcl", resource_arn=self.stage.stage_arn, web_acl_arn=config.web_acl_arn
             )
 
+        self._custom_domain_name = config.custom_domain_name
+        self.domain: apigw.DomainName | None = None
+        if config.custom_domain_name and config.certificate_arn:
+            self.domain = apigw.DomainName(
+                self,
+                "Domain",
+                domain_name=config.custom_domain_name,
+                certificate=acm.Certificate.from_certificate_arn(self, "Certificate", config.certificate_arn),
+                endpoint_type=apigw.EndpointType.REGIONAL,
+                security_policy=apigw.SecurityPolicy.TLS_1_2,
+            )
+            # The domain's root is the stage: https://<domain>/v1/...
+            self.domain.add_base_path_mapping(self.api, stage=self.stage)
+
     def _public_resources(self, handler: ServiceFunction) -> list[apigw.Method]:
         """GET without an API key on the documentation's resources, which win over ``{proxy+}``.
 
@@ -115,5 +130,15 @@ class RestApi(Construct):
 
     @property
     def url(self) -> str:
-        """The public base URL, ``/v1/`` included."""
+        """The public base URL, ``/v1/`` included: the custom domain's when there is one."""
+        if self._custom_domain_name:
+            return f"https://{self._custom_domain_name}/v1/"
         return f"{self.api.url}v1/"
+
+    @property
+    def origins(self) -> list[str]:
+        """The browser origins the API is served from (pages it serves call S3 from these)."""
+        origins = [f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"]
+        if self._custom_domain_name:
+            origins.append(f"https://{self._custom_domain_name}")
+        return origins

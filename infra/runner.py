@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, TimeZone
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -24,6 +24,7 @@ from infra.comfyui_files import catalog_statements, runner_folder_environment, s
 from infra.config import ServiceConfig
 from infra.data import DataStore, index_arn, object_arns
 from infra.environment import service_environment
+from infra.gpu_boot import add_warm_start, boot_commands, root_volume
 from shared.names import CONNECTIONS_BY_JOB_INDEX, Env, S3Prefix
 from shared.settings import RunnerSettings
 
@@ -39,6 +40,10 @@ _ECR_IMAGE = re.compile(
 )
 # CloudWatch namespace and metrics of Container Insights, which the cluster turns on.
 _INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
+# New runners start before old ones stop (each old one stops only once its job is done: task protection),
+# so a deployment briefly needs this share of the desired count: the GPU group leaves room for it.
+DEPLOYMENT_MIN_HEALTHY_PERCENT = 100
+DEPLOYMENT_MAX_PERCENT = 200
 
 
 def runner_image_excludes() -> list[str]:
@@ -87,8 +92,11 @@ class GpuRunners(Construct):
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
         )
+        self._comfyui_repository: ecr.IRepository | None = None
         self.capacity_provider = self._capacity()
         self.cluster.add_asg_capacity_provider(self.capacity_provider)
+        # After the cluster's own ECS_CLUSTER line.
+        self.user_data.add_commands(*boot_commands(config))
 
         self.task_definition = ecs.Ec2TaskDefinition(
             self,
@@ -139,14 +147,19 @@ class GpuRunners(Construct):
             ],
             security_groups=[self.security_group],
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            # New runners start before old ones stop; the old ones release their jobs on SIGTERM.
-            min_healthy_percent=100,
-            max_healthy_percent=200,
+            min_healthy_percent=DEPLOYMENT_MIN_HEALTHY_PERCENT,
+            max_healthy_percent=DEPLOYMENT_MAX_PERCENT,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
             enable_ecs_managed_tags=True,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
         )
+        # CloudFormation may otherwise create the service before the cluster knows its capacity provider
+        # (and delete the association first on teardown), which fails the deploy. The association is made
+        # by an aspect at synthesis, inside the cluster: depending on the cluster reaches it too.
+        self.service.node.add_dependency(self.cluster)
         self._scaling(data)
+        if config.pre_pull_image and self._comfyui_repository is not None:
+            self._comfyui_repository.grant_pull(self.instance_role)
 
     # -- capacity ------------------------------------------------------------------------------------
 
@@ -159,11 +172,12 @@ class GpuRunners(Construct):
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description="GPU container instances: the ECS agent (policy added by the capacity provider)",
         )
-        user_data = ec2.UserData.for_linux()
+        self.user_data = user_data = ec2.UserData.for_linux()
         self.launch_template = ec2.LaunchTemplate(
             self,
             "GpuLaunchTemplate",
-            machine_image=ecs.EcsOptimizedImage.amazon_linux2(ecs.AmiHardwareType.GPU),
+            # The ECS-optimized Amazon Linux 2023 GPU AMI (NVIDIA driver, container toolkit, ECS agent).
+            machine_image=ecs.EcsOptimizedImage.amazon_linux2023(ecs.AmiHardwareType.GPU),
             instance_type=instance_types[0] if len(instance_types) == 1 else None,
             user_data=user_data,
             role=self.instance_role,
@@ -176,18 +190,8 @@ class GpuRunners(Construct):
             ),
             require_imdsv2=True,
             detailed_monitoring=True,
-            block_devices=[
-                ec2.BlockDevice(
-                    # The root volume holds the ComfyUI image and its models.
-                    device_name="/dev/xvda",
-                    volume=ec2.BlockDeviceVolume.ebs(
-                        config.root_volume_gib,
-                        encrypted=True,
-                        volume_type=ec2.EbsDeviceVolumeType.GP3,
-                        delete_on_termination=True,
-                    ),
-                )
-            ],
+            # The root volume holds the ComfyUI image and its models.
+            block_devices=[root_volume(config)],
         )
         mixed = None
         if len(instance_types) > 1:
@@ -208,15 +212,17 @@ class GpuRunners(Construct):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             launch_template=self.launch_template if mixed is None else None,
             mixed_instances_policy=mixed,
-            # ECS managed scaling moves the group; zero instances while there is no work.
+            # ECS managed scaling moves the group; zero instances while there is no work, and room for a
+            # deployment's new runners beside the old ones (one task per GPU instance).
             min_capacity=0,
-            max_capacity=config.max_runners,
+            max_capacity=config.max_runners * DEPLOYMENT_MAX_PERCENT // 100,
             notifications=(
                 [autoscaling.NotificationConfiguration(topic=self._alarm_topic)]
                 if self._alarm_topic
                 else None
             ),
         )
+        self.warm_start = add_warm_start(self, config, self.auto_scaling_group, self.instance_role)
         return ecs.AsgCapacityProvider(
             self,
             "GpuCapacity",
@@ -241,7 +247,7 @@ class GpuRunners(Construct):
         if match is None:
             return ecs.ContainerImage.from_registry(name)
         # An ECR image: the execution role gets pull access to exactly that repository.
-        repository = ecr.Repository.from_repository_attributes(
+        repository = self._comfyui_repository = ecr.Repository.from_repository_attributes(
             self,
             "ComfyUiRepository",
             repository_arn=(
@@ -309,6 +315,12 @@ class GpuRunners(Construct):
                 [data.queue.queue_arn],
             ),
             (["dynamodb:GetItem", "dynamodb:UpdateItem"], [data.jobs_table.table_arn]),
+            # Scale-in protection while a job is in hand, set through the ECS agent's endpoint with
+            # the task's own credentials (gpu_runner/task_protection.py).
+            (
+                ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+                [f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:task/{self.cluster.cluster_name}/*"],
+            ),
             # Fan-out finds subscribers by job; a gone (410) connection is removed with all its items.
             (
                 ["dynamodb:Query"],
@@ -412,6 +424,13 @@ class GpuRunners(Construct):
                 ),
             ),
         )
+        for index, minimum in enumerate(config.scheduled_min_runners):
+            self.scalable_target.scale_on_schedule(
+                f"ScheduledMinimum{index}",
+                schedule=appscaling.Schedule.expression(f"cron({minimum.cron})"),
+                min_capacity=minimum.min_runners,
+                time_zone=TimeZone.of(minimum.time_zone) if minimum.time_zone else None,
+            )
         if config.min_runners == 0:
             self._wake_from_zero(data)
 
@@ -444,7 +463,9 @@ class GpuRunners(Construct):
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            # SQS publishes nothing for a queue that has been idle, and late when it wakes: no data is no
+            # news, so the alarm keeps its state (and, in ALARM, keeps asking for the one runner).
+            treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
         )
         action = appscaling.StepScalingAction(
             self,

@@ -126,11 +126,16 @@ class ComfyApiStack(Stack):
             {
                 setting_env(ApiSettings, "websocket_url"): self.websocket.url,
                 setting_env(ApiSettings, "ws_token_secret_arn"): secret_arn,
+                setting_env(ApiSettings, "prefer_wait_max_seconds"): str(config.prefer_wait_max_seconds),
             },
             memory_mib=config.api_memory_mib,
             timeout=API_TIMEOUT,
+            # A cap as much as a reservation: the API cannot take the executions the WebSocket and
+            # dead-letter functions need; waits are bounded to fit in it (ServiceConfig.validate).
+            reserved_concurrency=config.api_reserved_concurrency,
         )
         self.rest = RestApi(self, "Rest", config=config, handler=self.api_function)
+        data.allow_browser_origins(self.rest.origins)
 
         # -- background functions ---------------------------------------------------------------------
         self.sweeper = function(
@@ -222,6 +227,12 @@ class ComfyApiStack(Stack):
             rest_api=self.rest.api,
             runner_service=self.runners.service,
             cluster=self.runners.cluster,
+            capacity_provider_name=self.runners.capacity_provider.capacity_provider_name,
+            tables={
+                "Jobs": data.jobs_table,
+                "Idempotency": data.idempotency_table,
+                "Connections": data.connections_table,
+            },
         )
 
         CfnOutput(self, "RestApiUrl", value=self.rest.url, description="REST API base URL (…/v1/)")
@@ -234,6 +245,13 @@ class ComfyApiStack(Stack):
         )
         CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The web console, /v1/ beside it")
         CfnOutput(self, "RestApiId", value=self.rest.api.rest_api_id)
+        if self.rest.domain is not None:
+            CfnOutput(
+                self,
+                "CustomDomainTarget",
+                value=self.rest.domain.domain_name_alias_domain_name,
+                description=f"Point {config.custom_domain_name} here (CNAME, or a Route 53 alias)",
+            )
         for tier, plan in self.rest.usage_plans.items():
             CfnOutput(
                 self,

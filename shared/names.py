@@ -183,6 +183,14 @@ class JobMetric:
     ORCHESTRATION_OVERHEAD_MS = "OrchestrationOverheadMs"
 
 
+class GpuMetric:
+    """GPU metrics the runner emits (EMF, namespace METRICS_NAMESPACE) from nvidia-smi, and alarms watch."""
+
+    UTILIZATION = "GpuUtilization"
+    MEMORY_USED_MIB = "GpuMemoryUsedMiB"
+    MEMORY_UTILIZATION = "GpuMemoryUtilization"
+
+
 # REST resources served without an API key: the API's own description, which a browser must be able to
 # open. ``{asset}`` is one path segment (the docs page's script and style sheet).
 PUBLIC_REST_PATHS = ("/v1/openapi.json", "/v1/docs", "/v1/docs/{asset}")

@@ -48,6 +48,9 @@ class ApiSettings(ResourceSettings):
     ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     # How long a warm function trusts the runners' file-input catalog before reading it again.
     catalog_cache_seconds: float = Field(default=60.0, ge=0)
+    # The longest `Prefer: wait` applied; a longer one is shortened to it. In AWS the deployment lowers
+    # it so that waiting requests fit in the function's reserved concurrency (docs/deploy.md).
+    prefer_wait_max_seconds: int = Field(default=20, ge=0, le=20)
 
 
 class SweeperSettings(ResourceSettings):

@@ -67,8 +67,13 @@ def prefer_wait(
             description="wait=N (N up to 20 seconds): answer once the job has finished or N seconds passed",
         ),
     ] = None,
+    ctx: Annotated[ApiContext | None, Depends(get_context)] = None,
 ) -> float | None:
-    """The ``wait`` preference of RFC 7240; other preferences are ignored, as the RFC allows."""
+    """The ``wait`` preference of RFC 7240; other preferences are ignored, as the RFC allows.
+
+    A wait longer than the deployment's bound is shortened to it (RFC 7240 lets a server honour a
+    preference in part); ``Preference-Applied`` tells the client what it got.
+    """
     if prefer is None:
         return None
     for part in prefer.split(","):
@@ -87,7 +92,8 @@ def prefer_wait(
                 f"Prefer: wait must be between 0 and {MAX_WAIT_SECONDS} seconds.",
                 [FieldError("header:Prefer", f"wait must be between 0 and {MAX_WAIT_SECONDS}")],
             )
-        return seconds
+        bound = ctx.settings.prefer_wait_max_seconds if ctx is not None else MAX_WAIT_SECONDS
+        return min(seconds, bound)
     return None
 
 

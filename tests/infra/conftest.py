@@ -18,8 +18,36 @@ from infra.assembly import BUNDLING_STACKS, build_app
 from infra.stack import ComfyApiStack
 
 COMFYUI_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/comfyui:test"
+CUSTOM_DOMAIN = "api.example.com"
+CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+APP_ORIGIN = "https://app.example.com"
+OFFICE_HOURS = [
+    {"cron": "0 8 ? * MON-FRI *", "minRunners": 1, "timeZone": "Europe/Paris"},
+    {"cron": "0 19 ? * MON-FRI *", "minRunners": 0, "timeZone": "Europe/Paris"},
+]
 # Bundling skipped: synthesis stays offline and quick; the asset is hashed from the source instead.
-TEST_CONTEXT: dict[str, Any] = {BUNDLING_STACKS: [], "comfyuiImage": COMFYUI_IMAGE}
+# Every option that can be on together with one instance type is on: the cold-start helpers, a custom
+# domain and a browser origin. The optional synthesis below has the rest, and the defaults for those.
+TEST_CONTEXT: dict[str, Any] = {
+    BUNDLING_STACKS: [],
+    "comfyuiImage": COMFYUI_IMAGE,
+    "warmPoolSize": 1,
+    "prePullImage": True,
+    "scheduledMinRunners": OFFICE_HOURS,
+    "customDomainName": CUSTOM_DOMAIN,
+    "certificateArn": CERTIFICATE_ARN,
+    "corsAllowedOrigins": APP_ORIGIN,
+}
+# A web ACL, an alarm topic, several instance types, an existing account role, a public image; the
+# cold-start helpers, the custom domain and CORS at their defaults.
+OPTIONAL_CONTEXT: dict[str, Any] = {
+    BUNDLING_STACKS: [],
+    "comfyuiImage": "ghcr.io/example/comfyui:1.0",
+    "webAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/comfy/abc",
+    "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+    "instanceTypes": "g5.xlarge,g6.xlarge",
+    "createApiGatewayAccountRole": "false",
+}
 
 
 @dataclass
@@ -73,3 +101,9 @@ def synthesize(context: dict[str, Any], outdir: str) -> Synth:
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     yield synthesize(TEST_CONTEXT, str(tmp_path_factory.mktemp("cdk.out")))
+
+
+@pytest.fixture(scope="session")
+def optional_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    """The second and last synthesis: the options the first one leaves off."""
+    yield synthesize(OPTIONAL_CONTEXT, str(tmp_path_factory.mktemp("cdk.out.optional")))

@@ -5,13 +5,30 @@ from __future__ import annotations
 import pytest
 from aws_cdk import App
 
-from infra.assembly import BUNDLING_STACKS, build_app
+from infra.assembly import BUNDLING_STACKS, build_app, cdk_json_context
+from infra.bundling import PROJECT_ROOT
 from infra.config import CONTEXT_KEYS, ConfigError, ServiceConfig
 from infra.environment import EnvironmentMismatchError, service_environment, setting_env
 from shared.names import Env
 from shared.settings import ApiSettings, RunnerSettings, SweeperSettings
 
 pytestmark = pytest.mark.infra
+
+# The context keys for operating the service in AWS, each with its default in cdk.json.
+OPERATIONAL_KEYS = (
+    "rootVolumeThroughputMiBps",
+    "rootVolumeIops",
+    "warmPoolSize",
+    "warmPoolState",
+    "prePullImage",
+    "scheduledMinRunners",
+    "corsAllowedOrigins",
+    "customDomainName",
+    "certificateArn",
+    "apiReservedConcurrency",
+    "preferWaitMaxSeconds",
+    "tableDeletionProtection",
+)
 
 
 def test_defaults_are_what_the_docs_promise() -> None:
@@ -54,11 +71,67 @@ def test_command_line_strings_are_parsed() -> None:
         ({"lambdaArchitecture": "sparc"}, "lambdaArchitecture"),
         ({"maxRunners": "many"}, "maxRunners"),
         ({"noSuchKey": 1}, "unknown"),
+        ({"rootVolumeThroughputMiBps": 2000}, "rootVolumeThroughputMiBps"),
+        ({"rootVolumeThroughputMiBps": 1000, "rootVolumeIops": 3000}, "rootVolumeIops / 4"),
+        ({"warmPoolSize": 5}, "warmPoolSize"),
+        ({"warmPoolSize": 1, "instanceTypes": "g5.xlarge,g6.xlarge"}, "mixed-instances"),
+        ({"warmPoolState": "Frozen"}, "warmPoolState"),
+        ({"scheduledMinRunners": '[{"cron": "0 8 * * *", "minRunners": 1}]'}, r"scheduledMinRunners\[0\]"),
+        ({"scheduledMinRunners": '[{"cron": "0 8 ? * * *", "minRunners": 9}]'}, "minRunners"),
+        (
+            {"scheduledMinRunners": '[{"cron": "0 8 ? * * *", "minRunners": 1, "timeZone": "Mars/Base"}]'},
+            "timeZone",
+        ),
+        ({"scheduledMinRunners": '{"cron": "0 8 ? * * *"}'}, "scheduledMinRunners"),
+        ({"corsAllowedOrigins": "https://app.example.com/path"}, "corsAllowedOrigins"),
+        ({"customDomainName": "api.example.com"}, "give both or neither"),
+        (
+            {
+                "customDomainName": "API_example",
+                "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/x",
+            },
+            "customDomainName",
+        ),
+        (
+            {"customDomainName": "api.example.com", "certificateArn": "arn:aws:iam::1:role/x"},
+            "certificateArn",
+        ),
+        ({"apiReservedConcurrency": 100}, "apiReservedConcurrency 100 is below what the API needs"),
+        ({"preferWaitMaxSeconds": 20}, "apiReservedConcurrency 400 is below"),
+        ({"preferWaitMaxSeconds": 30}, "preferWaitMaxSeconds"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         ServiceConfig.from_mapping(values)
+
+
+def test_the_api_may_wait_longer_when_its_reservation_or_throttle_makes_room() -> None:
+    roomy = ServiceConfig.from_mapping(
+        {
+            "preferWaitMaxSeconds": 20,
+            "apiReservedConcurrency": 800,
+            "apiThrottle": '{"rateLimit": 30, "burstLimit": 60}',
+        }
+    )
+    assert roomy.api_peak_concurrency == 60 + 30 * 21 <= 800
+
+
+def test_any_origin_only_when_asked_for() -> None:
+    assert ServiceConfig.from_mapping({}).cors_allowed_origins == ()
+    assert ServiceConfig.from_mapping({"corsAllowedOrigins": "*"}).cors_allowed_origins == ("*",)
+
+
+def test_cdk_json_holds_the_defaults_of_the_operational_keys() -> None:
+    """cdk.json names the deploy-time knobs with their defaults, and they agree with ServiceConfig's."""
+    context = cdk_json_context()
+    defaults = ServiceConfig()
+    documented = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+    for key in OPERATIONAL_KEYS:
+        assert key in context, key
+        assert ServiceConfig.from_mapping({key: context[key]}) == defaults, key
+    for key in CONTEXT_KEYS:
+        assert f"| `{key}` |" in documented, f"{key} is missing from docs/deploy.md's table"
 
 
 def test_every_context_key_reaches_a_field() -> None:

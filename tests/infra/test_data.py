@@ -6,19 +6,25 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra.config import ServiceConfig
-from shared.names import ALL_TABLES, JOBS_DLQ_NAME, JOBS_QUEUE_NAME, S3Prefix, TableSpec
+from shared.names import ALL_TABLES, CONNECTIONS_TABLE, IDEMPOTENCY_TABLE, JOBS_TABLE, S3Prefix, TableSpec
 from shared.settings import RunnerSettings
-from tests.infra.conftest import Synth
+from tests.infra.conftest import APP_ORIGIN, Synth
 
 pytestmark = pytest.mark.infra
 
 
+def _table_id(synth: Synth, spec: TableSpec) -> str:
+    data = synth.stack.data
+    construct = {
+        JOBS_TABLE: data.jobs_table,
+        IDEMPOTENCY_TABLE: data.idempotency_table,
+        CONNECTIONS_TABLE: data.connections_table,
+    }[spec]
+    return synth.logical_id(construct)
+
+
 def _table(synth: Synth, spec: TableSpec) -> dict:
-    tables = [
-        p for p in synth.resources("AWS::DynamoDB::Table").values() if p["TableName"] == spec.default_name
-    ]
-    assert len(tables) == 1, f"one table named {spec.default_name}"
-    return tables[0]
+    return synth.resources("AWS::DynamoDB::Table")[_table_id(synth, spec)]
 
 
 def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
@@ -49,15 +55,38 @@ def test_each_table_is_on_demand_recoverable_encrypted_and_kept(synth: Synth, sp
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
-    assert table["DeletionProtectionEnabled"] is True
-    synth.template.has_resource(
-        "AWS::DynamoDB::Table",
-        {
-            "Properties": {"TableName": spec.default_name},
-            "DeletionPolicy": "Retain",
-            "UpdateReplacePolicy": "Retain",
-        },
+    resource = synth.json["Resources"][_table_id(synth, spec)]
+    # Kept on stack deletion and replacement, removed only when its own creation rolls back.
+    assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_no_table_queue_or_bucket_has_a_fixed_name_that_a_failed_deploy_would_leave_taken(
+    synth: Synth,
+) -> None:
+    # A retained table or bucket of a failed or deleted stack keeps its name; CloudFormation's own names
+    # (stack name and a suffix) never collide with it, and every process gets the names in its environment.
+    named = {
+        "AWS::DynamoDB::Table": "TableName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::S3::Bucket": "BucketName",
+    }
+    for resource_type, name_property in named.items():
+        resources = synth.resources(resource_type)
+        assert resources
+        assert all(name_property not in properties for properties in resources.values()), resource_type
+    # Deletion protection would stop a rolled-back creation from removing the table: off unless asked for.
+    assert all(
+        "DeletionProtectionEnabled" not in t or t["DeletionProtectionEnabled"] is False
+        for t in synth.resources("AWS::DynamoDB::Table").values()
     )
+
+
+def test_the_buckets_are_kept_except_when_their_creation_rolls_back(synth: Synth) -> None:
+    for logical_id in synth.resources("AWS::S3::Bucket"):
+        resource = synth.json["Resources"][logical_id]
+        assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert resource["UpdateReplacePolicy"] == "Retain"
 
 
 def test_the_jobs_queue_redrives_to_the_dlq_after_max_receive_count(synth: Synth) -> None:
@@ -65,7 +94,6 @@ def test_the_jobs_queue_redrives_to_the_dlq_after_max_receive_count(synth: Synth
     synth.template.has_resource_properties(
         "AWS::SQS::Queue",
         {
-            "QueueName": JOBS_QUEUE_NAME,
             "VisibilityTimeout": RunnerSettings.model_fields["visibility_timeout_seconds"].default,
             "ReceiveMessageWaitTimeSeconds": 20,
             "SqsManagedSseEnabled": True,
@@ -77,7 +105,7 @@ def test_the_jobs_queue_redrives_to_the_dlq_after_max_receive_count(synth: Synth
     )
     synth.template.has_resource_properties(
         "AWS::SQS::Queue",
-        {"QueueName": JOBS_DLQ_NAME, "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600},
+        {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600},
     )
 
 
@@ -138,9 +166,36 @@ def test_the_artifacts_bucket_expires_each_prefix_and_logs_access(synth: Synth) 
     }
 
 
-def test_the_artifacts_bucket_allows_presigned_put_and_get_from_browsers(synth: Synth) -> None:
+def _api_origin(synth: Synth) -> dict:
+    rest_api_id = {"Ref": synth.logical_id(synth.stack.rest.api)}
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "https://",
+                rest_api_id,
+                ".execute-api.",
+                {"Ref": "AWS::Region"},
+                ".",
+                {"Ref": "AWS::URLSuffix"},
+            ],
+        ]
+    }
+
+
+def test_browsers_may_use_presigned_urls_from_the_apis_own_origins_and_the_configured_ones(
+    synth: Synth,
+) -> None:
     _, bucket = _artifacts_bucket(synth)
     # The first rule is the configured one; the console's own origin has a rule of its own (test_console).
     rule = bucket["CorsConfiguration"]["CorsRules"][0]
     assert {"PUT", "GET"} <= set(rule["AllowedMethods"])
-    assert rule["AllowedOrigins"] == list(ServiceConfig().cors_allowed_origins)
+    custom_domain = "https://" + synth.stack.config.custom_domain_name  # type: ignore[operator]
+    assert rule["AllowedOrigins"] == [_api_origin(synth), custom_domain, APP_ORIGIN]
+
+
+def test_by_default_only_the_apis_own_origin_is_allowed_never_any_origin(optional_synth: Synth) -> None:
+    assert ServiceConfig().cors_allowed_origins == ()
+    _, bucket = _artifacts_bucket(optional_synth)
+    (rule,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [_api_origin(optional_synth)]

@@ -27,9 +27,11 @@ RESOURCE_STAR_ALLOWED: dict[str, str] = {
     "ecs:StartTelemetrySession": "ECS agent; must carry a condition that names this cluster (checked below)",
     "logs:CreateLogStream": "only the container-instance role: Docker's awslogs driver on EC2 (checked below)",
     "logs:PutLogEvents": "only the container-instance role: Docker's awslogs driver on EC2 (checked below)",
+    "autoscaling:DescribeAutoScalingInstances": "only the container-instance role: a booting instance "
+    "finds its group to end the pre-pull lifecycle hook; no resource-level permissions (checked below)",
 }
 CONDITIONED = {"ecs:Poll", "ecs:StartTelemetrySession"}
-INSTANCE_ROLE_ONLY = {"logs:CreateLogStream", "logs:PutLogEvents"}
+INSTANCE_ROLE_ONLY = {"logs:CreateLogStream", "logs:PutLogEvents", "autoscaling:DescribeAutoScalingInstances"}
 # Wildcard actions that may appear, and why.
 ACTION_WILDCARDS_ALLOWED: dict[str, str] = {
     "ecs:Submit*": "CDK's container-instance policy: the agent's three Submit*StateChange calls, on the cluster",
@@ -197,6 +199,9 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "s3:GetObject",
             "s3:ListBucket",
             "execute-api:ManageConnections",
+            # scale-in protection while a job is in hand
+            "ecs:UpdateTaskProtection",
+            "ecs:GetTaskProtection",
         },
     }
     for role, actions in expected.items():

@@ -10,7 +10,7 @@ from aws_cdk import Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.nag import MIN_REASON_LENGTH
-from tests.infra.conftest import TEST_CONTEXT, Synth, synthesize
+from tests.infra.conftest import OPTIONAL_CONTEXT, Synth
 
 pytestmark = pytest.mark.infra
 
@@ -57,28 +57,15 @@ def test_acknowledgements_sit_on_the_resources_they_concern_not_the_stack(synth:
     assert all(path != stack_path for path, _, _ in _acknowledgements(synth))
 
 
-def test_the_optional_features_synthesize_clean_too(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_optional_features_synthesize_clean_too(optional_synth: Synth) -> None:
     """A web ACL, an alarm topic, several instance types and an existing account role: still no findings."""
-    context = {
-        **TEST_CONTEXT,
-        "comfyuiImage": "ghcr.io/example/comfyui:1.0",
-        "webAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/comfy/abc",
-        "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
-        "instanceTypes": "g5.xlarge,g6.xlarge",
-        "createApiGatewayAccountRole": "false",
-        "namePrefix": "staging-",
-    }
-    other = synthesize(context, str(tmp_path_factory.mktemp("cdk.out.optional")))
+    other = optional_synth
     assert _findings(other.app) == []
     other.template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
     other.template.resource_count_is("AWS::ApiGateway::Account", 0)
     alarms = other.resources("AWS::CloudWatch::Alarm").values()
-    assert any("arn:aws:sns:us-east-1:123456789012:ops" in alarm.get("AlarmActions", []) for alarm in alarms)
+    assert any(OPTIONAL_CONTEXT["alarmTopicArn"] in alarm.get("AlarmActions", []) for alarm in alarms)
     group = next(iter(other.resources("AWS::AutoScaling::AutoScalingGroup").values()))
     overrides = group["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]
     assert [o["InstanceType"] for o in overrides] == ["g5.xlarge", "g6.xlarge"]
     assert group["NotificationConfigurations"]
-    assert all(
-        name.startswith("staging-")
-        for name in (t["TableName"] for t in other.resources("AWS::DynamoDB::Table").values())
-    )

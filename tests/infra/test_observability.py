@@ -23,17 +23,6 @@ def _alarm_on(synth: Synth, metric_name: str, namespace: str) -> list[dict]:
     ]
 
 
-def test_an_alarm_fires_when_a_message_reaches_the_dlq(synth: Synth) -> None:
-    dlq_name = {"Fn::GetAtt": [synth.logical_id(synth.stack.data.dead_letter_queue), "QueueName"]}
-    (alarm,) = [
-        a
-        for a in _alarm_on(synth, "ApproximateNumberOfMessagesVisible", "AWS/SQS")
-        if a["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
-    ]
-    assert alarm["Threshold"] == 1
-    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-
-
 def test_an_alarm_fires_when_a_job_waits_too_long(synth: Synth) -> None:
     (alarm,) = _alarm_on(synth, "ApproximateAgeOfOldestMessage", "AWS/SQS")
     assert alarm["Threshold"] == ServiceConfig().queue_age_alarm_seconds
