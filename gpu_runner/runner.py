@@ -17,6 +17,7 @@ from gpu_runner.job import TRANSIENT, JobRun, RunnerDeps, now_ms
 from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
 from gpu_runner.notify import NoSubscribers, Notifier
+from gpu_runner.task_protection import TaskProtection
 from shared.aws.catalog import CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
@@ -69,6 +70,9 @@ class Runner:
         self._in_hand: dict[str, JobRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.jobs_handled = 0
+        self.protection = TaskProtection(
+            settings.ecs_agent_uri, settings.task_protection_minutes, lambda: bool(self._in_hand)
+        )
 
     @property
     def capacity(self) -> int:
@@ -108,6 +112,7 @@ class Runner:
             if self._tasks:
                 await asyncio.wait(self._tasks)
         finally:
+            await self.protection.close()
             await self.deps.notifier.close()
             await self.comfy.close()
 
@@ -118,6 +123,7 @@ class Runner:
             self.jobs_handled += 1
             return
         self._in_hand[run.job.job_id] = run
+        await self.protection.sync()  # protected before the job starts
         task = asyncio.create_task(self._execute(run), name=f"job-{run.job.job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -131,6 +137,7 @@ class Runner:
         finally:
             self._in_hand.pop(run.job.job_id, None)
             self.jobs_handled += 1
+            await self.protection.sync()  # off once no job is left in hand
         logger.info(
             "done with job", extra={"job_id": run.job.job_id, "seconds": round(time.monotonic() - started, 3)}
         )

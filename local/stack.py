@@ -30,6 +30,7 @@ from local.apigw.static import static_site
 from local.apigw.websocket import WebSocketApiEmulator
 from local.aws_resources import LocalResources, create_resources
 from local.dlq_source import SqsEventSource
+from local.ecs_agent import EcsAgentServer
 from local.settings import LocalStackSettings
 from shared.aws.clients import AwsClients
 from shared.console import CONSOLE_PATH, content_security_policy
@@ -64,6 +65,7 @@ class LocalStack:
     _gateway: ApiGatewayEmulator | None = None
     _sweeper: threading.Thread | None = None
     _dlq_source: SqsEventSource | None = None
+    ecs_agent: EcsAgentServer | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -79,6 +81,8 @@ class LocalStack:
         self._start_gateway()
         self._start_sweeper()
         self._start_dlq_consumer()
+        # The ECS agent's task-protection endpoint, which ECS gives every task in AWS.
+        self.ecs_agent = EcsAgentServer().start()
         self.runner_env_path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.runner_env().items())))
         self._write_endpoints()
         for _ in range(self.settings.runners):
@@ -198,6 +202,7 @@ class LocalStack:
             "api_keys": self.api_keys,
             "queue_url": self.resources.queue_url if self.resources else "",
             "dlq_url": self.resources.dlq_url if self.resources else "",
+            "ecs_agent_url": self.ecs_agent.url if self.ecs_agent else "",
         }
         # Written whole, then renamed: a reader polling for the file never sees half of it.
         partial = self.state_dir / "stack.json.partial"
@@ -226,6 +231,8 @@ class LocalStack:
             # Short polls let a local runner stop within seconds; in AWS 20 s polls cost least.
             "RECEIVE_WAIT_SECONDS": "2",
             "WEBSOCKET_MANAGEMENT_URL": self.management_url,
+            # Runners started by hand from runner.env share one task; the stack's own get one each.
+            "ECS_AGENT_URI": self.ecs_agent.task_uri("local") if self.ecs_agent else "",
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -250,8 +257,9 @@ class LocalStack:
         return self.state_dir / "comfyui"
 
     def start_runner(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **self.runner_env(), **(extra_env or {})}
         index = len(self.runners)
+        own_task = {"ECS_AGENT_URI": self.ecs_agent.task_uri(f"runner-{index}")} if self.ecs_agent else {}
+        env = {**os.environ, **self.runner_env(), **own_task, **(extra_env or {})}
         process = processes.start_runner(env, self.state_dir / f"runner-{index}.log")
         self.runners.append(process)
         return process
@@ -264,6 +272,8 @@ class LocalStack:
             self._dlq_source.stop()
         if self._gateway is not None:
             self._gateway.stop()
+        if self.ecs_agent is not None:
+            self.ecs_agent.stop()
         if self._simulator is not None:
             processes.stop(self._simulator)
         if self._moto is not None:

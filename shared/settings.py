@@ -100,6 +100,13 @@ class RunnerSettings(ResourceSettings):
     comfyui_input_dir: str = ""
     comfyui_output_dir: str = ""
     comfyui_temp_dir: str = ""
+    # The ECS agent's endpoint, which ECS injects into every container; empty: no scale-in protection.
+    ecs_agent_uri: str = ""
+    # Scale-in protection window, renewed at every job taken: the jobs in hand (one running, the
+    # prefetched ones queued behind it) at their longest, and a margin for uploads.
+    task_protection_minutes: int = Field(default=130, ge=1, le=2880)
+    # GPU utilisation and memory from nvidia-smi, as metrics, this often; 0 turns them off.
+    gpu_metrics_interval_seconds: float = Field(default=60.0, ge=0)
     # Fault injection for crash tests: the runner kills itself (SIGKILL) on reaching this step.
     crash_at_step: Literal["", "after_claim", "mid_run", "after_upload", "after_finish"] = ""
     log_level: str = "INFO"
