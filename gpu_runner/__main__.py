@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from gpu_runner.gpu_metrics import report_forever as report_gpu_metrics
 from gpu_runner.log import logger
 from gpu_runner.runner import Runner
 from shared.settings import RunnerSettings
@@ -25,7 +26,15 @@ async def main() -> None:
             "queue": settings.jobs_queue_url,
         },
     )
-    await runner.run()
+    stopping = asyncio.Event()
+    gpu_metrics = asyncio.create_task(
+        report_gpu_metrics(settings.gpu_metrics_interval_seconds, stopping), name="gpu-metrics"
+    )
+    try:
+        await runner.run()
+    finally:
+        stopping.set()
+        await gpu_metrics
     logger.info("runner stopped", extra={"jobs_handled": runner.jobs_handled})
 
 
