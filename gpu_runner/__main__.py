@@ -28,7 +28,8 @@ async def main() -> None:
     )
     stopping = asyncio.Event()
     gpu_metrics = asyncio.create_task(
-        report_gpu_metrics(settings.gpu_metrics_interval_seconds, stopping), name="gpu-metrics"
+        report_gpu_metrics(settings.gpu_metrics_interval_seconds, stopping, runner.comfy.system_stats),
+        name="gpu-metrics",
     )
     try:
         await runner.run()

@@ -1,7 +1,9 @@
 """GPU utilisation and memory from ``nvidia-smi``, as CloudWatch EMF lines on stdout (like the job metrics).
 
-Runs beside the runner's loop. Where there is no ``nvidia-smi`` or no GPU it sees (a laptop, the local
-stack, a container without the NVIDIA runtime) it emits nothing and stops asking.
+Runs beside the runner's loop. Where the runner's container has no ``nvidia-smi`` or sees no GPU (on ECS
+the GPU is handed to the ComfyUI container), it reports the memory of the GPU ComfyUI uses, from
+ComfyUI's ``/system_stats``, instead; utilisation is only in ``nvidia-smi``. With no CUDA device either
+(a laptop, the local stack's simulator) it emits nothing.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,6 +26,8 @@ COMMAND = ("nvidia-smi", f"--query-gpu={','.join(QUERY)}", "--format=csv")
 COMMAND_TIMEOUT_SECONDS = 10.0
 
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
+SystemStats = Callable[[], Awaitable[dict[str, Any]]]
+_MIB = 1024 * 1024
 
 
 class NoGpu(Exception):
@@ -32,7 +37,8 @@ class NoGpu(Exception):
 @dataclass(frozen=True)
 class GpuSample:
     index: int
-    utilization_percent: float
+    # None: not known (ComfyUI reports memory only).
+    utilization_percent: float | None
     memory_used_mib: float
     memory_total_mib: float
 
@@ -81,15 +87,37 @@ def read(run: Run = subprocess.run) -> list[GpuSample]:
     return parse(answer.stdout)
 
 
+def from_system_stats(stats: dict[str, Any]) -> list[GpuSample]:
+    """The CUDA devices in ComfyUI's ``/system_stats`` (``vram_total``/``vram_free``: the whole device's)."""
+    samples = []
+    for position, device in enumerate(stats.get("devices") or []):
+        if not isinstance(device, dict) or device.get("type") != "cuda":
+            continue
+        total, free = device.get("vram_total"), device.get("vram_free")
+        if not isinstance(total, int | float) or not isinstance(free, int | float) or total <= 0:
+            continue
+        index = device.get("index")
+        samples.append(
+            GpuSample(
+                index=index if isinstance(index, int) else position,
+                utilization_percent=None,
+                memory_used_mib=(total - free) / _MIB,
+                memory_total_mib=total / _MIB,
+            )
+        )
+    return samples
+
+
 def emit(samples: list[GpuSample]) -> None:
     """One EMF document: each GPU's utilisation and memory (values of the same metrics)."""
     if not samples:
         return
     metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
     for sample in samples:
-        metrics.add_metric(
-            name=GpuMetric.UTILIZATION, unit=MetricUnit.Percent, value=sample.utilization_percent
-        )
+        if sample.utilization_percent is not None:
+            metrics.add_metric(
+                name=GpuMetric.UTILIZATION, unit=MetricUnit.Percent, value=sample.utilization_percent
+            )
         metrics.add_metric(
             name=GpuMetric.MEMORY_USED_MIB, unit=MetricUnit.Megabytes, value=sample.memory_used_mib
         )
@@ -99,15 +127,31 @@ def emit(samples: list[GpuSample]) -> None:
     metrics.flush_metrics()
 
 
-async def report_forever(interval_seconds: float, stopping: asyncio.Event, run: Run = subprocess.run) -> None:
-    """Every ``interval_seconds`` until ``stopping``; returns at once when there is no GPU to report."""
+async def report_forever(
+    interval_seconds: float,
+    stopping: asyncio.Event,
+    system_stats: SystemStats | None = None,
+    run: Run = subprocess.run,
+) -> None:
+    """Every ``interval_seconds`` until ``stopping``; returns at once when there is nothing to report."""
     if interval_seconds <= 0:
         return
+    use_nvidia_smi = True
     while not stopping.is_set():
-        try:
-            emit(await asyncio.to_thread(read, run))
-        except NoGpu as error:
-            logger.info("no GPU to report metrics for", extra={"reason": str(error)})
-            return
+        samples: list[GpuSample] = []
+        if use_nvidia_smi:
+            try:
+                samples = await asyncio.to_thread(read, run)
+            except NoGpu as error:
+                logger.info("nvidia-smi sees no GPU here", extra={"reason": str(error)})
+                use_nvidia_smi = False
+        if not use_nvidia_smi:
+            if system_stats is None:
+                return
+            try:
+                samples = from_system_stats(await system_stats())
+            except Exception as error:  # ComfyUI down or restarting: the runner's own loop deals with it
+                logger.debug("no system_stats for GPU metrics", extra={"error": repr(error)})
+        emit(samples)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), interval_seconds)

@@ -10,8 +10,18 @@ from typing import Any
 
 import pytest
 
-from gpu_runner.gpu_metrics import COMMAND, GpuSample, NoGpu, emit, parse, read, report_forever
+from gpu_runner.gpu_metrics import (
+    COMMAND,
+    GpuSample,
+    NoGpu,
+    emit,
+    from_system_stats,
+    parse,
+    read,
+    report_forever,
+)
 from shared.names import METRICS_NAMESPACE, GpuMetric
+from tests.conftest import PROTOCOL_DIR
 
 DATA = Path(__file__).parent / "data"
 NO_DRIVER = (
@@ -89,7 +99,7 @@ def test_the_reporter_emits_nothing_and_stops_where_there_is_no_gpu(
         return _nvidia_smi(returncode=9, stdout=NO_DRIVER)(command, **kwargs)
 
     # It returns on its own (no stop requested): no GPU now is no GPU later.
-    asyncio.run(asyncio.wait_for(report_forever(0.01, asyncio.Event(), no_driver), 5))
+    asyncio.run(asyncio.wait_for(report_forever(0.01, asyncio.Event(), None, no_driver), 5))
     assert len(calls) == 1
     assert _documents(capsys.readouterr().out) == []
 
@@ -99,10 +109,71 @@ def test_the_reporter_reports_until_asked_to_stop(capsys: pytest.CaptureFixture[
 
     async def scenario() -> None:
         stopping = asyncio.Event()
-        task = asyncio.create_task(report_forever(0.01, stopping, _nvidia_smi(answer)))
+        task = asyncio.create_task(report_forever(0.01, stopping, None, _nvidia_smi(answer)))
         while len(_documents(capsys.readouterr().out)) < 1:
             await asyncio.sleep(0.01)
         stopping.set()
         await asyncio.wait_for(task, 5)
 
     asyncio.run(scenario())
+
+
+def _recorded_system_stats() -> dict[str, Any]:
+    """ComfyUI's /system_stats as recorded (a CPU-only ComfyUI)."""
+    transcript = PROTOCOL_DIR / "transcripts" / "transcript-endpoints.jsonl"
+    for line in transcript.read_text().splitlines():
+        exchange = json.loads(line)
+        if exchange.get("path") == "/system_stats":
+            answer: dict[str, Any] = exchange["resp"]
+            return answer
+    raise AssertionError("no /system_stats in the transcript")
+
+
+def _on_a10g(stats: dict[str, Any]) -> dict[str, Any]:
+    """The recorded answer with its device as ComfyUI describes a CUDA one (total and free in bytes)."""
+    device = {
+        **stats["devices"][0],
+        "name": "cuda:0 NVIDIA A10G : cudaMallocAsync",
+        "type": "cuda",
+        "index": 0,
+        "vram_total": 23_836_098_560,
+        "vram_free": 5_646_450_688,
+    }
+    return {**stats, "devices": [device]}
+
+
+def test_comfyuis_system_stats_give_the_memory_of_its_cuda_devices_only() -> None:
+    recorded = _recorded_system_stats()
+    assert recorded["devices"][0]["type"] == "cpu"
+    assert from_system_stats(recorded) == []
+    (sample,) = from_system_stats(_on_a10g(recorded))
+    assert sample.utilization_percent is None
+    assert sample.memory_total_mib == pytest.approx(22732, abs=1)
+    assert sample.memory_percent == pytest.approx(76.3, abs=0.1)
+
+
+def test_without_nvidia_smi_the_reporter_falls_back_to_comfyuis_memory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def no_driver(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return _nvidia_smi(returncode=9, stdout=NO_DRIVER)(command, **kwargs)
+
+    async def system_stats() -> dict[str, Any]:
+        return _on_a10g(_recorded_system_stats())
+
+    async def scenario() -> None:
+        stopping = asyncio.Event()
+        task = asyncio.create_task(report_forever(0.01, stopping, system_stats, no_driver))
+        while not _documents(capsys.readouterr().out):
+            await asyncio.sleep(0.01)
+        stopping.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+
+
+def test_the_memory_only_document_has_no_utilisation(capsys: pytest.CaptureFixture[str]) -> None:
+    emit(from_system_stats(_on_a10g(_recorded_system_stats())))
+    (document,) = _documents(capsys.readouterr().out)
+    assert GpuMetric.UTILIZATION not in document
+    assert document[GpuMetric.MEMORY_UTILIZATION] == [pytest.approx(76.3, abs=0.1)]
