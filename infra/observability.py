@@ -91,11 +91,10 @@ class Observability(Construct):
         )
         self._alarm(
             "DeadLetters",
-            cloudwatch.MathExpression(
-                expression=f"{_fill('received')} + {_fill('visible')}",
-                using_metrics={"received": dlq_received, "visible": dlq_depth},
-                label="Dead letters received or waiting",
-                period=_PERIOD,
+            _math(
+                f"{_fill('received')} + {_fill('visible')}",
+                {"received": dlq_received, "visible": dlq_depth},
+                "Dead letters received or waiting",
             ),
             threshold=1,
             description="A job exhausted its attempts and its message reached the dead-letter queue",
@@ -128,14 +127,14 @@ class Observability(Construct):
         for name, table in tables.items():
             self._alarm(
                 f"{name}TableThrottles",
-                cloudwatch.MathExpression(
-                    expression=f"{_fill('reads')} + {_fill('writes')}",
-                    using_metrics={
+                _math(
+                    f"{_fill('reads')} + {_fill('writes')}",
+                    {
                         "reads": _table_metric(table, "ReadThrottleEvents"),
                         "writes": _table_metric(table, "WriteThrottleEvents"),
                     },
-                    label=f"{name} throttled requests",
-                    period=Duration.minutes(5),
+                    f"{name} throttled requests",
+                    Duration.minutes(5),
                 ),
                 threshold=1,
                 description=f"DynamoDB throttled requests to the {name} table",
@@ -146,11 +145,10 @@ class Observability(Construct):
         running = _insights_metric("RunningTaskCount", service_dimensions, "running runners")
         self._alarm(
             "RunnersBelowDesired",
-            cloudwatch.MathExpression(
-                expression=f"{_fill('desired')} - {_fill('running')}",
-                using_metrics={"desired": desired, "running": running},
-                label="Runners wanted but not running",
-                period=_PERIOD,
+            _math(
+                f"{_fill('desired')} - {_fill('running')}",
+                {"desired": desired, "running": running},
+                "Runners wanted but not running",
             ),
             threshold=1,
             evaluation_periods=RUNNER_SHORTFALL_MINUTES,
@@ -188,11 +186,11 @@ class Observability(Construct):
         total = f"({_fill('succeeded')} + {_fill('failed')})"
         self._alarm(
             "JobFailureRate",
-            cloudwatch.MathExpression(
-                expression=f"IF({total} >= {FAILURE_RATE_MIN_JOBS}, 100 * {_fill('failed')} / {total}, 0)",
-                using_metrics=finished,
-                label="Failed jobs, % of finished",
-                period=FAILURE_RATE_WINDOW,
+            _math(
+                f"IF({total} >= {FAILURE_RATE_MIN_JOBS}, 100 * {_fill('failed')} / {total}, 0)",
+                finished,
+                "Failed jobs, % of finished",
+                FAILURE_RATE_WINDOW,
             ),
             threshold=FAILURE_RATE_PERCENT,
             description=(
@@ -208,12 +206,11 @@ class Observability(Construct):
         )
         self._alarm(
             "GpuIdleWithJobsInHand",
-            cloudwatch.MathExpression(
+            _math(
                 # No GPU data (no runner, or no GPU) reads as busy: only a reporting, idle GPU alarms.
-                expression=f"IF({_fill('inhand')} > 0, FILL(gpu, 100), 100)",
-                using_metrics={"inhand": in_hand_jobs, "gpu": gpu_utilization},
-                label="GPU utilisation while jobs are in hand (%)",
-                period=_PERIOD,
+                f"IF({_fill('inhand')} > 0, FILL(gpu, 100), 100)",
+                {"inhand": in_hand_jobs, "gpu": gpu_utilization},
+                "GPU utilisation while jobs are in hand (%)",
             ),
             threshold=GPU_IDLE_PERCENT,
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -336,6 +333,14 @@ class Observability(Construct):
             alarm.add_ok_action(cloudwatch_actions.SnsAction(self._topic))
         self.alarms.append(alarm)
         return alarm
+
+
+def _math(
+    expression: str, metrics: Mapping[str, cloudwatch.IMetric], label: str, period: Duration = _PERIOD
+) -> cloudwatch.MathExpression:
+    return cloudwatch.MathExpression(
+        expression=expression, using_metrics=dict(metrics), label=label, period=period
+    )
 
 
 def _table_metric(table: dynamodb.ITable, name: str) -> cloudwatch.Metric:
