@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 from gpu_runner.gpu_metrics import report_forever as report_gpu_metrics
@@ -34,8 +35,11 @@ async def main() -> None:
     try:
         await runner.run()
     finally:
+        # Nothing to flush: a sample in flight (a slow nvidia-smi or ComfyUI) must not delay the stop.
         stopping.set()
-        await gpu_metrics
+        gpu_metrics.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gpu_metrics
     logger.info("runner stopped", extra={"jobs_handled": runner.jobs_handled})
 
 

@@ -67,7 +67,7 @@ class TaskProtection:
                 enabled = bool(answer["protection"].get("ProtectionEnabled"))
                 logger.info("task protection set", extra={"protected": enabled})
                 return enabled
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        except Exception as error:  # whatever goes wrong here, the job goes on
             logger.warning("task protection unavailable", extra={"error": repr(error), "asked": body})
             return None
 
