@@ -13,7 +13,8 @@ import requests
 
 from tests.e2e.conftest import Stack, start_stack, stop_stack, wait_for
 
-STEPS = 12
+# Three seconds of sampling at the stack's step delay: long enough to look at a running job under load.
+STEPS = 30
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,27 @@ def _submit(stack: Stack, steps: int = STEPS) -> str:
 def test_protection_is_on_while_the_runner_holds_a_job_and_off_when_it_is_idle(stack: Stack) -> None:
     task = "protected"
     stack.start_runner(ECS_AGENT_URI=f"{_agent(stack)}/api/{task}")
+    try:
+        job, seen_running = _run_and_watch(stack, task)
+    finally:
+        stack.stop_runners()
+    assert job["status"] == "succeeded", job
+    assert seen_running > 0
+
+    history = _history(stack, task)
+    assert [entry["ProtectionEnabled"] for entry in history] == [True, False], (history, job)
+    protect, unprotect = history
+    # Protected before ComfyUI started the job, unprotected only after it finished.
+    assert protect["at_ms"] <= _ms(job["started_at"]), (history, job)
+    assert unprotect["at_ms"] >= _ms(job["finished_at"]), (history, job)
+    assert protect["ExpiresInMinutes"] >= 60
+    assert not _state(stack, task)
+
+
+def _run_and_watch(stack: Stack, task: str) -> tuple[dict[str, Any], int]:
+    """Runs one job; whenever it is seen running on both sides of a look at the agent, it is protected."""
     client = stack.client()
     url = _submit(stack)
-
     seen_running = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -62,35 +81,24 @@ def test_protection_is_on_while_the_runner_holds_a_job_and_off_when_it_is_idle(s
         protected = _state(stack, task)
         after = client.get(url, timeout=10).json()["status"]
         if before == after == "running":
-            # Running on both sides of the look: the runner held the job all along.
             assert protected, "a runner holding a job must be protected from scale-in"
             seen_running += 1
         if after in ("succeeded", "failed", "canceled", "expired"):
             break
         time.sleep(0.05)
-    job = wait_for(client, url)
-    assert job["status"] == "succeeded", job
-    assert seen_running > 0
-
-    history = _history(stack, task)
-    assert [entry["ProtectionEnabled"] for entry in history] == [True, False]
-    protect, unprotect = history
-    # Protected before ComfyUI started the job, unprotected only after it finished.
-    assert protect["at_ms"] <= _ms(job["started_at"])
-    assert unprotect["at_ms"] >= _ms(job["finished_at"])
-    assert protect["ExpiresInMinutes"] >= 60
-    assert not _state(stack, task)
-    stack.stop_runners()
+    return wait_for(client, url), seen_running
 
 
 def test_a_failing_agent_endpoint_never_fails_a_job(stack: Stack) -> None:
     task = "broken"
     requests.put(f"{_agent(stack)}/faults/{task}", json={"status": 503}, timeout=5).raise_for_status()
     stack.start_runner(ECS_AGENT_URI=f"{_agent(stack)}/api/{task}")
-    job = wait_for(stack.client(), _submit(stack, steps=1), timeout=60)
+    try:
+        job = wait_for(stack.client(), _submit(stack, steps=1), timeout=60)
+    finally:
+        stack.stop_runners()
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 1
-    stack.stop_runners()
     assert _history(stack, task) == []
     logs = "".join(path.read_text() for path in stack.state_dir.glob("test-runner-*.log"))
     assert "task protection refused" in logs
