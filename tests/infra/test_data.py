@@ -82,9 +82,9 @@ def test_no_table_queue_or_bucket_has_a_fixed_name_that_a_failed_deploy_would_le
     )
 
 
-def test_the_buckets_are_kept_except_when_their_creation_rolls_back(synth: Synth) -> None:
-    for logical_id in synth.resources("AWS::S3::Bucket"):
-        resource = synth.json["Resources"][logical_id]
+def test_the_data_buckets_are_kept_except_when_their_creation_rolls_back(synth: Synth) -> None:
+    for bucket in (synth.stack.data.bucket, synth.stack.data.log_bucket):
+        resource = synth.json["Resources"][synth.logical_id(bucket)]
         assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
         assert resource["UpdateReplacePolicy"] == "Retain"
 
@@ -197,5 +197,6 @@ def test_browsers_may_use_presigned_urls_from_the_apis_own_origins_and_the_confi
 def test_by_default_only_the_apis_own_origin_is_allowed_never_any_origin(optional_synth: Synth) -> None:
     assert ServiceConfig().cors_allowed_origins == ()
     _, bucket = _artifacts_bucket(optional_synth)
-    (rule,) = bucket["CorsConfiguration"]["CorsRules"]
-    assert rule["AllowedOrigins"] == [_api_origin(optional_synth)]
+    rules = bucket["CorsConfiguration"]["CorsRules"]
+    assert rules[0]["AllowedOrigins"] == [_api_origin(optional_synth)]
+    assert all("*" not in rule["AllowedOrigins"] for rule in rules)
