@@ -12,6 +12,7 @@ from shared.aws.clients import AwsClients
 from shared.aws.jobs import JobStore
 from shared.aws.queue import JobQueue
 from shared.aws.storage import ArtifactStore
+from shared.secrets import SigningSecret
 from shared.settings import ApiSettings
 
 
@@ -21,6 +22,7 @@ class ApiContext:
     store: JobStore
     queue: JobQueue
     artifacts: ArtifactStore
+    signing: SigningSecret
     # What the runners' ComfyUI reads from its folders; None: file inputs are left to the runner.
     catalog: CachedCatalog | None = None
     clock: Callable[[], float] = field(default=time.time)
@@ -36,6 +38,9 @@ class ApiContext:
             store=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
             queue=JobQueue(clients.sqs, settings.jobs_queue_url),
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
+            signing=SigningSecret(
+                settings.ws_token_secret, settings.ws_token_secret_arn, lambda: clients.secretsmanager
+            ),
             catalog=CachedCatalog(
                 CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds
             ),

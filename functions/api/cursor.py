@@ -1,5 +1,9 @@
 """Opaque list cursors: where a listing resumes, bound to its owner and filter and signed, so a cursor
-can neither be forged nor replayed by another API key to read someone else's jobs."""
+can neither be forged nor replayed by another tenant to read someone else's jobs.
+
+Decoding is total: any string that is not a cursor this API made for this listing, with the current or
+the previous signing secret, is the same 422 naming the ``cursor`` parameter, never another error.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,22 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import FieldError, InvalidRequest
+
+# The listing route refuses longer cursors before they reach the decoder; checked here too so the
+# decoder's guarantee does not depend on its caller.
+MAX_CURSOR_CHARS = 2048
+
+
+class InvalidCursor(InvalidRequest):
+    def __init__(self) -> None:
+        super().__init__(
+            "The cursor is not one this API gave you for this listing; start again without one.",
+            [FieldError("query:cursor", "invalid, tampered with, or from another key or filter")],
+        )
 
 
 def _key(secret: str) -> bytes:
@@ -28,19 +45,21 @@ def encode_cursor(secret: str, owner: str, status: str | None, start_key: dict[s
     return f"{payload}.{_sign(secret, payload)}"
 
 
-def decode_cursor(secret: str, owner: str, status: str | None, cursor: str) -> dict[str, Any]:
-    invalid = InvalidRequest(
-        "The cursor is not one this API gave you for this listing; start again without one.",
-        [FieldError("query:cursor", "invalid, tampered with, or from another key or filter")],
-    )
+def decode_cursor(accepted: Sequence[str], owner: str, status: str | None, cursor: str) -> dict[str, Any]:
+    """The start key of a cursor signed with any of the ``accepted`` secrets (current and previous)."""
+    if not cursor.isascii() or len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursor()
     payload, _, signature = cursor.partition(".")
-    if not hmac.compare_digest(_sign(secret, payload), signature):
-        raise invalid
+    # Every secret is tried, so how long this takes does not tell which one matched.
+    matches = [hmac.compare_digest(_sign(secret, payload), signature) for secret in accepted]
+    if not any(matches):
+        raise InvalidCursor()
     try:
         decoded = json.loads(base64.urlsafe_b64decode(payload.encode()))
         key = decoded["k"]
-    except (ValueError, KeyError, TypeError):
-        raise invalid from None
-    if decoded.get("o") != owner or decoded.get("s") != status or not isinstance(key, dict):
-        raise invalid
+        belongs = decoded.get("o") == owner and decoded.get("s") == status
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise InvalidCursor() from None
+    if not belongs or not isinstance(key, dict):
+        raise InvalidCursor()
     return key

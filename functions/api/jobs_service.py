@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.api.context import ApiContext
-from functions.api.cursor import decode_cursor, encode_cursor
+from functions.api.cursor import InvalidCursor, decode_cursor, encode_cursor
 from functions.api.schemas import JobRequest
 from functions.observability import logger
 from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord
@@ -27,7 +27,6 @@ from shared.errors import (
 from shared.file_inputs import file_input_errors
 from shared.models import Job, JobStatus
 from shared.names import ENQUEUE_PENDING_VALUE, input_key, workflow_key
-from shared.secrets import token_secret
 from shared.templates import Template, UnknownTemplate, get_template
 from shared.uploads import upload_id_of, upload_references
 from shared.views import JobView, job_view
@@ -35,6 +34,8 @@ from shared.workflow import validate_workflow
 
 JOB_RETENTION_SECONDS = 90 * 24 * 3600
 WAIT_POLL_SECONDS = 0.25
+# Without a configured secret a cursor is still bound to its owner, and a listing only reads its owner's jobs.
+UNSIGNED = ("unsigned",)
 
 
 @dataclass(frozen=True)
@@ -195,16 +196,17 @@ class JobsService:
     def list(
         self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
     ) -> tuple[list[Job], str | None]:
-        secret = self._cursor_secret()
-        start = decode_cursor(secret, owner, status.value if status else None, cursor) if cursor else None
+        signing, filter_ = self._ctx.signing, status.value if status else None
+        start = None
+        if cursor:
+            given = cursor
+            start = signing.verify(
+                lambda accepted: decode_cursor(accepted or UNSIGNED, owner, filter_, given), InvalidCursor
+            )
         jobs, last = self._ctx.store.list_by_owner(owner, limit, status, start)
-        next_cursor = encode_cursor(secret, owner, status.value if status else None, last) if last else None
+        secret = signing.keys().current or UNSIGNED[0]
+        next_cursor = encode_cursor(secret, owner, filter_, last) if last else None
         return jobs, next_cursor
-
-    def _cursor_secret(self) -> str:
-        settings = self._ctx.settings
-        # Unsigned, a cursor is still bound to its owner, and a listing only reads its owner's jobs.
-        return token_secret(settings.ws_token_secret, settings.ws_token_secret_arn) or "unsigned"
 
     def wait(self, owner: str, job_id: str, seconds: float) -> Job:
         """The job as soon as it is terminal, or as it is when ``seconds`` have passed."""

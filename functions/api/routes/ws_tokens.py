@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from functions.api.deps import Context, Owner
 from functions.api.problems import PROBLEM
 from shared.errors import ServiceUnavailable
-from shared.secrets import token_secret
 from shared.ws_tokens import issue_token
 
 router = APIRouter(prefix="/v1", tags=["websocket"])
@@ -25,13 +24,13 @@ class WsToken(BaseModel):
 
 @router.post("/ws-tokens", status_code=201, response_model=WsToken, responses={503: PROBLEM})
 def create_ws_token(owner: Owner, ctx: Context) -> WsToken:
-    """Issue a token for the WebSocket API, bound to your API key and valid for a few minutes.
+    """Issue a token for the WebSocket API, bound to your tenant and valid for a few minutes.
 
     Connect to `url`, then send `{"action": "subscribe", "job_id": ...}` to receive `job.snapshot`,
     `job.progress` and `job.status` frames for that job.
     """
     settings = ctx.settings
-    secret = token_secret(settings.ws_token_secret, settings.ws_token_secret_arn)
+    secret = ctx.signing.keys().current
     if not secret or not settings.websocket_url:
         raise ServiceUnavailable(
             "the WebSocket API is not configured for this deployment", retry_after_seconds=60
