@@ -39,7 +39,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy shared functions gpu_runner local infra app.py
+	$(VENV)/bin/mypy shared functions gpu_runner local infra admin app.py
 
 ## Synthesize the CloudFormation template offline into cdk.out/ (no AWS calls, no Docker).
 COMFYUI_IMAGE ?= public.ecr.aws/example/comfyui:latest

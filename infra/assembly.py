@@ -16,9 +16,9 @@ from cdk_nag import AwsSolutionsChecks
 from infra.bundling import PROJECT_ROOT
 from infra.config import ServiceConfig, parse_bool
 from infra.stack import ComfyApiStack
+from shared.names import DEFAULT_STACK_NAME
 
 CDK_JSON = PROJECT_ROOT / "cdk.json"
-DEFAULT_STACK_NAME = "ComfyApiService"
 # CDK's own context key: the stacks whose assets are bundled ([] bundles none).
 BUNDLING_STACKS = "aws:cdk:bundling-stacks"
 

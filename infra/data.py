@@ -1,4 +1,4 @@
-"""Where the service keeps its state: three DynamoDB tables, the jobs queue and its DLQ, the artifacts bucket.
+"""Where the service keeps its state: four DynamoDB tables, the jobs queue and its DLQ, the artifacts bucket.
 
 Keys, indexes and TTL attributes come from ``shared.names``, the same specs the runtime and the local stack
 read. Physical names are CloudFormation's own (the stack's name and a suffix), handed to every process in
@@ -14,7 +14,14 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import ServiceConfig
-from shared.names import CONNECTIONS_TABLE, IDEMPOTENCY_TABLE, JOBS_TABLE, S3Prefix, TableSpec
+from shared.names import (
+    CONNECTIONS_TABLE,
+    IDEMPOTENCY_TABLE,
+    JOBS_TABLE,
+    TENANTS_TABLE,
+    S3Prefix,
+    TableSpec,
+)
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
@@ -46,6 +53,8 @@ class DataStore(Construct):
         self.jobs_table = self._table("JobsTable", JOBS_TABLE, removal)
         self.idempotency_table = self._table("IdempotencyTable", IDEMPOTENCY_TABLE, removal)
         self.connections_table = self._table("ConnectionsTable", CONNECTIONS_TABLE, removal)
+        # API key id -> tenant id; written by the tenants command (python -m admin), read by the api function.
+        self.tenants_table = self._table("TenantsTable", TENANTS_TABLE, removal)
 
         self.dead_letter_queue = sqs.Queue(
             self,

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra.config import ServiceConfig
 from infra.function import ServiceFunction
-from shared.names import PUBLIC_REST_PATHS
+from shared.names import PUBLIC_REST_PATHS, usage_plan_name
 
 _QUOTA_PERIODS = {"DAY": apigw.Period.DAY, "WEEK": apigw.Period.WEEK, "MONTH": apigw.Period.MONTH}
 
@@ -23,7 +23,7 @@ def _construct_id(path: str) -> str:
 
 
 def _access_log_format() -> apigw.AccessLogFormat:
-    """One JSON line per request, with the API key id: the owner every job belongs to."""
+    """One JSON line per request, with the API key id (the tenants table says whose key it is)."""
     fields = {
         "requestId": apigw.AccessLogField.context_request_id(),
         "requestTime": apigw.AccessLogField.context_request_time(),
@@ -80,7 +80,7 @@ class RestApi(Construct):
         for tier in config.tiers:
             plan = self.api.add_usage_plan(
                 f"Tier-{tier.name}",
-                name=f"{Aws.STACK_NAME}-{tier.name}",
+                name=usage_plan_name(Aws.STACK_NAME, tier.name),
                 description=f"API keys in the {tier.name} tier",
                 throttle=apigw.ThrottleSettings(rate_limit=tier.rate_limit, burst_limit=tier.burst_limit),
                 quota=apigw.QuotaSettings(limit=tier.quota, period=_QUOTA_PERIODS[tier.quota_period]),

@@ -127,6 +127,7 @@ class ComfyApiStack(Stack):
                 setting_env(ApiSettings, "websocket_url"): self.websocket.url,
                 setting_env(ApiSettings, "ws_token_secret_arn"): secret_arn,
                 setting_env(ApiSettings, "prefer_wait_max_seconds"): str(config.prefer_wait_max_seconds),
+                setting_env(ApiSettings, "tenants_table_name"): data.tenants_table.table_name,
             },
             memory_mib=config.api_memory_mib,
             timeout=API_TIMEOUT,
@@ -260,6 +261,12 @@ class ComfyApiStack(Stack):
                 description=f"Usage plan id of the {tier} tier (for create-usage-plan-key)",
             )
         CfnOutput(self, "ArtifactsBucket", value=data.bucket.bucket_name)
+        CfnOutput(
+            self,
+            "TenantsTable",
+            value=data.tenants_table.table_name,
+            description="API key id -> tenant id (python -m admin tenants writes it)",
+        )
         CfnOutput(self, "DashboardName", value=self.observability.dashboard.dashboard_name)
 
         acknowledge_findings(self)
@@ -288,10 +295,13 @@ class ComfyApiStack(Stack):
         )
         # A refused or replayed submission deletes the large workflow it wrote.
         api.allow(["s3:DeleteObject"], [object_arns(data.bucket, S3Prefix.WORKFLOWS)])
+        # AWSCURRENT and AWSPREVIOUS: tokens and cursors signed before a rotation still verify.
         api.allow(["secretsmanager:GetSecretValue"], [secret])
         # The runners' file-input catalog, to refuse a file input that is not an upload at submit.
         for statement in catalog_statements(data.bucket, ["s3:GetObject"]):
             api.role.add_to_principal_policy(statement)
+        # Which tenant a key belongs to: one consistent GetItem, never a write.
+        api.allow(["dynamodb:GetItem"], [data.tenants_table.table_arn])
 
         sweeper = self.sweeper
         sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])

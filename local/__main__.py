@@ -30,6 +30,8 @@ comfy-api-service local stack is up.
                    env $(cat {stack.runner_env_path}) .venv/bin/python -m gpu_runner
   API key        {key}{f"  (+{len(stack.api_keys) - 1} more)" if len(stack.api_keys) > 1 else ""}
 
+  Tenants        .venv/bin/python -m admin tenants --local {stack.state_dir} create NAME --tier free
+
   curl -s -H 'x-api-key: {key}' {stack.rest_url}/v1/health
 Ctrl-C stops everything.""",
             flush=True,

@@ -15,6 +15,7 @@ class LocalResources:
     jobs_table: str
     idempotency_table: str
     connections_table: str
+    tenants_table: str
     queue_url: str
     dlq_url: str
     bucket: str
@@ -74,5 +75,5 @@ def create_resources(
     )["QueueUrl"]
     bucket = (prefix + BUCKET_NAME).lower()
     clients.s3.create_bucket(Bucket=bucket)
-    jobs, idempotency, connections = (names[spec.default_name] for spec in ALL_TABLES)
-    return LocalResources(jobs, idempotency, connections, queue_url, dlq_url, bucket)
+    jobs, idempotency, connections, tenants = (names[spec.default_name] for spec in ALL_TABLES)
+    return LocalResources(jobs, idempotency, connections, tenants, queue_url, dlq_url, bucket)

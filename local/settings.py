@@ -11,8 +11,10 @@ class LocalStackSettings(BaseSettings):
 
     port: int = Field(default=8000, ge=0, le=65535, description="The REST API's port (0: any free one)")
     ws_port: int = Field(default=0, ge=0, le=65535, description="The WebSocket API's port (0: any free one)")
-    # Comma-separated; each key is its own owner. Empty: one key is made up and printed.
+    # Comma-separated; each key is its own tenant. Empty: one key is made up and printed.
     api_keys: str = ""
+    # The usage-plan tiers the tenants command can put tenants in (the deployed stack's default tiers).
+    tiers: str = "free,pro"
     runners: int = Field(default=1, ge=0, le=16)
     # A real ComfyUI to drive instead of the simulator.
     comfyui_url: str = ""
@@ -32,3 +34,6 @@ class LocalStackSettings(BaseSettings):
 
     def key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    def tier_list(self) -> list[str]:
+        return [tier.strip() for tier in self.tiers.split(",") if tier.strip()]

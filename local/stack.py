@@ -2,7 +2,8 @@
 
 What is emulated, and by what: DynamoDB, SQS and S3 by moto in server mode on 127.0.0.1; API Gateway
 (REST with API keys, WebSocket with its authorizer and @connections) by ``local.apigw``, which calls the
-real Lambda handlers in this process with the events API Gateway sends; ComfyUI by
+real Lambda handlers in this process with the events API Gateway sends; API keys and usage plans by
+moto's API Gateway and the tenants table (``local.api_keys``, ``python -m admin tenants --local``); ComfyUI by
 ``local.comfyui_sim`` unless ``COMFYUI_URL`` names a real one. The runners are real, separate
 processes, started with the environment written to ``<state_dir>/runner.env``.
 """
@@ -24,6 +25,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local import processes
+from local.api_keys import LocalKeyStore
 from local.apigw.rest import RestApiEmulator
 from local.apigw.server import ApiGatewayEmulator
 from local.apigw.static import static_site
@@ -33,19 +35,22 @@ from local.dlq_source import SqsEventSource
 from local.ecs_agent import EcsAgentServer
 from local.settings import LocalStackSettings
 from shared.aws.clients import AwsClients
+from shared.aws.tenants import Tenant, TenantKey, TenantStore
 from shared.console import CONSOLE_PATH, content_security_policy
 from shared.names import (
+    DEFAULT_STACK_NAME,
     PUBLIC_REST_PATHS,
     WS_ROUTE_SELECTION_EXPRESSION,
     WS_TOKEN_QUERY_PARAMETER,
     Env,
+    usage_plan_name,
 )
 
 REGION = "us-east-1"
 
 
 def api_key_id(key: str) -> str:
-    """A stable id per key, shaped like API Gateway's ten-character key ids."""
+    """A stable id per fixed key (``API_KEYS``), shaped like API Gateway's key ids; also its tenant's id."""
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
@@ -100,6 +105,21 @@ class LocalStack:
             visibility_timeout_seconds=self.settings.visibility_timeout_seconds,
             max_receive_count=self.settings.max_receive_count,
         )
+        self._create_tenancy()
+
+    def _create_tenancy(self) -> None:
+        """The tiers' usage plans, as the CDK stack names them, and a tenant for each fixed key."""
+        assert self.resources is not None
+        clients = local_clients(self.aws_endpoint)
+        tiers = self.settings.tier_list()
+        for tier in tiers:
+            clients.apigateway.create_usage_plan(name=usage_plan_name(DEFAULT_STACK_NAME, tier))
+        store = TenantStore(clients.dynamodb, self.resources.tenants_table)
+        now = int(time.time())
+        for index, key in enumerate(self.api_keys, 1):
+            tenant_id = api_key_id(key)
+            store.create_tenant(Tenant(tenant_id, f"API_KEYS key {index}", tiers[0] if tiers else "", now))
+            store.add_key(TenantKey(api_key_id(key), tenant_id, now))
 
     def _start_comfyui(self) -> None:
         if self.settings.comfyui_url:
@@ -122,6 +142,7 @@ class LocalStack:
             Env.JOBS_TABLE: self.resources.jobs_table,
             Env.IDEMPOTENCY_TABLE: self.resources.idempotency_table,
             Env.CONNECTIONS_TABLE: self.resources.connections_table,
+            Env.TENANTS_TABLE: self.resources.tenants_table,
             Env.JOBS_QUEUE_URL: self.resources.queue_url,
             Env.BUCKET: self.resources.bucket,
         }
@@ -142,7 +163,8 @@ class LocalStack:
         from functions.ws.handler import handler as ws_handler
 
         keys = {key: api_key_id(key) for key in self.api_keys}
-        rest = RestApiEmulator(api_handler, keys, public_paths=PUBLIC_REST_PATHS)
+        key_store = LocalKeyStore(keys, local_clients(self.aws_endpoint).apigateway)
+        rest = RestApiEmulator(api_handler, key_store, public_paths=PUBLIC_REST_PATHS)
         websocket = WebSocketApiEmulator(
             dict.fromkeys(ROUTES, ws_handler),
             authorizer=ws_authorizer,
@@ -200,6 +222,9 @@ class LocalStack:
             "aws_endpoint": self.aws_endpoint,
             "comfyui_url": self.comfyui_url,
             "api_keys": self.api_keys,
+            "region": REGION,
+            "stack_name": DEFAULT_STACK_NAME,
+            "tenants_table": self.resources.tenants_table if self.resources else "",
             "queue_url": self.resources.queue_url if self.resources else "",
             "dlq_url": self.resources.dlq_url if self.resources else "",
             "ecs_agent_url": self.ecs_agent.url if self.ecs_agent else "",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SERVICE_NAME = "comfy-api-service"
+# The CloudFormation stack's name unless `-c stackName=...` says otherwise; the local stack's too.
+DEFAULT_STACK_NAME = "ComfyApiService"
 METRICS_NAMESPACE = "ComfyApiService"
 MESSAGE_VERSION = 1
 
@@ -19,6 +21,7 @@ class Env:
     JOBS_TABLE = "JOBS_TABLE_NAME"
     IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE_NAME"
     CONNECTIONS_TABLE = "CONNECTIONS_TABLE_NAME"
+    TENANTS_TABLE = "TENANTS_TABLE_NAME"
     JOBS_QUEUE_URL = "JOBS_QUEUE_URL"
     BUCKET = "BUCKET_NAME"
     COMFYUI_URL = "COMFYUI_URL"
@@ -93,6 +96,32 @@ class ConnectionAttr:
     EXPIRES_AT = "expires_at"
 
 
+class TenantAttr:
+    """Attribute names of an item in the tenants table: a tenant, or one API key of a tenant."""
+
+    # "tenant#<tenant id>" or "key#<API Gateway API key id>": one table, read by the API with one GetItem.
+    ITEM = "pk"
+    TENANT_ID = "tenant_id"
+    API_KEY_ID = "api_key_id"
+    NAME = "name"
+    TIER = "tier"
+    CREATED_AT = "created_at"
+    REVOKED_AT = "revoked_at"
+
+
+def tenant_item_key(tenant_id: str) -> str:
+    return f"tenant#{tenant_id}"
+
+
+def api_key_item_key(api_key_id: str) -> str:
+    return f"key#{api_key_id}"
+
+
+def usage_plan_name(stack_name: str, tier: str) -> str:
+    """A tier's usage plan: the CDK stack names its plans so, and the tenants command finds them so."""
+    return f"{stack_name}-{tier}"
+
+
 # The value the sparse "enqueue pending" index is keyed on: only jobs whose SQS message is not yet
 # known to be sent carry the attribute, so the index holds exactly the jobs a sweeper must re-send.
 ENQUEUE_PENDING_VALUE = "pending"
@@ -100,6 +129,7 @@ ENQUEUE_PENDING_VALUE = "pending"
 JOBS_BY_OWNER_INDEX = "by-owner"
 JOBS_ENQUEUE_PENDING_INDEX = "by-enqueue-pending"
 CONNECTIONS_BY_JOB_INDEX = "by-job"
+TENANTS_BY_TENANT_INDEX = "by-tenant"
 
 JOBS_TABLE = TableSpec(
     default_name="comfy-jobs",
@@ -137,7 +167,15 @@ CONNECTIONS_TABLE = TableSpec(
     ),
 )
 
-ALL_TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, CONNECTIONS_TABLE)
+# Which tenant each API key belongs to: the owner of a job is its tenant, which outlives its keys.
+TENANTS_TABLE = TableSpec(
+    default_name="comfy-tenants",
+    partition_key=TenantAttr.ITEM,
+    indexes=(IndexSpec(TENANTS_BY_TENANT_INDEX, TenantAttr.TENANT_ID, TenantAttr.ITEM),),
+    key_types=((TenantAttr.ITEM, "S"), (TenantAttr.TENANT_ID, "S")),
+)
+
+ALL_TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, CONNECTIONS_TABLE, TENANTS_TABLE)
 
 JOBS_QUEUE_NAME = "comfy-jobs"
 JOBS_DLQ_NAME = "comfy-jobs-dlq"

@@ -30,6 +30,10 @@ class ResourceSettings(BaseSettings):
 class ApiSettings(ResourceSettings):
     """The REST API function."""
 
+    # API key id -> tenant id: the tenant, not the key, owns a job.
+    tenants_table_name: str = "comfy-tenants"
+    tenant_cache_seconds: int = Field(default=60, ge=0, le=3600)
+
     output_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     # A job still queued this long after submission is expired rather than sent to the GPU.

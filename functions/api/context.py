@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from functions.api.tenancy import TenantDirectory
 from shared.aws.catalog import CachedCatalog, CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.jobs import JobStore
 from shared.aws.queue import JobQueue
 from shared.aws.storage import ArtifactStore
+from shared.aws.tenants import TenantStore
 from shared.secrets import SigningSecret
 from shared.settings import ApiSettings
 
@@ -23,6 +25,7 @@ class ApiContext:
     queue: JobQueue
     artifacts: ArtifactStore
     signing: SigningSecret
+    tenants: TenantDirectory
     # What the runners' ComfyUI reads from its folders; None: file inputs are left to the runner.
     catalog: CachedCatalog | None = None
     clock: Callable[[], float] = field(default=time.time)
@@ -40,6 +43,9 @@ class ApiContext:
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
             signing=SigningSecret(
                 settings.ws_token_secret, settings.ws_token_secret_arn, lambda: clients.secretsmanager
+            ),
+            tenants=TenantDirectory(
+                TenantStore(clients.dynamodb, settings.tenants_table_name), settings.tenant_cache_seconds
             ),
             catalog=CachedCatalog(
                 CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds

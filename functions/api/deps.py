@@ -17,19 +17,31 @@ class MissingIdentity(DomainError):
     type_slug = "unauthenticated"
 
 
+class NoTenant(DomainError):
+    status = 403
+    title = "The API key belongs to no tenant"
+    type_slug = "no-tenant"
+
+
 def get_context() -> ApiContext:
     return default_context()
 
 
-def get_owner(request: Request) -> str:
-    """The caller is the API key API Gateway checked: ``requestContext.identity.apiKeyId``."""
+def get_owner(request: Request, ctx: Annotated[ApiContext, Depends(get_context)]) -> str:
+    """The caller is the tenant of the API key API Gateway checked (``requestContext.identity.apiKeyId``).
+
+    The tenant, not the key, owns jobs, uploads and WebSocket subscriptions: rotating a key orphans nothing.
+    """
     event = request.scope.get("aws.event") or {}
     key_id = ((event.get("requestContext") or {}).get("identity") or {}).get("apiKeyId")
     if not key_id:
         raise MissingIdentity(
             "The request carries no API key identity; send your key in the x-api-key header."
         )
-    return str(key_id)
+    tenant = ctx.tenants.tenant_of(str(key_id))
+    if tenant is None:
+        raise NoTenant("This API key belongs to no tenant, or was revoked; ask your platform team for a key.")
+    return tenant
 
 
 def get_jobs_service(ctx: Annotated[ApiContext, Depends(get_context)]) -> JobsService:
@@ -42,7 +54,7 @@ def idempotency_key(
         Header(
             alias="Idempotency-Key",
             description="Makes a retried submission return the first answer instead of a second job "
-            "(1 to 255 printable ASCII characters, scoped to your API key, kept 24 h).",
+            "(1 to 255 printable ASCII characters, scoped to your tenant, kept 24 h).",
         ),
     ] = None,
 ) -> str | None:

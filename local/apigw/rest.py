@@ -8,12 +8,13 @@ through a custom domain mapped to the stage at its root: ``GET http://127.0.0.1:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import fnmatch
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -48,14 +49,16 @@ class RestApiEmulator:
     """A REST API with API keys and a Lambda proxy integration on ``/`` and ``/{proxy+}``.
 
     ``api_keys`` maps each accepted ``x-api-key`` value to its API key id, which the handler sees as
-    ``requestContext.identity.apiKeyId``. Every path needs a key, as in the deployed API, except a ``GET``
-    of one of ``public_paths`` (resource paths, where ``{name}`` is one path segment).
+    ``requestContext.identity.apiKeyId``: a fixed mapping, or a function asked on each request (run on
+    the executor: it may call moto, as API Gateway checks its own key store). Every path needs a key, as
+    in the deployed API, except a ``GET`` of one of ``public_paths`` (resource paths, where ``{name}`` is
+    one path segment).
     """
 
     def __init__(
         self,
         handler: Handler | LambdaFunction,
-        api_keys: Mapping[str, str],
+        api_keys: Mapping[str, str] | Callable[[str], str | None],
         *,
         api: ApiInfo | None = None,
         binary_media_types: Sequence[str] = (),
@@ -65,7 +68,7 @@ class RestApiEmulator:
         public_paths: Sequence[str] = (),
     ) -> None:
         self.function = as_function(handler, "api")
-        self.api_keys = dict(api_keys)
+        self.api_keys = dict(api_keys) if isinstance(api_keys, Mapping) else api_keys
         self._public = [_resource_pattern(path) for path in public_paths]
         self.api = api or ApiInfo()
         self.binary_media_types = tuple(binary_media_types)
@@ -86,6 +89,11 @@ class RestApiEmulator:
             app.cleanup_ctx.append(self._own_executor)
         return app
 
+    async def _api_key_id(self, value: str) -> str | None:
+        if isinstance(self.api_keys, dict):
+            return self.api_keys.get(value)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.api_keys, value)
+
     async def _own_executor(self, _app: web.Application) -> AsyncIterator[None]:
         pool = lambda_executor(16, "apigw-rest")
         self._executor = pool
@@ -102,7 +110,7 @@ class RestApiEmulator:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         request_id = new_request_id()
         api_key = request.headers.get("x-api-key")
-        api_key_id = self.api_keys.get(api_key) if api_key is not None else None
+        api_key_id = await self._api_key_id(api_key) if api_key is not None else None
         if api_key_id is None and not self._is_public(request):
             return gateway_error(403, "Forbidden", "ForbiddenException", request_id=request_id)
         if request.content_length is not None and request.content_length > self.max_body_bytes:

@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -49,6 +50,10 @@ class AwsClients:
     @cached_property
     def sqs(self) -> SQSClient:
         return self._client("sqs")
+
+    @cached_property
+    def apigateway(self) -> APIGatewayClient:
+        return self._client("apigateway")
 
     @cached_property
     def secretsmanager(self) -> SecretsManagerClient:

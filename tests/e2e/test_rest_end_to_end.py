@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 from typing import Any
 
 import requests
 from PIL import Image
 
-from tests.conftest import load_workflow
+from tests.conftest import ROOT, load_workflow
 from tests.e2e.conftest import Stack, submit, wait_for
 
 
@@ -81,3 +84,41 @@ def test_a_workflow_comfyui_refuses_fails_at_once_with_its_node(stack: Stack) ->
         "SaveImage",
     )
     assert "images" in job["error"]["message"]
+
+
+def tenants(stack: Stack, *args: str) -> Any:
+    """The platform team's command, as the README gives it, against this running stack."""
+    done = subprocess.run(
+        [sys.executable, "-m", "admin", "tenants", "--local", str(stack.state_dir), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_tenant_rotates_its_key_without_losing_a_job(stack: Stack) -> None:
+    created = tenants(stack, "create", "Acme", "--tier", "pro")
+    tenant_id, old = created["tenant"]["tenant_id"], created["key"]
+    old_client, new_client = requests.Session(), requests.Session()
+    old_client.headers["x-api-key"] = old["api_key"]
+    receipt = submit(old_client, stack.rest_url, load_workflow("simple_invert_save.json"))
+    assert receipt.status_code == 202, receipt.text
+    job_url = stack.rest_url + receipt.headers["Location"]
+
+    new = tenants(stack, "issue-key", tenant_id)
+    new_client.headers["x-api-key"] = new["api_key"]
+    assert new_client.get(job_url, timeout=10).status_code == 200  # two keys, one tenant
+    tenants(stack, "revoke-key", old["api_key_id"])
+
+    assert new_client.get(job_url, timeout=10).status_code == 200
+    listing = new_client.get(f"{stack.rest_url}/v1/jobs", timeout=10).json()
+    assert receipt.json()["job_id"] in [job["job_id"] for job in listing["items"]]
+    refused = old_client.get(job_url, timeout=10)
+    assert (refused.status_code, refused.json()) == (403, {"message": "Forbidden"})
+    assert stack.client(0).get(job_url, timeout=10).status_code == 404  # another tenant
+    shown = tenants(stack, "show", tenant_id)
+    assert [key["revoked_at"] is None for key in shown["keys"]] == [False, True]

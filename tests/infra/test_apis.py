@@ -78,6 +78,8 @@ def test_usage_plans_are_the_tiers_with_rate_burst_and_quota(synth: Synth) -> No
         assert plan["Quota"] == {"Limit": tier["quota"], "Period": tier["quotaPeriod"]}
         (api_stage,) = plan["ApiStages"]
         assert api_stage["Stage"] == {"Ref": synth.logical_id(synth.stack.rest.stage)}
+        # How the tenants command finds a tier's plan: <stack name>-<tier>.
+        assert plan["UsagePlanName"] == {"Fn::Join": ["", [{"Ref": "AWS::StackName"}, f"-{name}"]]}
 
 
 def test_the_websocket_api_has_its_routes_and_authorizes_connect(synth: Synth) -> None:

@@ -32,7 +32,10 @@ def _env(*fields: str) -> set[str]:
 
 # handler -> (settings model, names that must be set in AWS beyond the resource names)
 FUNCTIONS: dict[str, tuple[type[BaseSettings], set[str]]] = {
-    "functions.api.handler.handler": (ApiSettings, _env("websocket_url", "ws_token_secret_arn")),
+    "functions.api.handler.handler": (
+        ApiSettings,
+        _env("websocket_url", "ws_token_secret_arn", "tenants_table_name"),
+    ),
     "functions.sweeper.handler.handler": (SweeperSettings, set()),
     "functions.dlq.handler.handler": (DlqSettings, _env("websocket_management_url")),
     "functions.ws.authorizer.handler": (WebSocketSettings, _env("ws_token_secret_arn")),

@@ -253,3 +253,15 @@ def test_the_file_input_catalog_is_read_by_the_api_and_written_by_the_runners_an
         [listing] = _statements_naming(synth, role, "s3:ListBucket")
         assert listing["Condition"] == {"StringEquals": {"s3:prefix": COMFYUI_CATALOG_KEY}}
         assert "Fn::GetAtt" in json.dumps(listing["Resource"])  # the bucket itself, not its objects
+
+
+def test_only_the_api_function_reads_the_tenants_table_and_only_by_key(synth: Synth) -> None:
+    tenants = synth.logical_id(synth.stack.data.tenants_table)
+    readers = {
+        (role["Ref"], action)
+        for _, props, statement in _allow_statements(synth)
+        if tenants in json.dumps(statement.get("Resource"))
+        for action in _listed(statement["Action"])
+        for role in props.get("Roles", [])
+    }
+    assert readers == {(synth.logical_id(synth.stack.api_function.role), "dynamodb:GetItem")}

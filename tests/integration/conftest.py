@@ -44,8 +44,14 @@ ApiCall = Callable[..., Answer]
 
 @pytest.fixture
 def api(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiCall]:
-    """Calls ``functions.api.handler.handler`` with the proxy event API Gateway would send."""
-    _, resources = moto_aws
+    """Calls ``functions.api.handler.handler`` with the proxy event API Gateway would send.
+
+    ``owner`` is the API key id; a key no tenant holds yet is given a tenant of the same id.
+    """
+    from shared.aws.tenants import TenantKey, TenantStore
+
+    clients, resources = moto_aws
+    tenants = TenantStore(clients.dynamodb, resources.tenants_table)
     monkeypatch.setenv("JOBS_QUEUE_URL", resources.queue_url)
     from functions.api import context
     from functions.api.handler import handler
@@ -60,6 +66,7 @@ def api(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiCall]:
         owner: str = "owner-a",
         raw: bytes | None = None,
     ) -> Answer:
+        tenants.add_key(TenantKey(owner, owner, 0))
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
         all_headers = {"content-type": "application/json", **(headers or {})}
         request = RestRequest(
