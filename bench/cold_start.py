@@ -15,16 +15,17 @@ import sys
 import time
 from typing import Any
 
-from bench.cold_child import MODULES
-from bench.harness import Bench
+from bench.cold_child import COLD_API_KEY_ID, MODULES
+from bench.harness import API_KEY, Bench
 from bench.stats import percentile
 from local.processes import ROOT
+from local.stack import api_key_id
 
 IGNORED = {"functions", "encodings", "site", "bench"}
 
 
 def _child(name: str, importtime: bool) -> tuple[float, dict[str, Any], str]:
-    env = {**os.environ, "AWS_SDK_UA_APP_ID": "bench-cold"}
+    env = {**os.environ, "AWS_SDK_UA_APP_ID": "bench-cold", COLD_API_KEY_ID: api_key_id(API_KEY)}
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "bench.cold_child", name]
     started = time.perf_counter()
     done = subprocess.run(
