@@ -18,7 +18,8 @@ from tests.integration.conftest import ApiCall, FakeLambdaContext
 
 pytestmark = pytest.mark.integration
 
-NON_ASCII = ["é", "abc.dé", "\u2028.x", "😀" * 10, "a" * 5000, "abc.def=", "====.====", "ab", "."]
+# Not ASCII, too long, bad base64 padding, no signature: each was a 500 or could be.
+MALFORMED = ["é", "abc.dé", "\u2028.x", "😀" * 10, "a" * 5000, "abc.def=", "====.====", "ab", "."]
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def rotate(clients: AwsClients, arn: str, value: str) -> None:
 
 
 @pytest.fixture
-def authorize(moto_aws: Any) -> Iterator[Any]:
+def authorize() -> Iterator[Any]:
     from functions.ws import authorizer
 
     def call(token: str) -> dict[str, Any]:
@@ -93,11 +94,11 @@ def test_a_cursor_signed_with_neither_version_is_a_422(
     assert refused.body["errors"][0]["pointer"] == "query:cursor"
 
 
-@pytest.mark.parametrize("cursor", NON_ASCII)
-def test_a_malformed_cursor_is_a_422_naming_the_cursor(api: ApiCall, cursor: str) -> None:
-    answer = api("GET", f"/v1/jobs?cursor={cursor}")
-    assert answer.status == 422, answer.body
-    assert "cursor" in str(answer.body["errors"])
+def test_a_malformed_cursor_is_a_422_naming_the_cursor(api: ApiCall) -> None:
+    for cursor in MALFORMED:
+        answer = api("GET", f"/v1/jobs?cursor={cursor}")
+        assert answer.status == 422, (cursor, answer.body)
+        assert "cursor" in str(answer.body["errors"]), cursor
 
 
 def test_a_token_signed_with_the_previous_version_still_connects(
@@ -140,9 +141,10 @@ def test_a_warm_function_learns_the_new_version_from_the_first_token_signed_with
     assert claims.owner == "tenant-a"
 
 
-@pytest.mark.parametrize("token", NON_ASCII)
 def test_a_malformed_token_is_refused_as_unauthorized(
-    moto_aws: Any, secret_arn: str, authorize: Any, token: str
+    authorize: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
-        authorize(token)
+    monkeypatch.setenv("WS_TOKEN_SECRET", "s")
+    for token in MALFORMED:
+        with pytest.raises(Exception, match=r"^Unauthorized$"):
+            authorize(token)

@@ -134,15 +134,13 @@ def test_a_tier_change_moves_every_active_key_to_the_new_plan(moto_aws: Any, adm
     assert admin.show(tenant.tenant_id)[0].tier == "pro"
 
 
-@pytest.mark.parametrize(
-    ("call", "message"),
-    [
-        (lambda admin: admin.create_tenant("Acme", "gold"), "no tier 'gold'.*free, pro"),
-        (lambda admin: admin.create_tenant("Acme", "free", "Not/Plain"), "lowercase letters"),
-        (lambda admin: admin.issue_key("nobody"), "no tenant 'nobody'"),
-        (lambda admin: admin.revoke_key("nokey"), "no tenant holds"),
-    ],
-)
-def test_what_cannot_be_done_is_said_in_words(admin: TenantAdmin, call: Any, message: str) -> None:
-    with pytest.raises(AdminError, match=message):
-        call(admin)
+def test_what_cannot_be_done_is_said_in_words(admin: TenantAdmin) -> None:
+    refusals = [
+        (lambda: admin.create_tenant("Acme", "gold"), "no tier 'gold'.*free, pro"),
+        (lambda: admin.create_tenant("Acme", "free", "Not/Plain"), "lowercase letters"),
+        (lambda: admin.issue_key("nobody"), "no tenant 'nobody'"),
+        (lambda: admin.revoke_key("nokey"), "no tenant holds"),
+    ]
+    for call, message in refusals:
+        with pytest.raises(AdminError, match=message):
+            call()
