@@ -109,50 +109,45 @@ class TenantStore:
         return _tenant_from_item(item) if item else None
 
     def create_tenant(self, tenant: Tenant) -> None:
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    TenantAttr.ITEM: value(tenant_item_key(tenant.tenant_id)),
-                    TenantAttr.TENANT_ID: value(tenant.tenant_id),
-                    TenantAttr.NAME: value(tenant.name),
-                    TenantAttr.TIER: value(tenant.tier),
-                    TenantAttr.CREATED_AT: value(tenant.created_at),
-                },
-                ConditionExpression="attribute_not_exists(#item)",
-                ExpressionAttributeNames={"#item": TenantAttr.ITEM},
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                raise TenantExists(tenant.tenant_id) from None
-            raise
+        created = self._put_new(
+            {
+                TenantAttr.ITEM: value(tenant_item_key(tenant.tenant_id)),
+                TenantAttr.TENANT_ID: value(tenant.tenant_id),
+                TenantAttr.NAME: value(tenant.name),
+                TenantAttr.TIER: value(tenant.tier),
+                TenantAttr.CREATED_AT: value(tenant.created_at),
+            }
+        )
+        if not created:
+            raise TenantExists(tenant.tenant_id)
 
     def set_tier(self, tenant_id: str, tier: str) -> None:
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={TenantAttr.ITEM: value(tenant_item_key(tenant_id))},
-                UpdateExpression="SET #tier = :tier",
-                ConditionExpression="attribute_exists(#item)",
-                ExpressionAttributeNames={"#tier": TenantAttr.TIER, "#item": TenantAttr.ITEM},
-                ExpressionAttributeValues={":tier": value(tier)},
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                raise UnknownTenant(tenant_id) from None
-            raise
+        updated = self._update_existing(
+            tenant_item_key(tenant_id),
+            "SET #tier = :tier",
+            {"#tier": TenantAttr.TIER},
+            {":tier": value(tier)},
+        )
+        if updated is None:
+            raise UnknownTenant(tenant_id)
 
     def add_key(self, key: TenantKey) -> bool:
         """Give a key to a tenant; False if the key already belongs to one (a key never changes tenant)."""
+        return self._put_new(
+            {
+                TenantAttr.ITEM: value(api_key_item_key(key.api_key_id)),
+                TenantAttr.API_KEY_ID: value(key.api_key_id),
+                TenantAttr.TENANT_ID: value(key.tenant_id),
+                TenantAttr.CREATED_AT: value(key.created_at),
+            }
+        )
+
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        """Write an item that must not exist yet; False if it does."""
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item={
-                    TenantAttr.ITEM: value(api_key_item_key(key.api_key_id)),
-                    TenantAttr.API_KEY_ID: value(key.api_key_id),
-                    TenantAttr.TENANT_ID: value(key.tenant_id),
-                    TenantAttr.CREATED_AT: value(key.created_at),
-                },
+                Item=item,
                 ConditionExpression="attribute_not_exists(#item)",
                 ExpressionAttributeNames={"#item": TenantAttr.ITEM},
             )
@@ -164,21 +159,32 @@ class TenantStore:
 
     def revoke_key(self, api_key_id: str, now_s: int) -> TenantKey | None:
         """Mark a key revoked (kept, so who held it stays known); None if no tenant has it."""
+        item = self._update_existing(
+            api_key_item_key(api_key_id),
+            "SET #revoked = if_not_exists(#revoked, :now)",
+            {"#revoked": TenantAttr.REVOKED_AT},
+            {":now": value(now_s)},
+        )
+        return _key_from_item(item) if item is not None else None
+
+    def _update_existing(
+        self, item_key: str, update: str, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Update an item that must exist: its attributes after the update, or None if there is none."""
         try:
-            item = self._db.update_item(
+            return self._db.update_item(
                 TableName=self._table,
-                Key={TenantAttr.ITEM: value(api_key_item_key(api_key_id))},
-                UpdateExpression="SET #revoked = if_not_exists(#revoked, :now)",
+                Key={TenantAttr.ITEM: value(item_key)},
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(#item)",
-                ExpressionAttributeNames={"#revoked": TenantAttr.REVOKED_AT, "#item": TenantAttr.ITEM},
-                ExpressionAttributeValues={":now": value(now_s)},
+                ExpressionAttributeNames={"#item": TenantAttr.ITEM, **names},
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as error:
             if _is_condition_failure(error):
                 return None
             raise
-        return _key_from_item(item)
 
     def keys_of(self, tenant_id: str) -> list[TenantKey]:
         keys: list[TenantKey] = []
