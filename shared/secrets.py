@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -95,6 +97,17 @@ class SigningSecret:
             return check(fresh.accepted)
 
     def _fetch(self) -> None:
+        try:
+            self._cached = self._read()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "Unknown")
+            raise ServiceUnavailable(f"the signing secret could not be read ({code})", cause=code) from error
+        except BotoCoreError as error:
+            cause = type(error).__name__
+            raise ServiceUnavailable("the signing secret could not be read", cause=cause) from error
+        self._fetched_at = self._clock()
+
+    def _read(self) -> SigningKeys:
         assert self._client is not None, "a secret ARN needs a Secrets Manager client"
         client = self._client()
         current = client.get_secret_value(SecretId=self._arn, VersionStage=CURRENT_STAGE)
@@ -105,5 +118,4 @@ class SigningSecret:
             if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
             previous = {"SecretString": ""}
-        self._cached = SigningKeys(current["SecretString"], previous["SecretString"])
-        self._fetched_at = self._clock()
+        return SigningKeys(current["SecretString"], previous["SecretString"])

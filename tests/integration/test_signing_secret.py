@@ -148,3 +148,18 @@ def test_a_malformed_token_is_refused_as_unauthorized(
     for token in MALFORMED:
         with pytest.raises(Exception, match=r"^Unauthorized$"):
             authorize(token)
+
+
+def test_an_unreadable_secret_is_a_503_not_a_500(
+    api: ApiCall, moto_aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WS_TOKEN_SECRET", raising=False)
+    monkeypatch.setenv(
+        "WS_TOKEN_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf"
+    )
+    monkeypatch.setenv("WEBSOCKET_URL", "ws://127.0.0.1:1/local")
+
+    answer = api("POST", "/v1/ws-tokens")
+
+    assert answer.status == 503, answer.body
+    assert "ResourceNotFoundException" in answer.body["detail"]
