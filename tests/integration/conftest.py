@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ def api(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiCall]:
     from functions.api.handler import handler
 
     context.default_context.cache_clear()
+    # Lambda's runtime thread always has an event loop, which Mangum takes with get_event_loop(); a test
+    # that ran asyncio.run() on this thread before would have left none.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
 
     def call(
         method: str,
@@ -93,3 +98,5 @@ def api(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiCall]:
 
     yield call
     context.default_context.cache_clear()
+    asyncio.set_event_loop(None)
+    loop.close()
