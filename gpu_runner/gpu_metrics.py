@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from gpu_runner.log import logger
 from shared.names import METRICS_NAMESPACE, SERVICE_NAME, GpuMetric
@@ -112,7 +111,8 @@ def emit(samples: list[GpuSample]) -> None:
     """One EMF document: each GPU's utilisation and memory (values of the same metrics)."""
     if not samples:
         return
-    metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+    # Its own metric set: Metrics instances share one, so the job and GPU documents would mix.
+    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
     for sample in samples:
         if sample.utilization_percent is not None:
             metrics.add_metric(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from gpu_runner.follow import PromptOutcome
 from shared.models import Job, JobStatus
@@ -18,7 +17,8 @@ _COUNTERS = {
 
 def emit(job: Job, outcome: PromptOutcome | None) -> None:
     """One EMF document per finished job: its count, and where its time went."""
-    metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+    # Its own metric set: Metrics instances share one, so the job and GPU documents would mix.
+    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
     counter = _COUNTERS.get(job.status)
     if counter is None:
         return

@@ -31,6 +31,7 @@ from shared.names import (
     CONNECTIONS_BY_JOB_INDEX,
     JOBS_BY_OWNER_INDEX,
     JOBS_ENQUEUE_PENDING_INDEX,
+    TENANTS_TABLE_OUTPUT,
     Env,
     S3Prefix,
 )
@@ -263,7 +264,7 @@ class ComfyApiStack(Stack):
         CfnOutput(self, "ArtifactsBucket", value=data.bucket.bucket_name)
         CfnOutput(
             self,
-            "TenantsTable",
+            TENANTS_TABLE_OUTPUT,
             value=data.tenants_table.table_name,
             description="API key id -> tenant id (python -m admin tenants writes it)",
         )

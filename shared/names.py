@@ -176,6 +176,8 @@ TENANTS_TABLE = TableSpec(
 )
 
 ALL_TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, CONNECTIONS_TABLE, TENANTS_TABLE)
+# The stack output that names the tenants table, whose name CloudFormation generates.
+TENANTS_TABLE_OUTPUT = "TenantsTable"
 
 JOBS_QUEUE_NAME = "comfy-jobs"
 JOBS_DLQ_NAME = "comfy-jobs-dlq"

@@ -6,7 +6,15 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra.config import ServiceConfig
-from shared.names import ALL_TABLES, CONNECTIONS_TABLE, IDEMPOTENCY_TABLE, JOBS_TABLE, S3Prefix, TableSpec
+from shared.names import (
+    ALL_TABLES,
+    CONNECTIONS_TABLE,
+    IDEMPOTENCY_TABLE,
+    JOBS_TABLE,
+    TENANTS_TABLE,
+    S3Prefix,
+    TableSpec,
+)
 from shared.settings import RunnerSettings
 from tests.infra.conftest import APP_ORIGIN, Synth
 
@@ -19,6 +27,7 @@ def _table_id(synth: Synth, spec: TableSpec) -> str:
         JOBS_TABLE: data.jobs_table,
         IDEMPOTENCY_TABLE: data.idempotency_table,
         CONNECTIONS_TABLE: data.connections_table,
+        TENANTS_TABLE: data.tenants_table,
     }[spec]
     return synth.logical_id(construct)
 

@@ -144,3 +144,19 @@ def test_what_cannot_be_done_is_said_in_words(admin: TenantAdmin) -> None:
     for call, message in refusals:
         with pytest.raises(AdminError, match=message):
             call()
+
+
+def test_the_command_finds_the_generated_tenants_table_from_the_stack_outputs(moto_aws: Any) -> None:
+    import boto3
+
+    from admin.__main__ import tenants_table_of
+
+    session = boto3.session.Session(region_name="us-east-1")
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"TenantsTable": {"Value": "ComfyApiService-TenantsTable-1A2B3C"}},
+    }
+    session.client("cloudformation").create_stack(StackName="with-output", TemplateBody=json.dumps(template))
+    assert tenants_table_of(session, "with-output", None) == "ComfyApiService-TenantsTable-1A2B3C"
+    with pytest.raises(AdminError, match="--stack-name"):
+        tenants_table_of(session, "no-such-stack", None)
