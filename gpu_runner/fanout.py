@@ -2,7 +2,11 @@
 
 Each job has one channel: frames leave in order from one task, so a post never blocks the prompt
 loop and a slow or failing post delays nothing but later frames. Progress is coalesced to at most
-one frame per ``PROGRESS_INTERVAL`` per job (the newest wins); status frames are never dropped.
+one frame per ``PROGRESS_INTERVAL`` per job (the newest wins); status frames are never dropped, and
+no progress frame follows a terminal one. Every frame carries its attempt's guard, asked just before
+the post: a frame of an attempt that lost its lease is never sent. Subscribers are looked up for each
+frame that leaves (at most ten a second), so a subscriber sees every frame from the moment its
+subscription is visible in the by-job index.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gpu_runner.log import logger
+from gpu_runner.notify import Guard
 from shared import frames
 from shared.aws.connections import ConnectionStore
 from shared.aws.push import ConnectionPoster
@@ -22,48 +27,57 @@ from shared.models import Job
 from shared.views import job_view
 
 PROGRESS_INTERVAL = 0.1
-SUBSCRIBERS_TTL = 1.0
+
+Outgoing = tuple[dict[str, Any], Guard | None]
 
 
 class JobChannel:
-    def __init__(self, job_id: str, sender: Callable[[str, dict[str, Any]], Any]) -> None:
+    def __init__(
+        self, job_id: str, sender: Callable[[str, dict[str, Any], Guard | None], Awaitable[None]]
+    ) -> None:
         self.job_id = job_id
         self._send = sender
-        self._outbox: deque[dict[str, Any]] = deque()
-        self._latest_progress: dict[str, Any] | None = None
+        self._outbox: deque[Outgoing] = deque()
+        self._latest_progress: Outgoing | None = None
         self._last_progress_at = 0.0
         self._wake = asyncio.Event()
         self._closing = False
         self.task = asyncio.create_task(self._run(), name=f"fanout-{job_id}")
 
-    def status(self, frame: dict[str, Any], final: bool) -> None:
+    def status(self, frame: dict[str, Any], final: bool, guard: Guard | None) -> None:
+        if self._closing:
+            return  # the job's terminal frame is out or on its way: nothing follows it
         if self._latest_progress is not None:
             self._outbox.append(self._latest_progress)
             self._latest_progress = None
-        self._outbox.append(frame)
-        self._closing = self._closing or final
+        self._outbox.append((frame, guard))
+        self._closing = final
         self._wake.set()
 
-    def progress(self, frame: dict[str, Any]) -> None:
+    def progress(self, frame: dict[str, Any], guard: Guard | None) -> None:
         if not self._closing:
-            self._latest_progress = frame
+            self._latest_progress = (frame, guard)
             self._wake.set()
+
+    async def _deliver(self, outgoing: Outgoing) -> None:
+        frame, guard = outgoing
+        await self._send(self.job_id, frame, guard)
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._outbox:
-                await self._send(self.job_id, self._outbox.popleft())
+                await self._deliver(self._outbox.popleft())
             if self._latest_progress is not None:
                 wait = self._last_progress_at + PROGRESS_INTERVAL - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                     self._wake.set()
                     continue
-                frame, self._latest_progress = self._latest_progress, None
+                outgoing, self._latest_progress = self._latest_progress, None
                 self._last_progress_at = time.monotonic()
-                await self._send(self.job_id, frame)
+                await self._deliver(outgoing)
             if self._closing and not self._outbox and self._latest_progress is None:
                 return
 
@@ -77,7 +91,6 @@ class WebSocketNotifier:
         self._presign = presign
         self._channels: dict[str, JobChannel] = {}
         self._draining: set[asyncio.Task[None]] = set()
-        self._subscribers: dict[str, tuple[float, list[str]]] = {}
         self.posts = 0
 
     def _channel(self, job_id: str) -> JobChannel:
@@ -86,10 +99,10 @@ class WebSocketNotifier:
             channel = self._channels[job_id] = JobChannel(job_id, self._post_to_subscribers)
         return channel
 
-    async def status(self, job: Job) -> None:
+    async def status(self, job: Job, guard: Guard | None = None) -> None:
         view = job_view(job, self._presign) if job.status.is_terminal else None
         channel = self._channel(job.job_id)
-        channel.status(frames.status(job, view), final=job.status.is_terminal)
+        channel.status(frames.status(job, view), job.status.is_terminal, guard)
         if job.status.is_terminal:
             # The channel ends itself once its last frames are out; until then close() waits for it.
             self._channels.pop(job.job_id, None)
@@ -97,10 +110,16 @@ class WebSocketNotifier:
             channel.task.add_done_callback(self._draining.discard)
 
     async def progress(
-        self, job: Job, node_id: str, node_type: str | None, value: float, maximum: float
+        self,
+        job: Job,
+        node_id: str,
+        node_type: str | None,
+        value: float,
+        maximum: float,
+        guard: Guard | None = None,
     ) -> None:
         frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
-        self._channel(job.job_id).progress(frame)
+        self._channel(job.job_id).progress(frame, guard)
 
     async def close(self) -> None:
         tasks = [channel.task for channel in self._channels.values()] + list(self._draining)
@@ -108,21 +127,17 @@ class WebSocketNotifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2.0)
 
-    async def _subscribers_of(self, job_id: str, fresh: bool) -> list[str]:
-        cached = self._subscribers.get(job_id)
-        if cached and not fresh and time.monotonic() - cached[0] < SUBSCRIBERS_TTL:
-            return cached[1]
-        ids = await asyncio.to_thread(self._connections.subscribers, job_id)
-        self._subscribers[job_id] = (time.monotonic(), ids)
-        return ids
-
-    async def _post_to_subscribers(self, job_id: str, frame: dict[str, Any]) -> None:
+    async def _post_to_subscribers(self, job_id: str, frame: dict[str, Any], guard: Guard | None) -> None:
         try:
-            # A state change goes to whoever is subscribed now: a client that subscribed a moment
-            # ago must not miss the terminal frame because of a cached list. Progress may use the cache.
-            subscribers = await self._subscribers_of(job_id, fresh=frame["type"] == "job.status")
+            # Whoever is subscribed now, for every frame: a client that subscribed a moment ago misses
+            # nothing that leaves after its subscription (one Query per frame, at most ten a second).
+            subscribers = await asyncio.to_thread(self._connections.subscribers, job_id)
+            if guard is not None and not await guard.holds():
+                return
+            # The last word is the clock, checked as each request leaves (see ConnectionPoster).
+            send_before = guard.act_before_ms() if guard is not None else None
             results = await asyncio.gather(
-                *(asyncio.to_thread(self._poster.post, cid, frame) for cid in subscribers)
+                *(asyncio.to_thread(self._poster.post, cid, frame, send_before) for cid in subscribers)
             )
         except Exception as error:  # a push may fail; the job must not
             logger.warning("fan-out failed", extra={"job_id": job_id, "error": str(error)})
@@ -131,6 +146,5 @@ class WebSocketNotifier:
         for connection_id, alive in zip(subscribers, results, strict=True):
             if not alive:
                 logger.info("subscriber gone", extra={"job_id": job_id, "connection_id": connection_id})
-                self._subscribers[job_id][1].remove(connection_id)
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self._connections.remove_connection, connection_id)

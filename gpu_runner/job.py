@@ -14,11 +14,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gpu_runner import job_metrics
+from gpu_runner.cancel_watch import CancelWatch
 from gpu_runner.cleanup import ComfyFolders, remove_job_files
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
 from gpu_runner.faults import crash_if
 from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
-from gpu_runner.lease import Heartbeat
+from gpu_runner.lease import AttemptLost, Lease
 from gpu_runner.log import logger
 from gpu_runner.notify import Notifier
 from gpu_runner.outputs import OutputUploader
@@ -30,7 +31,7 @@ from shared.aws.storage import ArtifactStore
 from shared.errors import ServiceUnavailable
 from shared.file_inputs import FileInputCatalog
 from shared.models import ErrorCode, Job, JobError, JobStatus, OutputFile
-from shared.names import job_outputs_prefix
+from shared.names import attempt_outputs_prefix
 from shared.settings import RunnerSettings
 
 PROMPT_NAMESPACE = uuid.UUID("6f1c1a5e-3b5e-4c61-9a57-0c4f2a3e9b10")
@@ -73,6 +74,18 @@ class JobRun:
         self.attempt = job.attempt
         self.prompt_id = prompt_id_for(job.job_id, job.attempt)
         self.stop = StopRequest()
+        settings = deps.settings
+        # Every side effect of this attempt asks the lease first (see gpu_runner/lease.py).
+        self.lease = Lease(
+            deps.store,
+            deps.queue,
+            job.job_id,
+            job.attempt,
+            message.receipt_handle,
+            settings.visibility_timeout_seconds,
+            job.lease_until or 0,
+            self.stop,
+        )
         self._tracker: ProgressTracker | None = None
         self._last_progress_write = 0.0
         self._progress_write: asyncio.Task[Any] | None = None
@@ -87,17 +100,11 @@ class JobRun:
         logger.info(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
 
     async def execute(self) -> None:
-        settings = self.deps.settings
-        heartbeat = Heartbeat(
-            self.deps.store,
-            self.deps.queue,
-            self.job.job_id,
-            self.attempt,
-            self.message.receipt_handle,
-            settings.visibility_timeout_seconds,
-            self.stop,
+        watch = CancelWatch(
+            self.deps.store, self.job.job_id, self.lease, self.deps.settings.cancel_poll_seconds
         )
-        beating = asyncio.create_task(heartbeat.run(), name=f"heartbeat-{self.job.job_id}")
+        beating = asyncio.create_task(self.lease.run(), name=f"heartbeat-{self.job.job_id}")
+        watching = asyncio.create_task(watch.run(), name=f"cancel-watch-{self.job.job_id}")
         try:
             await self._run()
         except ComfyRejected as rejected:
@@ -111,12 +118,15 @@ class JobRun:
                 "transient failure; releasing the job", extra={"job_id": self.job.job_id, "error": str(error)}
             )
             await self.release(backoff_seconds(self.message.receive_count))
+        except AttemptLost:
+            self._log("lease lost; this attempt writes nothing more")
         finally:
             beating.cancel()
+            watching.cancel()
             if self._timeout:
                 self._timeout.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await beating
+                await asyncio.gather(beating, watching)
             if self._job_folder and self.deps.folders:
                 produced = self._outcome.outputs if self._outcome else {}
                 await asyncio.to_thread(remove_job_files, self.deps.folders, self._job_folder, produced)
@@ -132,7 +142,8 @@ class JobRun:
         )
         graph = self._graph = staged.graph
         self._job_folder = staged.folder
-        self._tracker = ProgressTracker(nodes_that_run(graph, self.deps.output_classes))
+        # Percent never goes back for the life of the job: a later attempt starts from the stored one.
+        self._tracker = ProgressTracker(nodes_that_run(graph, self.deps.output_classes), self.job.progress)
         async with self.deps.comfy.listen(self.prompt_id) as frames:
             await self.deps.comfy.submit(self.prompt_id, graph)
             self._log("prompt queued in ComfyUI", prompt_id=self.prompt_id)
@@ -160,15 +171,16 @@ class JobRun:
         crash_if(self.deps.settings.crash_at_step, "mid_run")
         loop = asyncio.get_running_loop()
         self._timeout = loop.call_later(self.deps.settings.max_run_seconds, self.stop.set, "timeout")
+        await self.lease.ensure()
         job = await asyncio.to_thread(
             self.deps.store.mark_running, self.job.job_id, self.attempt, now_ms(), self.prompt_id
         )
         if job is None:
-            await self._decide_why_fenced()
+            await self.lease.fenced_out()
             return
         self.job = job
         self._log("running")
-        await self.deps.notifier.status(job)
+        await self.deps.notifier.status(job, self.lease)
 
     async def cached(self, nodes: list[str]) -> None:
         if self._tracker:
@@ -177,12 +189,14 @@ class JobRun:
     async def executing(self, node_id: str) -> None:
         if self._tracker:
             self._on_progress(self._tracker.executing(node_id))
-            await self.deps.notifier.progress(self.job, node_id, self._node_type(node_id), 0, 1)
+            await self.deps.notifier.progress(self.job, node_id, self._node_type(node_id), 0, 1, self.lease)
 
     async def progress(self, node_id: str, value: float, maximum: float) -> None:
         if self._tracker:
             self._on_progress(self._tracker.progress(node_id, value, maximum))
-            await self.deps.notifier.progress(self.job, node_id, self._node_type(node_id), value, maximum)
+            await self.deps.notifier.progress(
+                self.job, node_id, self._node_type(node_id), value, maximum, self.lease
+            )
 
     async def executed(self, node_id: str) -> None:
         if self._tracker:
@@ -200,12 +214,14 @@ class JobRun:
         if busy or now - self._last_progress_write < PROGRESS_WRITE_SECONDS:
             return
         self._last_progress_write = now
-        self._progress_write = asyncio.create_task(
-            asyncio.to_thread(
+        self._progress_write = asyncio.create_task(self._write_progress(percent))
+        self._progress_write.add_done_callback(self._progress_written)
+
+    async def _write_progress(self, percent: float) -> None:
+        if await self.lease.holds():
+            await asyncio.to_thread(
                 self.deps.store.record_progress, self.job.job_id, self.attempt, percent, now_ms()
             )
-        )
-        self._progress_write.add_done_callback(self._progress_written)
 
     def _progress_written(self, task: asyncio.Task[Any]) -> None:
         # A lost progress write costs nothing but a stale percent; the next one, a second on, retries.
@@ -216,15 +232,11 @@ class JobRun:
 
     # -- endings --------------------------------------------------------------------------------
 
-    async def _decide_why_fenced(self) -> None:
-        current = await asyncio.to_thread(self.deps.store.get, self.job.job_id)
-        self.stop.set("canceled" if current is not None and current.status is JobStatus.CANCELED else "lost")
-
     async def _conclude(self, outcome: PromptOutcome) -> None:
         self._outcome = outcome
         reason = self.stop.reason
-        if reason == "lost":
-            self._log("lease lost; leaving the job to its new attempt")
+        if self.lease.lost:
+            self._log("lease lost or job ended elsewhere; leaving it", reason=reason)
             return
         if outcome.kind is OutcomeKind.SUCCESS:
             await self._succeed(outcome)
@@ -247,13 +259,10 @@ class JobRun:
     async def _succeed(self, outcome: PromptOutcome) -> None:
         entry = await self.deps.comfy.history(self.prompt_id)
         produced = (entry or {}).get("outputs") or outcome.outputs
-        uploader = OutputUploader(self.deps.comfy, self.deps.artifacts)
+        uploader = OutputUploader(self.deps.comfy, self.deps.artifacts, self.lease.ensure)
         try:
-            if self.attempt > 1:
-                # An earlier attempt may have died between its upload and its terminal write.
-                prefix = job_outputs_prefix(self.job.owner, self.job.job_id)
-                await asyncio.to_thread(self.deps.artifacts.delete_prefix, prefix)
-            outputs = await uploader.upload(self.job.owner, self.job.job_id, produced)
+            await self._clear_earlier_attempts()
+            outputs = await uploader.upload(self.job.owner, self.job.job_id, self.attempt, produced)
         except FileNotFoundError as missing:
             # ComfyUI named a file it cannot serve: running the prompt again would name it again.
             # Anything else (S3 or ComfyUI unreachable) is transient and releases the job for a retry.
@@ -262,8 +271,29 @@ class JobRun:
             )
             return
         crash_if(self.deps.settings.crash_at_step, "after_upload")
-        if not await self._finish(JobStatus.SUCCEEDED, outputs=outputs):
+        if await self._finish(JobStatus.SUCCEEDED, outputs=outputs):
+            return
+        if not self.lease.lost:
+            # Refused without losing the job: only this attempt's own keys, named by nothing, go.
             await self._discard(outputs)
+            if self.stop.reason == "canceled" or await self._cancel_was_requested():
+                # A cancel asked for before the outputs were recorded wins over them.
+                await self._finish(
+                    JobStatus.CANCELED, error=JobError(code=ErrorCode.CANCELED, message="canceled")
+                )
+
+    async def _cancel_was_requested(self) -> bool:
+        current = await asyncio.to_thread(self.deps.store.get, self.job.job_id)
+        return current is not None and current.attempt == self.attempt and current.cancel_requested
+
+    async def _clear_earlier_attempts(self) -> None:
+        """An earlier attempt may have died between its upload and its terminal write; its objects are
+        named by no job, and only the holder of the lease, whose own terminal write is still to come,
+        removes them. What a stalled attempt still writes afterwards expires with the bucket's rule."""
+        for earlier in range(1, self.attempt):
+            await self.lease.ensure()
+            prefix = attempt_outputs_prefix(self.job.owner, self.job.job_id, earlier)
+            await asyncio.to_thread(self.deps.artifacts.delete_prefix, prefix)
 
     async def _fail(self, error: JobError) -> None:
         await self._finish(JobStatus.FAILED, error=error)
@@ -271,6 +301,7 @@ class JobRun:
     async def _finish(
         self, status: JobStatus, *, outputs: list[OutputFile] | None = None, error: JobError | None = None
     ) -> bool:
+        await self.lease.ensure()
         job = await asyncio.to_thread(
             self.deps.store.finish,
             self.job.job_id,
@@ -282,17 +313,20 @@ class JobRun:
         )
         if job is None:
             current = await asyncio.to_thread(self.deps.store.get, self.job.job_id)
-            if current is not None and current.status.is_terminal:
+            if current is None or current.attempt != self.attempt:
+                await self.lease.fenced_out()
+            elif current.status.is_terminal:
                 # Someone else ended it first (a cancel of the queued job): the message is done with.
                 self._log("job already ended elsewhere", status=current.status.value)
                 await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
             return False
+        self.lease.ended = True
         self.job = job
         self._log("finished", status=status.value, outputs=len(job.outputs))
         job_metrics.emit(job, self._outcome)
         crash_if(self.deps.settings.crash_at_step, "after_finish")
         await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
-        await self.deps.notifier.status(job)
+        await self.deps.notifier.status(job, self.lease)
         return True
 
     async def _discard(self, outputs: list[OutputFile]) -> None:
@@ -302,6 +336,8 @@ class JobRun:
 
     async def release(self, visibility_seconds: int) -> None:
         """Clear the lease and let the message come back after ``visibility_seconds``."""
+        if not await self.lease.holds():
+            return
         with contextlib.suppress(*TRANSIENT):
             await asyncio.to_thread(self.deps.store.release, self.job.job_id, self.attempt, now_ms())
         with contextlib.suppress(ClientError, BotoCoreError):

@@ -7,12 +7,28 @@ from typing import Protocol
 from shared.models import Job
 
 
+class Guard(Protocol):
+    """The attempt a frame comes from, asked just before the frame is posted."""
+
+    async def holds(self) -> bool:
+        """False when the attempt may no longer act (it lost its lease, or the job ended elsewhere)."""
+
+    def act_before_ms(self) -> int | None:
+        """The wall-clock time after which nothing may leave unverified; None: no limit."""
+
+
 class Notifier(Protocol):
-    async def status(self, job: Job) -> None:
+    async def status(self, job: Job, guard: Guard | None = None) -> None:
         """The job changed state (``job`` is the state just written)."""
 
     async def progress(
-        self, job: Job, node_id: str, node_type: str | None, value: float, maximum: float
+        self,
+        job: Job,
+        node_id: str,
+        node_type: str | None,
+        value: float,
+        maximum: float,
+        guard: Guard | None = None,
     ) -> None:
         """The job moved on; ``job.progress`` holds the whole job's percent."""
 
@@ -22,11 +38,17 @@ class Notifier(Protocol):
 class NoSubscribers:
     """Used when no WebSocket API is configured: status still lands in DynamoDB, nothing is pushed."""
 
-    async def status(self, job: Job) -> None:
+    async def status(self, job: Job, guard: Guard | None = None) -> None:
         return None
 
     async def progress(
-        self, job: Job, node_id: str, node_type: str | None, value: float, maximum: float
+        self,
+        job: Job,
+        node_id: str,
+        node_type: str | None,
+        value: float,
+        maximum: float,
+        guard: Guard | None = None,
     ) -> None:
         return None
 

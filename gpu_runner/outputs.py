@@ -1,9 +1,10 @@
-"""Every file a prompt produced, fetched from ComfyUI's /view and stored in S3 under the job's prefix."""
+"""Every file a prompt produced, fetched from ComfyUI's /view and stored in S3 under the attempt's prefix."""
 
 from __future__ import annotations
 
 import asyncio
 import mimetypes
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +64,17 @@ def _content_type(filename: str, reported: str | None) -> str:
 
 
 class OutputUploader:
-    def __init__(self, comfy: ComfyClient, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, comfy: ComfyClient, artifacts: ArtifactStore, before_put: Callable[[], Awaitable[None]]
+    ) -> None:
         self._comfy = comfy
         self._artifacts = artifacts
+        # Raises when the attempt may no longer write (its lease is gone).
+        self._before_put = before_put
 
-    async def upload(self, owner: str, job_id: str, outputs: dict[str, dict[str, Any]]) -> list[OutputFile]:
+    async def upload(
+        self, owner: str, job_id: str, attempt: int, outputs: dict[str, dict[str, Any]]
+    ) -> list[OutputFile]:
         stored: list[OutputFile] = []
         used: set[tuple[str, str]] = set()
         for produced in list_outputs(outputs):
@@ -88,7 +95,8 @@ class OutputUploader:
                     produced.folder_type,
                 )
             name = _unique(name, produced.node_id, used)
-            key = output_key(owner, job_id, produced.node_id, name)
+            key = output_key(owner, job_id, attempt, produced.node_id, name)
+            await self._before_put()
             await asyncio.to_thread(self._artifacts.put_bytes, key, data, content_type)
             stored.append(
                 OutputFile(

@@ -27,12 +27,13 @@ def nodes_that_run(graph: dict[str, Any], output_classes: set[str] | None) -> se
 
 
 class ProgressTracker:
-    def __init__(self, will_run: set[str]) -> None:
+    def __init__(self, will_run: set[str], floor: float = 0.0) -> None:
         self._will_run = set(will_run)
         self._done: set[str] = set()
         self._current: str | None = None
         self._fraction = 0.0
-        self._percent = 0.0
+        # What earlier attempts reached: a retry repeats work, but the job's percent never goes back.
+        self._percent = floor
 
     @property
     def percent(self) -> float:

@@ -195,12 +195,17 @@ class S3Prefix:
 COMFYUI_CATALOG_KEY = f"{S3Prefix.CATALOG}/comfyui-file-inputs.json"
 
 
-def output_key(owner: str, job_id: str, node_id: str, filename: str) -> str:
-    return f"{S3Prefix.OUTPUTS}/{owner}/{job_id}/{node_id}/{filename}"
+def output_key(owner: str, job_id: str, attempt: int, node_id: str, filename: str) -> str:
+    """Scoped by attempt: no attempt can overwrite or delete an object another attempt's result names."""
+    return f"{attempt_outputs_prefix(owner, job_id, attempt)}{node_id}/{filename}"
 
 
 def job_outputs_prefix(owner: str, job_id: str) -> str:
     return f"{S3Prefix.OUTPUTS}/{owner}/{job_id}/"
+
+
+def attempt_outputs_prefix(owner: str, job_id: str, attempt: int) -> str:
+    return f"{job_outputs_prefix(owner, job_id)}{attempt}/"
 
 
 def input_key(owner: str, upload_id: str) -> str:

@@ -92,6 +92,8 @@ class RunnerSettings(ResourceSettings):
     comfyui_silence_seconds: float = Field(default=300.0, gt=0)
     comfyui_request_timeout_seconds: float = Field(default=30.0, gt=0)
     max_run_seconds: int = Field(default=3600, ge=1)
+    # How often a job in hand reads its cancel flag (one small eventually consistent GetItem).
+    cancel_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     stop_timeout_seconds: float = Field(default=100.0, ge=0)
     output_url_ttl_seconds: int = Field(default=3600, ge=60)
     # The https:// @connections endpoint of the WebSocket API's stage; empty turns fan-out off.

@@ -69,6 +69,13 @@ class IdempotencyRecord:
         )
 
 
+@dataclass(frozen=True)
+class CancelState:
+    status: JobStatus
+    attempt: int
+    cancel_requested: bool
+
+
 class IdempotencyKeyTaken(Exception):
     """The create lost to an earlier request with the same key; ``record`` is that request's answer."""
 
@@ -149,6 +156,32 @@ class JobStore:
             raise _unavailable(error, "read the job") from error
         item = response.get("Item")
         return job_from_item(item) if item else None
+
+    def cancel_state(self, job_id: str) -> CancelState | None:
+        """The few attributes a runner polls to hear a cancel: eventually consistent and projected,
+        so each read costs half a read unit whatever the item's size."""
+        try:
+            response = self._db.get_item(
+                TableName=self._jobs,
+                Key={JobAttr.JOB_ID: value(job_id)},
+                ProjectionExpression="#s, #a, #c",
+                ExpressionAttributeNames={
+                    "#s": JobAttr.STATUS,
+                    "#a": JobAttr.ATTEMPT,
+                    "#c": JobAttr.CANCEL_REQUESTED,
+                },
+            )
+        except ClientError as error:
+            raise _unavailable(error, "read the job's cancel flag") from error
+        item = response.get("Item")
+        if not item:
+            return None
+        plain = deserialize(item)
+        return CancelState(
+            JobStatus(plain[JobAttr.STATUS]),
+            int(plain.get(JobAttr.ATTEMPT, 0)),
+            bool(plain.get(JobAttr.CANCEL_REQUESTED, False)),
+        )
 
     def get_idempotency(self, key: str, now_s: int) -> IdempotencyRecord | None:
         try:
@@ -288,6 +321,7 @@ class JobStore:
         *,
         removes: tuple[str, ...] = (),
         allowed: frozenset[JobStatus] = ACTIVE_STATUSES,
+        unless_cancel_requested: bool = False,
     ) -> Job | None:
         """An update that only the holder of ``attempt`` can make, and only while the job is active."""
         names = {"#status": JobAttr.STATUS, "#attempt": JobAttr.ATTEMPT}
@@ -304,7 +338,12 @@ class JobStore:
             update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
         status_cond, status_values = _status_in("s", allowed)
         values.update(status_values)
-        return self._update(job_id, update, f"{status_cond} AND #attempt = :attempt", names, values)
+        condition = f"{status_cond} AND #attempt = :attempt"
+        if unless_cancel_requested:
+            names["#cr"] = JobAttr.CANCEL_REQUESTED
+            values[":true"] = value(True)
+            condition += " AND (attribute_not_exists(#cr) OR #cr <> :true)"
+        return self._update(job_id, update, condition, names, values)
 
     def renew_lease(self, job_id: str, attempt: int, lease_until_ms: int, now_ms: int) -> Job | None:
         """Extend the lease; the returned job tells the runner whether a cancel was asked for."""
@@ -350,7 +389,8 @@ class JobStore:
         outputs: list[OutputFile] | None = None,
         error: JobError | None = None,
     ) -> Job | None:
-        """Move the job to a terminal state, fenced by the attempt."""
+        """Move the job to a terminal state, fenced by the attempt. Success is refused once a cancel was
+        asked for: the runner then ends the job canceled."""
         sets: dict[str, Any] = {
             JobAttr.STATUS: status.value,
             JobAttr.FINISHED_AT: now_ms,
@@ -362,7 +402,14 @@ class JobStore:
             sets[JobAttr.OUTPUTS] = [o.model_dump(mode="json") for o in outputs]
         if error is not None:
             sets[JobAttr.ERROR] = _error_value(error)
-        return self._fenced(job_id, attempt, sets, removes=(JobAttr.LEASE_UNTIL,), allowed=sources_of(status))
+        return self._fenced(
+            job_id,
+            attempt,
+            sets,
+            removes=(JobAttr.LEASE_UNTIL,),
+            allowed=sources_of(status),
+            unless_cancel_requested=status is JobStatus.SUCCEEDED,
+        )
 
     # -- transitions made by others than the lease holder -------------------------------------
 
@@ -387,7 +434,7 @@ class JobStore:
         )
 
     def request_cancel(self, job_id: str, owner: str, now_ms: int) -> Job | None:
-        """running -> cancel_requested; the runner sees it on its next heartbeat."""
+        """running -> cancel_requested; the runner polls for it about once a second."""
         return self._update(
             job_id,
             "SET #cr = :true, #upd = :now",

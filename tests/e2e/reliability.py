@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import boto3
 import requests
+import websocket
 
 from gpu_runner.job import prompt_id_for
 from local.processes import free_port, start_simulator, stop
@@ -20,7 +22,7 @@ from shared.aws.jobs import JobStore
 from shared.aws.storage import ArtifactStore
 from shared.models import Job
 from shared.names import job_outputs_prefix
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import TERMINAL, Stack
 
 
 @dataclass
@@ -113,3 +115,38 @@ class Simulator:
         queue = requests.get(f"{self.url}/queue", timeout=5).json()
         queued = {item[1] for item in queue["queue_running"] + queue["queue_pending"]}
         return bool(history) or prompt_id in queued
+
+
+class Subscriber:
+    """A WebSocket client subscribed to one job, keeping every frame it receives, in order."""
+
+    def __init__(self, stack: Stack, job_id: str) -> None:
+        token = stack.client().post(f"{stack.rest_url}/v1/ws-tokens", timeout=10)
+        assert token.status_code == 201
+        self.socket = websocket.create_connection(token.json()["url"], timeout=60)
+        self.socket.send(json.dumps({"action": "subscribe", "job_id": job_id}))
+        self.frames: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            while raw := self.socket.recv():
+                self.frames.append(json.loads(raw))
+        except (websocket.WebSocketException, OSError):
+            return
+
+    def terminal_index(self) -> int | None:
+        for index, frame in enumerate(self.frames):
+            if frame["type"] == "job.status" and frame["status"] in TERMINAL:
+                return index
+        return None
+
+    def close(self) -> list[dict[str, Any]]:
+        self.socket.close()
+        self._reader.join(5)
+        return self.frames
+
+
+def runner_log(stack: Stack, index: int) -> str:
+    return (stack.state_dir / f"test-runner-{index}.log").read_text(errors="replace")

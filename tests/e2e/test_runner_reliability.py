@@ -5,6 +5,7 @@ Real processes on the local stack with a 2 s visibility timeout, so redeliveries
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import uuid
@@ -18,7 +19,7 @@ import requests
 from shared.models import Job, JobStatus
 from tests.conftest import load_workflow, sampler_workflow
 from tests.e2e.conftest import TERMINAL, Stack, start_stack, stop_stack, submit, wait_for
-from tests.e2e.reliability import Simulator, StackAws, wait_until
+from tests.e2e.reliability import Simulator, StackAws, Subscriber, runner_log, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +100,54 @@ def test_a_paused_attempt_cannot_write_after_another_took_over(stack: Stack, aws
     assert aws.store.mark_running(job_id, first.attempt, now) is None
     assert aws.store.finish(job_id, first.attempt, JobStatus.SUCCEEDED, now, outputs=[]) is None
     assert aws.store.release(job_id, first.attempt, now) is None
+
+
+@pytest.mark.parametrize("comfyui", ["one per runner", "one shared"])
+def test_a_runner_frozen_past_its_lease_changes_nothing_when_it_wakes(
+    stack: Stack, sim: Simulator, aws: StackAws, tmp_path: Path, comfyui: str
+) -> None:
+    zombie_log = len(stack.runners)
+    zombie = stack.start_runner(COMFYUI_URL=sim.url, PREFETCH="0")
+    job_id = run_job(stack, sampler_workflow(80))  # about 4 s
+    subscriber = Subscriber(stack, job_id)
+    wait_until(lambda: aws.job(job_id).progress > 0, 20, "the job to make progress")
+    os.kill(zombie.pid, signal.SIGSTOP)
+    assert aws.job(job_id).status is JobStatus.RUNNING, "frozen mid-job"
+    (tmp_path / "second").mkdir()
+    second = sim if comfyui == "one shared" else Simulator(tmp_path / "second").start()
+    try:
+        stack.start_runner(COMFYUI_URL=second.url, PREFETCH="0")
+        job = final(stack, job_id)
+        assert (job["status"], job["attempts"]) == ("succeeded", 2)
+        outputs = aws.job(job_id).outputs
+        recorded = {o["url"]: requests.get(o["url"], timeout=10).content for o in job["outputs"]}
+        wait_until(subscriber.terminal_index, 10, "the terminal frame")
+        os.kill(zombie.pid, signal.SIGCONT)
+        wait_until(
+            lambda: any(
+                "done with job" in line and job_id in line
+                for line in runner_log(stack, zombie_log).splitlines()
+            ),
+            30,
+            "the woken runner to be done with the job",
+        )
+        time.sleep(1)  # whatever the woken runner still had to post would be out by now
+    finally:
+        os.kill(zombie.pid, signal.SIGCONT)
+        if second is not sim:
+            second.stop()
+    frames = subscriber.close()
+    import json as _j
+
+    Path("/tmp/fence-frames.json").write_text(_j.dumps(frames))
+    Path("/tmp/fence-state").write_text(str(stack.state_dir))
+    assert frames[-1]["type"] == "job.status" and frames[-1]["status"] == "succeeded", frames[-3:]
+    assert subscriber.terminal_index() == len(frames) - 1, "nothing follows the terminal frame"
+    for url, data in recorded.items():
+        answer = requests.get(url, timeout=10)
+        assert answer.status_code == 200 and answer.content == data, "the recorded output is intact"
+    after = aws.job(job_id)
+    assert (after.status, after.attempt, after.outputs) == (JobStatus.SUCCEEDED, 2, outputs)
 
 
 def test_sigterm_mid_job_releases_it_to_another_runner_at_once(

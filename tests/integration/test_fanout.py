@@ -18,7 +18,7 @@ class RecordingPoster:
         self.frames: list[tuple[str, dict[str, Any]]] = []
         self.gone = gone or set()
 
-    def post(self, connection_id: str, frame: dict[str, Any]) -> bool:
+    def post(self, connection_id: str, frame: dict[str, Any], send_before_ms: int | None = None) -> bool:
         if connection_id in self.gone:
             return False
         self.frames.append((connection_id, frame))

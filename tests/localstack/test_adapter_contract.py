@@ -130,7 +130,7 @@ def test_a_message_sent_is_received_hidden_and_deleted(stack: Stack) -> None:
 
 def test_an_object_put_is_read_back_and_served_by_a_presigned_url(stack: Stack) -> None:
     store = ArtifactStore(stack.clients.s3, stack.resources.bucket)
-    key = output_key("owner-1", "job-1", "9", "image.png")
+    key = output_key("owner-1", "job-1", 1, "9", "image.png")
     store.put_bytes(key, b"\x89PNG-bytes", "image/png")
     assert store.get_bytes(key) == b"\x89PNG-bytes"
     assert store.exists(key)
