@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +27,8 @@ from shared.models import Job
 from shared.views import job_view
 
 PROGRESS_INTERVAL = 0.1
+# Jobs whose terminal frame went out, remembered so no later frame of theirs follows it.
+ENDED_REMEMBERED = 1024
 
 Outgoing = tuple[dict[str, Any], Guard | None]
 
@@ -91,9 +93,12 @@ class WebSocketNotifier:
         self._presign = presign
         self._channels: dict[str, JobChannel] = {}
         self._draining: set[asyncio.Task[None]] = set()
+        self._ended: OrderedDict[str, None] = OrderedDict()
         self.posts = 0
 
-    def _channel(self, job_id: str) -> JobChannel:
+    def _channel(self, job_id: str) -> JobChannel | None:
+        if job_id in self._ended:
+            return None
         channel = self._channels.get(job_id)
         if channel is None or channel.task.done():
             channel = self._channels[job_id] = JobChannel(job_id, self._post_to_subscribers)
@@ -102,8 +107,13 @@ class WebSocketNotifier:
     async def status(self, job: Job, guard: Guard | None = None) -> None:
         view = job_view(job, self._presign) if job.status.is_terminal else None
         channel = self._channel(job.job_id)
+        if channel is None:
+            return
         channel.status(frames.status(job, view), job.status.is_terminal, guard)
         if job.status.is_terminal:
+            self._ended[job.job_id] = None
+            if len(self._ended) > ENDED_REMEMBERED:
+                self._ended.popitem(last=False)
             # The channel ends itself once its last frames are out; until then close() waits for it.
             self._channels.pop(job.job_id, None)
             self._draining.add(channel.task)
@@ -118,8 +128,10 @@ class WebSocketNotifier:
         maximum: float,
         guard: Guard | None = None,
     ) -> None:
-        frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
-        self._channel(job.job_id).progress(frame, guard)
+        channel = self._channel(job.job_id)
+        if channel is not None:
+            frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
+            channel.progress(frame, guard)
 
     async def close(self) -> None:
         tasks = [channel.task for channel in self._channels.values()] + list(self._draining)

@@ -191,7 +191,7 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
         f"<{_token(stack.websocket.api)}>/{config.stage}/*/@connections/*]"
     )
-    for role in (stack.ws_routes.role, stack.dlq_function.role, runner_role):
+    for role in (stack.api_function.role, stack.ws_routes.role, stack.dlq_function.role, runner_role):
         acknowledge(role, connections, REASONS["connections"])
 
     # The GPU container instances and the runner task.

@@ -126,6 +126,7 @@ class ComfyApiStack(Stack):
             ApiSettings,
             {
                 setting_env(ApiSettings, "websocket_url"): self.websocket.url,
+                setting_env(ApiSettings, "websocket_management_url"): management_url,
                 setting_env(ApiSettings, "ws_token_secret_arn"): secret_arn,
                 setting_env(ApiSettings, "prefer_wait_max_seconds"): str(config.prefer_wait_max_seconds),
                 setting_env(ApiSettings, "tenants_table_name"): data.tenants_table.table_name,
@@ -303,6 +304,9 @@ class ComfyApiStack(Stack):
             api.role.add_to_principal_policy(statement)
         # Which tenant a key belongs to: one consistent GetItem, never a write.
         api.allow(["dynamodb:GetItem"], [data.tenants_table.table_arn])
+        # A job canceled while queued is told to its subscribers (shared/notify.py).
+        api.allow(["dynamodb:Query"], [by_job, connections])
+        api.allow(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [connections])
 
         sweeper = self.sweeper
         sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])
@@ -327,5 +331,5 @@ class ComfyApiStack(Stack):
         routes.allow(["s3:GetObject"], [outputs])
 
         # The processes that post job events to WebSocket clients, and no others.
-        for grantee in (routes.role, dlq.role, self.runners.task_definition.task_role):
+        for grantee in (routes.role, dlq.role, api.role, self.runners.task_definition.task_role):
             self.websocket.grant_post(grantee)

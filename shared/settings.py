@@ -47,6 +47,8 @@ class ApiSettings(ResourceSettings):
     upload_url_ttl_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     # The wss:// URL clients connect to with a token from POST /v1/ws-tokens.
     websocket_url: str = ""
+    # The https:// @connections endpoint: a job canceled while queued is told to its subscribers.
+    websocket_management_url: str = ""
     ws_token_secret: str = ""
     ws_token_secret_arn: str = ""
     ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)

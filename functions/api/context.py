@@ -10,7 +10,9 @@ from functools import lru_cache
 from functions.api.tenancy import TenantDirectory
 from shared.aws.catalog import CachedCatalog, CatalogStore
 from shared.aws.clients import AwsClients
+from shared.aws.connections import ConnectionStore
 from shared.aws.jobs import JobStore
+from shared.aws.push import ConnectionPoster
 from shared.aws.queue import JobQueue
 from shared.aws.storage import ArtifactStore
 from shared.aws.tenants import TenantStore
@@ -28,6 +30,9 @@ class ApiContext:
     tenants: TenantDirectory
     # What the runners' ComfyUI reads from its folders; None: file inputs are left to the runner.
     catalog: CachedCatalog | None = None
+    connections: ConnectionStore | None = None
+    # None when no WebSocket API is configured: nobody can be subscribed.
+    poster: ConnectionPoster | None = None
     clock: Callable[[], float] = field(default=time.time)
 
     def now_ms(self) -> int:
@@ -49,6 +54,12 @@ class ApiContext:
             ),
             catalog=CachedCatalog(
                 CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds
+            ),
+            connections=ConnectionStore(clients.dynamodb, settings.connections_table_name),
+            poster=(
+                ConnectionPoster(settings.websocket_management_url, session=clients.session)
+                if settings.websocket_management_url
+                else None
             ),
         )
 

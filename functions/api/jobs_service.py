@@ -27,6 +27,7 @@ from shared.errors import (
 from shared.file_inputs import file_input_errors
 from shared.models import Job, JobStatus
 from shared.names import ENQUEUE_PENDING_VALUE, input_key, workflow_key
+from shared.notify import push_status
 from shared.templates import Template, UnknownTemplate, get_template
 from shared.uploads import upload_id_of, upload_references
 from shared.views import JobView, job_view
@@ -236,11 +237,28 @@ class JobsService:
         if changed is None:
             # The job moved on between the read and the write (it started or finished): decide again.
             return self.cancel(owner, job_id)
+        if changed.status.is_terminal:
+            # This write ended the job, so this is where its subscribers hear of it (the runner holding
+            # it only drops it). A running job ends in its runner, which tells them itself.
+            self._tell_subscribers(changed)
         return changed
 
+    def _tell_subscribers(self, job: Job) -> None:
+        ctx = self._ctx
+        if ctx.poster is None or ctx.connections is None:
+            return
+        try:
+            push_status(ctx.connections, ctx.poster, job, self._presign)
+        except Exception as error:  # the cancel is written; a lost frame is only a later REST read
+            logger.warning(
+                "could not tell the subscribers", extra={"job_id": job.job_id, "error": str(error)}
+            )
+
+    def _presign(self, key: str) -> str:
+        return self._ctx.artifacts.presign_get(key, self._ctx.settings.output_url_ttl_seconds)
+
     def view(self, job: Job) -> JobView:
-        ttl = self._ctx.settings.output_url_ttl_seconds
-        return job_view(job, lambda key: self._ctx.artifacts.presign_get(key, ttl))
+        return job_view(job, self._presign)
 
 
 def _param_pointers(template: Template | None) -> dict[tuple[str, str], str]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from gpu_runner.job import prompt_id_for
 from shared.models import Job, JobStatus
 from tests.conftest import load_workflow, sampler_workflow
 from tests.e2e.conftest import TERMINAL, Stack, start_stack, stop_stack, submit, wait_for
@@ -137,15 +138,11 @@ def test_a_runner_frozen_past_its_lease_changes_nothing_when_it_wakes(
         if second is not sim:
             second.stop()
     frames = subscriber.close()
-    import json as _j
-
-    Path("/tmp/fence-frames.json").write_text(_j.dumps(frames))
-    Path("/tmp/fence-state").write_text(str(stack.state_dir))
-    assert frames[-1]["type"] == "job.status" and frames[-1]["status"] == "succeeded", frames[-3:]
-    assert subscriber.terminal_index() == len(frames) - 1, "nothing follows the terminal frame"
     for url, data in recorded.items():
         answer = requests.get(url, timeout=10)
         assert answer.status_code == 200 and answer.content == data, "the recorded output is intact"
+    assert frames[-1]["type"] == "job.status" and frames[-1]["status"] == "succeeded", frames[-3:]
+    assert subscriber.terminal_index() == len(frames) - 1, "nothing follows the terminal frame"
     after = aws.job(job_id)
     assert (after.status, after.attempt, after.outputs) == (JobStatus.SUCCEEDED, 2, outputs)
 
@@ -184,9 +181,15 @@ def test_a_comfyui_crash_is_survived(stack: Stack, sim: Simulator, aws: StackAws
     stack.start_runner(COMFYUI_URL=sim.url)
     job_id = run_job(stack, sampler_workflow(200))
     wait_until(lambda: aws.job(job_id).status is JobStatus.RUNNING, 20, "the job to run")
+    reached = wait_until(lambda: aws.job(job_id).progress, 20, "some progress")
     sim.kill()
     time.sleep(1)
     sim.start()  # a fresh ComfyUI with an empty queue: the prompt is gone
+    seen = [reached]
+    while (job := aws.job(job_id)).status is not JobStatus.SUCCEEDED and len(seen) < 2000:
+        seen.append(job.progress)
+        time.sleep(0.05)
+    assert seen == sorted(seen), "the retry starts from the percent the first attempt reached"
     job = final(stack, job_id, timeout=60)
     assert (job["status"], job["attempts"]) == ("succeeded", 2)
 
@@ -279,6 +282,41 @@ def test_cancel_racing_completion_ends_in_exactly_one_terminal_state(
             assert job["outputs"] == []
         time.sleep(0.5)
         assert aws.job(job_id).status.value == job["status"], "a terminal state never changes"
+
+
+def test_cancelling_a_queued_job_tells_its_subscribers(stack: Stack, aws: StackAws) -> None:
+    job_id = run_job(stack, load_workflow("simple_invert_save.json"))  # no runner: it stays queued
+    subscriber = Subscriber(stack, job_id)
+    wait_until(lambda: subscriber.frames, 10, "the snapshot")
+    answer = stack.client().delete(f"{stack.rest_url}/v1/jobs/{job_id}", timeout=10)
+    assert answer.status_code == 202 and answer.json()["status"] == "canceled"
+    wait_until(subscriber.terminal_index, 10, "the canceled frame")
+    frames = subscriber.close()
+    assert [(f["type"], f.get("status")) for f in frames[1:]] == [("job.status", "canceled")]
+
+
+def test_cancel_reaches_comfyui_within_about_a_second_not_a_heartbeat(
+    stack: Stack, sim: Simulator, aws: StackAws
+) -> None:
+    # A 30 s visibility timeout beats every 10 s: only the cancel poll can be this quick.
+    stack.start_runner(COMFYUI_URL=sim.url, VISIBILITY_TIMEOUT_SECONDS="30", PREFETCH="1")
+    client = stack.client()
+    running = run_job(stack, sampler_workflow(140))  # about 7 s
+    prefetched = run_job(stack, sampler_workflow(10))
+    wait_until(lambda: _pending_in(sim, prefetched), 20, "the second prompt waiting in ComfyUI's queue")
+    assert client.delete(f"{stack.rest_url}/v1/jobs/{prefetched}", timeout=10).json()["status"] == "canceled"
+    wait_until(lambda: not _pending_in(sim, prefetched), 5, "the prefetched prompt to leave ComfyUI's queue")
+    assert aws.job(running).status is JobStatus.RUNNING
+    assert client.delete(f"{stack.rest_url}/v1/jobs/{running}", timeout=10).json()["cancel_requested"]
+    job = final(stack, running, timeout=20)
+    assert (job["status"], job["outputs"]) == ("canceled", []), "canceled before its output was in S3"
+    assert aws.stored_outputs(aws.job(running)) == []
+    assert not sim.ran(prefetched, 1) or aws.job(prefetched).status is JobStatus.CANCELED
+
+
+def _pending_in(sim: Simulator, job_id: str) -> bool:
+    queue = requests.get(f"{sim.url}/queue", timeout=5).json()
+    return prompt_id_for(job_id, 1) in {item[1] for item in queue["queue_pending"]}
 
 
 def test_a_job_past_its_queue_deadline_expires_without_the_gpu(

@@ -158,6 +158,10 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "s3:DeleteObject",
             "s3:ListBucket",
             "secretsmanager:GetSecretValue",
+            # a job canceled while queued is told to its subscribers
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+            "execute-api:ManageConnections",
         },
         stack.sweeper.role: {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
         stack.dlq_function.role: {
@@ -217,6 +221,7 @@ def test_manage_connections_goes_to_exactly_the_processes_that_post(synth: Synth
         for role in props.get("Roles", [])
     }
     expected = {
+        synth.logical_id(stack.api_function.role),
         synth.logical_id(stack.ws_routes.role),
         synth.logical_id(stack.dlq_function.role),
         synth.logical_id(stack.runners.task_definition.task_role),

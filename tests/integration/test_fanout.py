@@ -74,3 +74,65 @@ def test_progress_is_coalesced_and_gone_subscribers_are_removed(moto_aws: Any) -
     assert progress[-1]["value"] == 50, "the newest progress is never dropped"
     assert poster.frames[-1][1]["type"] == "job.status"
     assert connections.subscribers("j1") == ["alive"]
+
+
+def test_a_subscriber_of_a_moment_ago_gets_the_next_progress_frame(moto_aws: Any) -> None:
+    clients, resources = moto_aws
+    connections = ConnectionStore(clients.dynamodb, resources.connections_table)
+    poster = RecordingPoster()
+
+    async def scenario() -> None:
+        notifier = WebSocketNotifier(connections, poster, lambda key: key)  # type: ignore[arg-type]
+        await notifier.progress(job(JobStatus.RUNNING, 10), "3", "KSampler", 1, 20)
+        await asyncio.sleep(0.2)
+        connections.subscribe("c1", "j1", "o", 2_000_000_000)
+        await notifier.progress(job(JobStatus.RUNNING, 15), "3", "KSampler", 2, 20)
+        await asyncio.sleep(0.3)
+        await notifier.status(job(JobStatus.SUCCEEDED, 100))
+        await notifier.close()
+
+    asyncio.run(scenario())
+    assert [(f["type"], f.get("value")) for _, f in poster.frames] == [
+        ("job.progress", 2),
+        ("job.status", None),
+    ]
+
+
+class Attempt:
+    """A guard as an attempt's lease gives it: it can lose its job between frames."""
+
+    def __init__(self) -> None:
+        self.lost = False
+
+    async def holds(self) -> bool:
+        return not self.lost
+
+    def act_before_ms(self) -> int | None:
+        return None
+
+
+def test_no_frame_of_an_attempt_that_lost_leaves_and_nothing_follows_a_terminal_frame(
+    moto_aws: Any,
+) -> None:
+    clients, resources = moto_aws
+    connections = ConnectionStore(clients.dynamodb, resources.connections_table)
+    connections.subscribe("c1", "j1", "o", 2_000_000_000)
+    poster = RecordingPoster()
+    attempt = Attempt()
+
+    async def scenario() -> None:
+        notifier = WebSocketNotifier(connections, poster, lambda key: key)  # type: ignore[arg-type]
+        await notifier.progress(job(JobStatus.RUNNING, 10), "3", "KSampler", 1, 20, attempt)
+        await asyncio.sleep(0.3)
+        attempt.lost = True
+        await notifier.progress(job(JobStatus.RUNNING, 15), "3", "KSampler", 2, 20, attempt)
+        await asyncio.sleep(0.3)
+        await notifier.status(job(JobStatus.CANCELED, 15))
+        await notifier.progress(job(JobStatus.RUNNING, 20), "3", "KSampler", 3, 20)
+        await notifier.close()
+
+    asyncio.run(scenario())
+    assert [(f["type"], f.get("value")) for _, f in poster.frames] == [
+        ("job.progress", 1),
+        ("job.status", None),
+    ]

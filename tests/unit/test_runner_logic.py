@@ -35,6 +35,14 @@ def test_progress_counts_nodes_and_steps_and_never_goes_back() -> None:
     assert tracker.percent < 100  # only success says 100
 
 
+def test_a_later_attempt_starts_from_the_percent_the_job_reached() -> None:
+    tracker = ProgressTracker({"1", "2", "3", "4"}, 62.5)
+    assert tracker.executing("1") == 62.5  # the retry repeats node 1: the job does not go back
+    assert tracker.executed("1") == 62.5
+    tracker.executed("2")
+    assert tracker.executed("3") == 75.0
+
+
 def test_cached_nodes_do_not_count() -> None:
     tracker = ProgressTracker({"1", "2", "3"})
     tracker.cached(["1", "2"])
