@@ -10,7 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, gpu_busy, overhead, progress_latency, steady_state, submit_path
+from bench import (
+    cancel_latency,
+    cold_start,
+    gpu_busy,
+    overhead,
+    progress_latency,
+    steady_state,
+    submit_path,
+)
 from bench.config import FULL, QUICK, Sizes
 from bench.harness import Bench, bench_stack
 from bench.machine import describe
@@ -25,6 +33,7 @@ SECTIONS: dict[str, Callable[[Bench, Sizes], dict[str, Any]]] = {
     "gpu_busy": lambda b, s: gpu_busy.run(b, s.busy_jobs, s.busy_steps, s.step_delay),
     "overhead": lambda b, s: overhead.run(b, s.overhead_jobs),
     "progress_latency": lambda b, s: progress_latency.run(b, s.progress_jobs, s.progress_steps, s.step_delay),
+    "cancel_latency": lambda b, s: cancel_latency.run(b, s.cancel_rounds, s.step_delay),
     "steady_state": lambda b, s: steady_state.run(
         b, s.steady_jobs, s.steady_sample_every, s.steady_in_flight, s.steady_subscribers
     ),

@@ -17,6 +17,7 @@ class Sizes:
     submit_requests_per_client: int = 25
     progress_jobs: int = 15
     progress_steps: int = 40
+    cancel_rounds: int = 20
     cold_start_runs: int = 3
     steady_jobs: int = 1000
     steady_sample_every: int = 100
@@ -34,6 +35,7 @@ QUICK = Sizes(
     submit_requests_per_client=5,
     progress_jobs=2,
     progress_steps=20,
+    cancel_rounds=2,
     cold_start_runs=1,
     steady_jobs=50,
     steady_sample_every=10,

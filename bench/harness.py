@@ -33,6 +33,7 @@ API_KEY = "bench-key"
 LAMBDA_APP_ID = "bench-lambda"
 RUNNER_APP_ID = "bench-runner"
 FLOOR_APP_ID = "bench-floor"
+STOPS_LOG = "stop-requests.jsonl"
 
 
 @dataclass
@@ -152,6 +153,15 @@ class Bench:
             sent.setdefault((str(prompt_id), str(node), float(value)), float(at))
         return sent
 
+    def stop_requests(self) -> dict[tuple[str, str], float]:
+        """When the simulator first received each stop request, by (kind, prompt id)."""
+        received: dict[tuple[str, str], float] = {}
+        path = self.frames_log.parent / STOPS_LOG
+        for line in path.read_text().splitlines() if path.exists() else []:
+            at, kind, prompt_id = json.loads(line)
+            received.setdefault((str(kind), str(prompt_id)), float(at))
+        return received
+
     def purge_queue(self) -> None:
         """Drops messages a measurement left behind so the next one starts from an empty queue.
 
@@ -204,13 +214,14 @@ class Bench:
 def _start_simulator(state: Path, step_delay: float) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = processes.free_port()
     frames_log = state / "progress-frames.jsonl"
+    stops_log = state / STOPS_LOG
     process = processes.start_simulator(
         port,
         step_delay,
         state / "comfyui",
         state / "comfyui-sim.log",
         module="bench.sim_observer",
-        extra_args=("--frames-log", str(frames_log)),
+        extra_args=("--frames-log", str(frames_log), "--stops-log", str(stops_log)),
     )
     return process, f"http://127.0.0.1:{port}", frames_log
 

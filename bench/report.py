@@ -69,6 +69,17 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"frames ({p['steps']} steps x {1000 * p['step_delay_s']:.0f} ms, coalesced to <= 10/s)",
             )
         )
+    if k := r.get("cancel_latency"):
+        rows.append(
+            (
+                f"7. Cancel, DELETE to ComfyUI, ms p50 / p99 ({k['rounds']} rounds): "
+                "running (/interrupt); prefetched (queue delete)",
+                f"{_pcts(k['running_to_interrupt_ms'], ('p50', 'p99'))}; "
+                f"{_pcts(k['prefetched_to_queue_delete_ms'], ('p50', 'p99'))}",
+                f"cancel poll every {k['cancel_poll_s']:.0f} s; "
+                f"visibility heartbeat every {k['heartbeat_interval_s']:.0f} s",
+            )
+        )
     if c := r.get("cold_start"):
         for name, h in c["handlers"].items():
             rows.append(

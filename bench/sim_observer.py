@@ -1,8 +1,10 @@
-"""The ComfyUI simulator with one addition: it logs when it hands each ``progress`` frame to its socket.
+"""The ComfyUI simulator with two additions: it logs when it hands each ``progress`` frame to its socket,
+and when it receives each request to stop a prompt.
 
-``python -m bench.sim_observer --frames-log PATH <simulator arguments>``. One JSON line per frame,
-``[epoch_seconds, prompt_id, node, value, max]``, written just before the frame goes out, so the
-progress latency can be measured from the simulator's own send time (same host, same wall clock).
+``python -m bench.sim_observer --frames-log PATH [--stops-log PATH] <simulator arguments>``. One JSON line
+per frame, ``[epoch_seconds, prompt_id, node, value, max]``, written just before the frame goes out, so
+the progress latency can be measured from the simulator's own send time (same host, same wall clock);
+one line per stop request, ``[epoch_seconds, "interrupt" | "delete", prompt_id]``, as it arrives.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import time
 from pathlib import Path
 from typing import IO
 
+from aiohttp import web
+
 from local.comfyui_sim.__main__ import main as simulator_main
+from local.comfyui_sim.server import Simulator
 from local.comfyui_sim.ws import SocketHub
 
 PROGRESS_PREFIX = '{"type": "progress"'
@@ -33,12 +38,33 @@ def observe(log: IO[str]) -> None:
     setattr(SocketHub, "deliver", deliver)  # noqa: B010
 
 
+def observe_stops(log: IO[str]) -> None:
+    interrupt, queue = Simulator.post_interrupt, Simulator.post_queue
+
+    async def post_interrupt(server: Simulator, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        log.write(json.dumps([time.time(), "interrupt", (body or {}).get("prompt_id")]) + "\n")
+        return await interrupt(server, request)
+
+    async def post_queue(server: Simulator, request: web.Request) -> web.Response:
+        at = time.time()
+        for prompt_id in (await request.json()).get("delete", []):
+            log.write(json.dumps([at, "delete", prompt_id]) + "\n")
+        return await queue(server, request)
+
+    setattr(Simulator, "post_interrupt", post_interrupt)  # noqa: B010
+    setattr(Simulator, "post_queue", post_queue)  # noqa: B010
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sim_observer")
     parser.add_argument("--frames-log", required=True)
+    parser.add_argument("--stops-log")
     known, rest = parser.parse_known_args(argv)
     with Path(known.frames_log).open("a", buffering=1) as log:
         observe(log)
+        if known.stops_log:
+            observe_stops(Path(known.stops_log).open("a", buffering=1))  # noqa: SIM115
         return simulator_main(rest)
 
 

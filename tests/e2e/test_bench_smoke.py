@@ -14,7 +14,15 @@ import pytest
 
 from tests.conftest import ROOT
 
-SECTIONS = ["cold_start", "submit_path", "gpu_busy", "overhead", "progress_latency", "steady_state"]
+SECTIONS = [
+    "cold_start",
+    "submit_path",
+    "gpu_busy",
+    "overhead",
+    "progress_latency",
+    "cancel_latency",
+    "steady_state",
+]
 
 
 def positive(value: Any) -> bool:
@@ -63,6 +71,9 @@ def test_every_section_is_there_with_positive_numbers(results: dict[str, Any]) -
     progress = results["progress_latency"]
     assert progress["matched_frames"] > 0
     assert isinstance(progress["latency_ms"]["p50"], int | float)
+    cancel = results["cancel_latency"]
+    assert positive(cancel["running_to_interrupt_ms"]["p50"])
+    assert positive(cancel["prefetched_to_queue_delete_ms"]["p50"])
     cold = results["cold_start"]
     assert set(cold["handlers"]) == {"api", "ws", "authorizer", "dlq", "sweeper"}
     for handler in cold["handlers"].values():
