@@ -13,7 +13,6 @@ import asyncio
 from gpu_runner.lease import Lease
 from gpu_runner.log import logger
 from shared.aws.jobs import JobStore
-from shared.models import JobStatus
 
 
 class CancelWatch:
@@ -33,8 +32,9 @@ class CancelWatch:
                 continue
             if state is None or state.attempt != self._lease.attempt:
                 continue  # stale, or another attempt's: the lease decides about that
-            if state.status is JobStatus.CANCELED:
-                # Canceled while queued: the API ended it and told the subscribers; act no more.
+            if state.status.is_terminal:
+                # Ended by someone else (the API canceled it while queued, or the dead-letter function
+                # failed it), who told the subscribers: this attempt acts no more.
                 await self._lease.fenced_out()
             elif state.cancel_requested:
                 self._lease.stop.set("canceled")

@@ -320,7 +320,7 @@ class JobRun:
                 self._log("job already ended elsewhere", status=current.status.value)
                 await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
             return False
-        self.lease.ended = True
+        self.lease.made_terminal_write()
         self.job = job
         self._log("finished", status=status.value, outputs=len(job.outputs))
         job_metrics.emit(job, self._outcome)

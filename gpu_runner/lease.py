@@ -75,7 +75,14 @@ class Lease:
     def interval(self) -> float:
         return max(0.3, self.visibility_seconds / 3)
 
+    def made_terminal_write(self) -> None:
+        """The job's terminal write was this attempt's: what any read raced to conclude is moot."""
+        self.ended = True
+        self.lost = False
+
     def _lose(self, why: str) -> None:
+        if self.ended:
+            return  # this attempt made the terminal write: a late read cannot take that back
         if not self.lost:
             logger.warning("lease lost", extra={"job_id": self.job_id, "attempt": self.attempt, "why": why})
         self.lost = True
