@@ -117,5 +117,5 @@ def test_node_ids_that_could_act_as_paths_are_refused(node_id: str) -> None:
 
 def test_the_longest_output_key_stays_under_s3s_limit() -> None:
     # An API Gateway key id is 10 characters, a local owner a few more; 255 bytes is a filename's limit.
-    key = output_key("o" * 128, "9" * 36, "x" * MAX_NODE_ID_LENGTH, "f" * 255)
+    key = output_key("o" * 128, "9" * 36, 999, "x" * MAX_NODE_ID_LENGTH, "f" * 255)
     assert len(key.encode()) < S3_MAX_KEY_BYTES
