@@ -3,6 +3,8 @@
 One WebSocket per runner, opened before any prompt is submitted (frames for a client with no open
 socket are dropped), reconnected when it drops. Frames are routed to the prompt they name; the
 runner always sends its own ``prompt_id`` so frames that beat the POST's answer still find their way.
+Its first frame asks for binary images that name their prompt and node (event 4), so images sent by
+``SaveImageWebsocket`` can be routed like any other frame.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from typing import Any
 
 import aiohttp
 
+from gpu_runner.comfy_binary import FEATURE_FLAGS, MalformedFrame, SentImage, decode
+
 log = logging.getLogger(__name__)
 
 # Markers the router puts in a prompt's queue when the socket drops or comes back: frames sent in
 # between are lost, so the follower must look at /history and /queue to learn what happened.
 DISCONNECTED = "__disconnected__"
 RECONNECTED = "__reconnected__"
+# A binary image naming our prompt; its data holds the SentImage under "image".
+SENT_IMAGE = "__sent_image__"
 
 
 class ComfyUnavailable(Exception):
@@ -32,10 +38,15 @@ class ComfyUnavailable(Exception):
 
 @dataclass
 class ComfyRejected(Exception):
-    """ComfyUI refused the prompt (HTTP 400): a permanent fault of the workflow."""
+    """ComfyUI refused the prompt: a permanent fault of the workflow.
+
+    ``partial``: ComfyUI answered 200 but listed node errors; it queued only the valid outputs, and the
+    prompt was withdrawn (deleted from the queue, interrupted) before this was raised.
+    """
 
     error: dict[str, Any]
     node_errors: dict[str, Any]
+    partial: bool = False
 
     def __str__(self) -> str:
         return str(self.error.get("message", "prompt rejected"))
@@ -95,6 +106,8 @@ class ComfyClient:
         while not self._closing:
             try:
                 async with self.session.ws_connect(ws_url, heartbeat=20, max_msg_size=0) as ws:
+                    # Only a socket's first frame may set its features.
+                    await ws.send_json(FEATURE_FLAGS)
                     self.connections += 1
                     self._connected.set()
                     delay = 0.2
@@ -102,6 +115,8 @@ class ComfyClient:
                     async for message in ws:
                         if message.type == aiohttp.WSMsgType.TEXT:
                             self._route(message.data)
+                        elif message.type == aiohttp.WSMsgType.BINARY:
+                            self._route_binary(message.data)
                         elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                             break
             except asyncio.CancelledError:
@@ -124,6 +139,15 @@ class ComfyClient:
         prompt_id = frame.data.get("prompt_id")
         if isinstance(prompt_id, str) and prompt_id in self._queues:
             self._queues[prompt_id].put_nowait(frame)
+
+    def _route_binary(self, raw: bytes) -> None:
+        try:
+            content = decode(raw)
+        except MalformedFrame:
+            log.warning("ignoring a malformed binary ComfyUI frame")
+            return
+        if isinstance(content, SentImage) and content.prompt_id in self._queues:
+            self._queues[content.prompt_id].put_nowait(Frame(SENT_IMAGE, {"image": content}))
 
     def _broadcast(self, marker: str) -> None:
         for queue in self._queues.values():
@@ -173,7 +197,19 @@ class ComfyClient:
                 raise ComfyRejected(payload.get("error") or {}, payload.get("node_errors") or {})
             if response.status >= 400:
                 raise ComfyUnavailable(f"POST /prompt: HTTP {response.status}")
-            return dict(payload)
+        node_errors = payload.get("node_errors") or {}
+        if node_errors:
+            # ComfyUI queued only the valid outputs: a job must never lose one silently. Withdraw it
+            # at once (delete if still pending, interrupt if it already started).
+            await self.delete_queued(prompt_id)
+            await self.interrupt(prompt_id)
+            error = {
+                "type": "prompt_outputs_failed_validation",
+                "message": "Prompt outputs failed validation",
+                "details": f"{len(node_errors)} node(s) with errors; the valid outputs were withdrawn",
+            }
+            raise ComfyRejected(error, node_errors, partial=True)
+        return dict(payload)
 
     async def interrupt(self, prompt_id: str) -> None:
         """Interrupts the prompt only if it is the one running (ComfyUI ignores it otherwise)."""

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from gpu_runner.comfy import DISCONNECTED, RECONNECTED, ComfyClient, ComfyUnavailable, Frame
+from gpu_runner.comfy import DISCONNECTED, RECONNECTED, SENT_IMAGE, ComfyClient, ComfyUnavailable, Frame
+from gpu_runner.comfy_binary import SentImage
 
 POLL_SECONDS = 0.25
 # After an interrupt or a queue delete, how long to wait for frames before asking ComfyUI directly.
@@ -37,6 +38,10 @@ class PromptOutcome:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     started_ms: int | None = None
     finished_ms: int | None = None
+    # Images sent over the socket (SaveImageWebsocket's outputs, previews): in no history entry.
+    sent_images: list[SentImage] = field(default_factory=list)
+    # The socket dropped while the prompt ran: frames, and so sent images, may be missing.
+    frames_lost: bool = False
 
 
 class ComfyHung(ComfyUnavailable):
@@ -97,6 +102,8 @@ class PromptFollower:
         self._silence = silence_seconds
         self._result: PromptOutcome | None = None
         self._outputs: dict[str, dict[str, Any]] = {}
+        self._sent_images: list[SentImage] = []
+        self._frames_lost = False
         self._started_ms: int | None = None
         self._stop_sent = False
         self._check_at: float | None = None
@@ -159,10 +166,16 @@ class PromptFollower:
         data = frame.data
         if frame.type == DISCONNECTED:
             self._disconnected_at = time.monotonic()
+            self._frames_lost = True
         elif frame.type == RECONNECTED:
             if self._disconnected_at is not None:
                 self._disconnected_at = None
-                return await self._ask_comfyui()
+                found = await self._ask_comfyui()
+                if found is not None:
+                    found.sent_images, found.frames_lost = self._sent_images, True
+                return found
+        elif frame.type == SENT_IMAGE:
+            self._sent_images.append(data["image"])
         elif frame.type == "execution_start":
             self._started_ms = data.get("timestamp") or int(time.time() * 1000)
             await self._observer.started(data.get("timestamp"))
@@ -194,4 +207,6 @@ class PromptFollower:
         )
         result.outputs = self._outputs
         result.started_ms = self._started_ms
+        result.sent_images = self._sent_images
+        result.frames_lost = self._frames_lost
         return result

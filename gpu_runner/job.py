@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,10 +18,11 @@ from gpu_runner.cleanup import ComfyFolders, remove_job_files
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
 from gpu_runner.faults import crash_if
 from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
+from gpu_runner.job_errors import execution_error, rejection_error
 from gpu_runner.lease import AttemptLost, Lease
 from gpu_runner.log import logger
 from gpu_runner.notify import Notifier
-from gpu_runner.outputs import OutputUploader
+from gpu_runner.outputs import OutputUploader, socket_outputs
 from gpu_runner.progress import ProgressTracker, nodes_that_run
 from gpu_runner.staging import InputRejected, stage_job
 from shared.aws.jobs import JobStore
@@ -106,13 +106,15 @@ class JobRun:
         beating = asyncio.create_task(self.lease.run(), name=f"heartbeat-{self.job.job_id}")
         watching = asyncio.create_task(watch.run(), name=f"cancel-watch-{self.job.job_id}")
         try:
-            await self._run()
-        except ComfyRejected as rejected:
-            await self._fail(_rejection_error(rejected))
-        except InputRejected as rejected:
-            await self._fail(
-                JobError(code=ErrorCode.INPUT_ERROR, message=str(rejected), node_id=rejected.node_id)
-            )
+            # Nested, so that a store fault while failing the job also releases it for a retry.
+            try:
+                await self._run()
+            except ComfyRejected as rejected:
+                await self._fail(rejection_error(rejected, self._graph))
+            except InputRejected as rejected:
+                await self._fail(
+                    JobError(code=ErrorCode.INPUT_ERROR, message=str(rejected), node_id=rejected.node_id)
+                )
         except TRANSIENT as error:
             logger.warning(
                 "transient failure; releasing the job", extra={"job_id": self.job.job_id, "error": str(error)}
@@ -241,7 +243,7 @@ class JobRun:
         if outcome.kind is OutcomeKind.SUCCESS:
             await self._succeed(outcome)
         elif outcome.kind is OutcomeKind.ERROR:
-            await self._fail(_execution_error(outcome.error or {}))
+            await self._fail(execution_error(outcome.error or {}, self.job.job_id))
         elif reason == "canceled":
             await self._finish(
                 JobStatus.CANCELED, error=JobError(code=ErrorCode.CANCELED, message="canceled")
@@ -259,10 +261,13 @@ class JobRun:
     async def _succeed(self, outcome: PromptOutcome) -> None:
         entry = await self.deps.comfy.history(self.prompt_id)
         produced = (entry or {}).get("outputs") or outcome.outputs
+        sent = socket_outputs(
+            outcome.sent_images, produced, self._graph, self.deps.output_classes, outcome.frames_lost
+        )
         uploader = OutputUploader(self.deps.comfy, self.deps.artifacts, self.lease.ensure)
         try:
             await self._clear_earlier_attempts()
-            outputs = await uploader.upload(self.job.owner, self.job.job_id, self.attempt, produced)
+            outputs = await uploader.upload(self.job.owner, self.job.job_id, self.attempt, produced, sent)
         except FileNotFoundError as missing:
             # ComfyUI named a file it cannot serve: running the prompt again would name it again.
             # Anything else (S3 or ComfyUI unreachable) is transient and releases the job for a retry.
@@ -345,37 +350,3 @@ class JobRun:
                 self.deps.queue.change_visibility, self.message.receipt_handle, visibility_seconds
             )
         self._log("released", visibility_seconds=visibility_seconds)
-
-
-def _rejection_error(rejected: ComfyRejected) -> JobError:
-    """The first node error of a 400 from /prompt, with the node id, its type and the message."""
-    for node_id, node_error in (rejected.node_errors or {}).items():
-        errors = node_error.get("errors") or [{}]
-        first = errors[0]
-        message = first.get("message", "invalid")
-        details = first.get("details")
-        return JobError(
-            code=ErrorCode.VALIDATION_ERROR,
-            message=f"{message}: {details}" if details else message,
-            node_id=str(node_id),
-            node_type=node_error.get("class_type"),
-            details={"error": rejected.error, "node_errors": rejected.node_errors},
-        )
-    # invalid_prompt (an unknown class_type) names its node only in details: "Node ID '#1'".
-    found = re.search(r"Node ID '#([^']+)'", str(rejected.error.get("details", "")))
-    return JobError(
-        code=ErrorCode.VALIDATION_ERROR,
-        message=str(rejected.error.get("message", "ComfyUI rejected the workflow")),
-        node_id=found.group(1) if found else None,
-        details={"error": rejected.error},
-    )
-
-
-def _execution_error(data: dict[str, Any]) -> JobError:
-    return JobError(
-        code=ErrorCode.EXECUTION_ERROR,
-        message=str(data.get("exception_message", "the workflow failed")).strip(),
-        node_id=str(data["node_id"]) if data.get("node_id") is not None else None,
-        node_type=data.get("node_type"),
-        details={"exception_type": data.get("exception_type"), "traceback": data.get("traceback")},
-    )

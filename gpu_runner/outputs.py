@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_runner.comfy import ComfyClient
+from gpu_runner.comfy import ComfyClient, ComfyUnavailable
+from gpu_runner.comfy_binary import SentImage
 from shared.aws.storage import ArtifactStore
 from shared.models import OutputFile
 from shared.names import output_key
@@ -58,6 +59,52 @@ def list_outputs(outputs: dict[str, dict[str, Any]]) -> list[ProducedFile | Prod
     return found
 
 
+@dataclass(frozen=True)
+class ProducedBytes:
+    """An image an output node sent over the socket (``SaveImageWebsocket``): it has no file in ComfyUI."""
+
+    node_id: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def socket_outputs(
+    sent: list[SentImage],
+    produced: dict[str, dict[str, Any]],
+    graph: dict[str, Any],
+    output_classes: set[str],
+    frames_lost: bool,
+) -> list[ProducedBytes]:
+    """The sent images of the graph's output nodes, numbered per node in the order they came.
+
+    Images of other nodes are live previews, not outputs. When the socket dropped during the prompt
+    and an output node left no trace at all, its images may have been lost with the frames: raise, so
+    the job runs again rather than end without them.
+    """
+    outputs_of = {
+        node_id
+        for node_id, node in graph.items()
+        if isinstance(node, dict) and node.get("class_type") in output_classes
+    }
+    found: list[ProducedBytes] = []
+    counts: dict[str, int] = {}
+    for image in sent:
+        if image.node_id not in outputs_of:
+            continue
+        n = counts[image.node_id] = counts.get(image.node_id, 0) + 1
+        extension = mimetypes.guess_extension(image.content_type) or ".bin"
+        found.append(
+            ProducedBytes(image.node_id, f"websocket_{n:05d}_{extension}", image.content_type, image.data)
+        )
+    silent = outputs_of - set(produced) - set(counts)
+    if frames_lost and silent:
+        raise ComfyUnavailable(
+            f"the socket dropped; output nodes {sorted(silent)} may have lost their images"
+        )
+    return found
+
+
 def _content_type(filename: str, reported: str | None) -> str:
     guessed, _ = mimetypes.guess_type(filename)
     return guessed or (reported or "application/octet-stream").split(";")[0]
@@ -73,12 +120,25 @@ class OutputUploader:
         self._before_put = before_put
 
     async def upload(
-        self, owner: str, job_id: str, attempt: int, outputs: dict[str, dict[str, Any]]
+        self,
+        owner: str,
+        job_id: str,
+        attempt: int,
+        outputs: dict[str, dict[str, Any]],
+        sent: list[ProducedBytes] | tuple[()] = (),
     ) -> list[OutputFile]:
         stored: list[OutputFile] = []
         used: set[tuple[str, str]] = set()
-        for produced in list_outputs(outputs):
-            if isinstance(produced, ProducedText):
+        everything: list[ProducedFile | ProducedText | ProducedBytes] = [*list_outputs(outputs), *sent]
+        for produced in sorted(everything, key=lambda p: p.node_id):
+            if isinstance(produced, ProducedBytes):
+                name, data, content_type, kind = (
+                    produced.filename,
+                    produced.data,
+                    produced.content_type,
+                    "output",
+                )
+            elif isinstance(produced, ProducedText):
                 name, data, content_type, kind = (
                     f"text_{produced.index}.txt",
                     produced.text.encode(),

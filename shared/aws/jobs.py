@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shared.aws.items import deserialize, job_from_item, job_to_item, serialize, value
+from shared.error_size import bounded
 from shared.errors import ServiceUnavailable
 from shared.models import ACTIVE_STATUSES, ErrorCode, Job, JobError, JobStatus, OutputFile
 from shared.names import (
@@ -498,7 +499,7 @@ def _owner_index_key(job: Job) -> dict[str, Any]:
 
 
 def _error_value(error: JobError) -> dict[str, Any]:
-    plain = error.model_dump(mode="json", exclude_none=True)
+    plain = bounded(error).model_dump(mode="json", exclude_none=True)
     if "details" in plain:
         plain["details"] = json.dumps(plain["details"], separators=(",", ":"))
     return plain

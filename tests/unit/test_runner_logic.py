@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gpu_runner.comfy import ComfyRejected
 from gpu_runner.follow import OutcomeKind, outcome_from_history
-from gpu_runner.job import _execution_error, _rejection_error, backoff_seconds, prompt_id_for
+from gpu_runner.job import backoff_seconds, prompt_id_for
+from gpu_runner.job_errors import execution_error, rejection_error
 from gpu_runner.outputs import ProducedFile, ProducedText, list_outputs
 from gpu_runner.progress import ProgressTracker, nodes_that_run
 
@@ -114,7 +115,7 @@ def test_validation_errors_name_node_and_type() -> None:
             }
         },
     )
-    error = _rejection_error(rejected)
+    error = rejection_error(rejected, {})
     assert (error.node_id, error.node_type) == ("3", "SaveImage")
     assert error.message == "Required input is missing: images"
 
@@ -128,16 +129,17 @@ def test_unknown_class_errors_name_the_node_from_details() -> None:
         },
         {},
     )
-    assert _rejection_error(rejected).node_id == "4"
+    assert rejection_error(rejected, {}).node_id == "4"
 
 
 def test_execution_errors_carry_node_and_message() -> None:
-    error = _execution_error(
+    error = execution_error(
         {
             "node_id": "2",
             "node_type": "ImageToMask",
             "exception_message": "index 3 is out of bounds\n",
             "exception_type": "IndexError",
-        }
+        },
+        "job-1",
     )
     assert (error.node_id, error.node_type, error.message) == ("2", "ImageToMask", "index 3 is out of bounds")
