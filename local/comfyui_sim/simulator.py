@@ -103,6 +103,7 @@ class SimulatorServer:
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=15)
         self._thread = None
+        self._ready.clear()
         self.port = None
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
