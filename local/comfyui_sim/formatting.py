@@ -1,7 +1,7 @@
 """Render node inputs the way ComfyUI reports them in ``execution_error.current_inputs``.
 
-Images travel as lists of Pillow images here, while ComfyUI holds torch tensors; error reports print them in
-torch's summarised style so that clients see the same kind of text.
+Images travel as lists of float32 numpy arrays here, while ComfyUI holds torch tensors; error reports print
+them in torch's summarised style so that clients see the same kind of text.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PIL import Image
+import numpy as np
+from numpy.typing import NDArray
 
 EDGE_ITEMS = 3
 SUMMARY_THRESHOLD = 1000
@@ -72,28 +73,12 @@ def tensor_repr(shape: Sequence[int], get: Callable[[tuple[int, ...]], float]) -
     return "tensor(" + render((), len("tensor(")) + ")"
 
 
-def image_batch_repr(images: Sequence[Image.Image]) -> str:
-    first = images[0]
-    channels = len(first.getbands())
-    shape = (len(images), first.height, first.width, channels)
+def batch_repr(arrays: Sequence[NDArray[np.float32]]) -> str:
+    """A batch of images ([B,H,W,C]) or masks ([B,H,W]) as torch prints the tensor."""
+    shape = (len(arrays), *arrays[0].shape)
 
     def get(index: tuple[int, ...]) -> float:
-        b, y, x, c = index
-        pixel = images[b].getpixel((x, y))
-        value = pixel[c] if isinstance(pixel, tuple) else pixel
-        return float(value or 0) / 255.0
-
-    return tensor_repr(shape, get)
-
-
-def mask_batch_repr(masks: Sequence[Image.Image]) -> str:
-    first = masks[0]
-    shape = (len(masks), first.height, first.width)
-
-    def get(index: tuple[int, ...]) -> float:
-        b, y, x = index
-        value = masks[b].getpixel((x, y))
-        return float(value if isinstance(value, (int, float)) else 0) / 255.0
+        return float(arrays[index[0]][index[1:]])
 
     return tensor_repr(shape, get)
 
@@ -102,8 +87,6 @@ def format_value(value: Any) -> Any:
     """Primitives pass through, everything else becomes text, as ComfyUI's format_value does."""
     if value is None or isinstance(value, (int, float, bool, str)):
         return value
-    if isinstance(value, list) and value and all(isinstance(v, Image.Image) for v in value):
-        if value[0].mode == "L":
-            return mask_batch_repr(value)
-        return image_batch_repr(value)
+    if isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
+        return batch_repr(value)
     return str(value)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 from PIL import Image
@@ -255,6 +256,100 @@ def test_image_nodes_compute_real_pixels(sim: SimulatorServer, client: tuple[str
     images = of_type(run(sim, sock, client_id, scale), "executed")[0]["output"]["images"]
     assert [i["type"] for i in images] == ["temp", "temp"]
     assert view(sim, images[1]).size == (10, 5)
+
+
+def _gradient_png(alpha: bool) -> bytes:
+    """A fixed 56x40 noise image, its alpha a left-to-right ramp, as uploaded to the real server."""
+    rng = np.random.default_rng(7)
+    pixels = (rng.random((40, 56, 4)) * 255).astype(np.uint8)
+    pixels[..., 3] = np.linspace(0, 255, 56).astype(np.uint8)[None, :]
+    buffer = io.BytesIO()
+    Image.fromarray(pixels if alpha else pixels[..., :3], "RGBA" if alpha else "RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# Pixels ComfyUI 0.3.64 saved for these graphs (CPU, torch 2.13): it computes in float32 and truncates.
+REAL_PIXELS: list[tuple[str, dict[str, Any], dict[tuple[int, int], tuple[int, int, int]]]] = [
+    (
+        "invert of 0x336699: blue 101, not 102",
+        {"2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}}},
+        {(0, 0): (204, 153, 101)},
+    ),
+    (
+        "invert twice of 0x123457: (17, 51, 87), not the colour back",
+        {
+            "1": {"inputs": {"color": 0x123457}},
+            "2": {"class_type": "ImageInvert", "inputs": {"image": ["3", 0]}},
+            "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        },
+        {(0, 0): (17, 51, 87)},
+    ),
+    (
+        "blur r5 sigma 2 of the uploaded image",
+        {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "px/rgb.png"}},
+            "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 5, "sigma": 2.0}},
+        },
+        {(0, 0): (128, 136, 128), (18, 20): (127, 132, 120), (55, 39): (123, 137, 129)},
+    ),
+    (
+        "LoadImage's mask is one minus alpha",
+        {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "px/rgba.png"}},
+            "2": {"class_type": "MaskToImage", "inputs": {"mask": ["1", 1]}},
+        },
+        {(0, 0): (255, 255, 255), (18, 20): (171, 171, 171), (55, 39): (0, 0, 0)},
+    ),
+    (
+        "lanczos scale with a centre crop",
+        {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "px/rgb.png"}},
+            "2": {
+                "class_type": "ImageScale",
+                "inputs": {
+                    "image": ["1", 0],
+                    "upscale_method": "lanczos",
+                    "width": 30,
+                    "height": 30,
+                    "crop": "center",
+                },
+            },
+        },
+        {(0, 0): (23, 77, 169), (10, 15): (145, 166, 202), (29, 29): (57, 110, 49)},
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "nodes", "expected"), REAL_PIXELS, ids=[c[0] for c in REAL_PIXELS])
+def test_pixels_match_the_real_server(
+    sim: SimulatorServer,
+    client: tuple[str, RecordingSocket],
+    case: str,
+    nodes: dict[str, Any],
+    expected: dict[tuple[int, int], tuple[int, int, int]],
+) -> None:
+    client_id, sock = client
+    for name, alpha in (("rgb.png", False), ("rgba.png", True)):
+        uploaded = requests.post(
+            f"{sim.url}/upload/image",
+            files={"image": (name, _gradient_png(alpha))},
+            data={"subfolder": "px", "overwrite": "true"},
+            timeout=10,
+        )
+        assert uploaded.status_code == 200
+    prompt: dict[str, Any] = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 16, "height": 12, "batch_size": 1, "color": 0x336699},
+        },
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "px"}},
+    }
+    for node_id, node in nodes.items():
+        base = prompt.get(node_id, {})
+        prompt[node_id] = {**base, **node, "inputs": {**base.get("inputs", {}), **node["inputs"]}}
+    images = of_type(run(sim, sock, client_id, prompt), "executed")[0]["output"]["images"]
+    saved = view(sim, images[0]).convert("RGB")
+    assert {xy: saved.getpixel(xy) for xy in expected} == expected
 
 
 def test_front_and_explicit_numbers_order_the_queue(tmp_path: Path) -> None:

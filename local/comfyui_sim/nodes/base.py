@@ -6,13 +6,17 @@ import io
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from ..storage import Storage
 
-# One IMAGE value is a batch: a list of RGB images. One MASK value is a list of "L" images.
-ImageBatch = list[Image.Image]
-MaskBatch = list[Image.Image]
+# Pixels in float32 from 0 to 1, as ComfyUI's tensors hold them: one IMAGE value is a batch, a list of
+# [height, width, 3] arrays; one MASK value is a list of [height, width] arrays.
+Pixels = NDArray[np.float32]
+ImageBatch = list[Pixels]
+MaskBatch = list[Pixels]
 InputTypes = dict[str, dict[str, Any]]
 
 
@@ -91,6 +95,16 @@ class Node:
         if self.output_tooltips is not None:
             info["output_tooltips"] = list(self.output_tooltips)
         return info
+
+
+def from_pil(image: Image.Image) -> Pixels:
+    """As ComfyUI's LoadImage reads a file: 8-bit values divided by 255 in float32."""
+    return np.asarray(image).astype(np.float32) / 255.0
+
+
+def to_pil(pixels: Pixels) -> Image.Image:
+    """As ComfyUI's SaveImage writes one: times 255 in float32, clipped, then truncated (not rounded)."""
+    return Image.fromarray(np.clip(255.0 * pixels, 0, 255).astype(np.uint8))
 
 
 def png_bytes(image: Image.Image, compress_level: int = 1) -> bytes:

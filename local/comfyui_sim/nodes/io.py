@@ -8,11 +8,12 @@ import random
 import time
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
 from ..storage import Storage
-from .base import ImageBatch, InputTypes, Node, NodeOutput, RunContext, png_bytes
+from .base import ImageBatch, InputTypes, Node, NodeOutput, Pixels, RunContext, from_pil, png_bytes, to_pil
 
 PREFIX_TOOLTIP = (
     "The prefix for the file to save. This may include formatting information such as %date:yyyy-MM-dd% or "
@@ -63,7 +64,8 @@ class SaveImage(Node):
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
         images: ImageBatch = inputs["images"]
         prefix = inputs.get("filename_prefix", "ComfyUI") + self.prefix_append()
-        prefix = _expand_prefix(prefix, images[0].width, images[0].height)
+        height, width = images[0].shape[:2]
+        prefix = _expand_prefix(prefix, width, height)
         base = ctx.storage.dir_for_type(self.kind) or ctx.storage.output_dir
         target = ctx.storage.save_path(prefix, base)
         metadata = PngInfo()
@@ -76,7 +78,7 @@ class SaveImage(Node):
         for batch_number, image in enumerate(images):
             name = target.filename.replace("%batch_num%", str(batch_number))
             file = f"{name}_{counter:05}_.png"
-            image.save(target.folder / file, pnginfo=metadata, compress_level=self.compress_level)
+            to_pil(image).save(target.folder / file, pnginfo=metadata, compress_level=self.compress_level)
             results.append({"filename": file, "subfolder": target.subfolder, "type": self.kind})
             counter += 1
         return NodeOutput((), {"images": results})
@@ -116,7 +118,7 @@ class SaveImageWebsocket(Node):
         images: ImageBatch = inputs["images"]
         # Each image rides on a progress tick, numbered 0..n-1 as the real node does.
         for step, image in enumerate(images):
-            ctx.progress(step, len(images), png_bytes(image.convert("RGB")))
+            ctx.progress(step, len(images), png_bytes(to_pil(image)))
         return NodeOutput(())
 
 
@@ -141,21 +143,21 @@ class LoadImage(Node):
 
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
         path = ctx.storage.annotated_path(inputs["image"])
-        images: list[Image.Image] = []
-        masks: list[Image.Image] = []
+        images: list[Pixels] = []
+        masks: list[Pixels] = []
         with Image.open(path) as source:
             for frame in ImageSequence.Iterator(source):
                 frame = ImageOps.exif_transpose(frame) or frame
-                rgb = frame.convert("RGB")
-                if images and rgb.size != images[0].size:
+                rgb = from_pil(frame.convert("RGB"))
+                if images and rgb.shape != images[0].shape:
                     continue
                 images.append(rgb)
                 if "A" in frame.getbands():
-                    masks.append(ImageOps.invert(frame.getchannel("A")))
+                    masks.append(1.0 - from_pil(frame.getchannel("A")))
                 elif frame.mode == "P" and "transparency" in frame.info:
-                    masks.append(ImageOps.invert(frame.convert("RGBA").getchannel("A")))
+                    masks.append(1.0 - from_pil(frame.convert("RGBA").getchannel("A")))
                 else:
-                    masks.append(Image.new("L", (64, 64), 0))
+                    masks.append(np.zeros((64, 64), np.float32))
         return NodeOutput((images, masks))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from ..storage import Storage
-from .base import InputTypes, Node, NodeOutput, RunContext
+from .base import ImageBatch, InputTypes, Node, NodeOutput, RunContext, from_pil
 from .image import MAX_RESOLUTION
 
 CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"]
@@ -233,7 +233,7 @@ class VAEDecode(Node):
 
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
         latent: SimLatent = inputs["samples"]
-        return NodeOutput(([placeholder(latent, i) for i in range(latent.batch_size)],))
+        return NodeOutput(([from_pil(placeholder(latent, i)) for i in range(latent.batch_size)],))
 
 
 def placeholder(latent: SimLatent, index: int) -> Image.Image:
@@ -297,6 +297,6 @@ class VAEEncode(Node):
         }
 
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
-        images: list[Image.Image] = inputs["pixels"]
-        width, height = images[0].size
+        images: ImageBatch = inputs["pixels"]
+        height, width = images[0].shape[:2]
         return NodeOutput((SimLatent(width // 8 * 8, height // 8 * 8, len(images)),))
