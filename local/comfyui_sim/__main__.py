@@ -9,6 +9,7 @@ import sys
 import threading
 from types import FrameType
 
+from .executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from .simulator import SimulatorServer
 
 
@@ -21,6 +22,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--step-delay", type=float, default=0.05, help="seconds per KSampler step")
     parser.add_argument(
         "--node-delay", type=float, default=0.0, help="extra seconds for every node that runs"
+    )
+    parser.add_argument(
+        "--gc-interval",
+        type=float,
+        default=GC_INTERVAL_SECONDS,
+        help="ComfyUI collects garbage after a prompt once this many seconds passed since the last time",
+    )
+    parser.add_argument(
+        "--gc-pause", type=float, default=GC_PAUSE_SECONDS, help="seconds each garbage collection takes"
     )
     parser.add_argument(
         "--data-dir", default=None, help="holds input/, output/ and temp/ (default: a temp dir)"
@@ -40,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         step_delay=args.step_delay,
         data_dir=args.data_dir,
         node_delay=args.node_delay,
+        gc_interval=args.gc_interval,
+        gc_pause=args.gc_pause,
     )
     done = threading.Event()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .executor import Executor
+from .executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS, Executor
 from .nodes import NODE_CLASSES
 from .prompt_queue import PromptQueue, QueueItem
 from .storage import Storage, inside
@@ -40,11 +40,20 @@ UNSAFE_CONTENT_TYPES = {
 class Simulator:
     """Everything one simulated ComfyUI instance holds: folders, queue, sockets and the worker."""
 
-    def __init__(self, data_dir: Path, step_delay: float = 0.05, node_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        step_delay: float = 0.05,
+        node_delay: float = 0.0,
+        gc_interval: float = GC_INTERVAL_SECONDS,
+        gc_pause: float = GC_PAUSE_SECONDS,
+    ) -> None:
         self.storage = Storage(data_dir)
         self.hub = SocketHub(lambda: self.queue.remaining())
         self.queue = PromptQueue(lambda: self.hub.send_sync("status", self.hub.status_data()))
-        self.executor = Executor(self.queue, self.hub, self.storage, step_delay, node_delay)
+        self.executor = Executor(
+            self.queue, self.hub, self.storage, step_delay, node_delay, gc_interval, gc_pause
+        )
         self.number = 0
         self._pump: asyncio.Task[None] | None = None
 

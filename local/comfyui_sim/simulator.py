@@ -11,6 +11,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from .executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from .server import Simulator
 
 
@@ -19,7 +20,8 @@ class SimulatorServer:
 
     ``data_dir`` holds the input, output and temp folders; without one a temporary folder is used and
     removed on stop. ``step_delay`` is the time each KSampler step takes; ``node_delay`` is added to every
-    node that really runs, to stand in for slow nodes (both in seconds).
+    node that really runs, to stand in for slow nodes; ``gc_pause`` is ComfyUI's garbage collection after a
+    prompt, at most once per ``gc_interval`` (all in seconds).
     """
 
     def __init__(
@@ -29,11 +31,15 @@ class SimulatorServer:
         step_delay: float = 0.05,
         data_dir: str | Path | None = None,
         node_delay: float = 0.0,
+        gc_interval: float = GC_INTERVAL_SECONDS,
+        gc_pause: float = GC_PAUSE_SECONDS,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.step_delay = step_delay
         self.node_delay = node_delay
+        self.gc_interval = gc_interval
+        self.gc_pause = gc_pause
         self._own_dir = data_dir is None
         self.data_dir = (
             Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="comfyui-sim-"))
@@ -84,7 +90,9 @@ class SimulatorServer:
         loop.close()
 
     async def _serve(self) -> None:
-        self.simulator = Simulator(self.data_dir, step_delay=self.step_delay, node_delay=self.node_delay)
+        self.simulator = Simulator(
+            self.data_dir, self.step_delay, self.node_delay, self.gc_interval, self.gc_pause
+        )
         self._runner = web.AppRunner(self.simulator.app(), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port)

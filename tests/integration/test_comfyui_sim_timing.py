@@ -231,3 +231,43 @@ def test_reconnect_when_idle_gets_only_status(slow_sim: SimulatorServer) -> None
         assert [f["type"] for f in sock.frames] == ["status"]
     finally:
         sock.close()
+
+
+def test_garbage_collection_pauses_the_worker_between_prompts_at_most_once_per_interval(
+    tmp_path: Path,
+) -> None:
+    interval, pause = 0.8, 0.3
+    with SimulatorServer(
+        data_dir=tmp_path / "comfy", node_delay=0.2, gc_interval=interval, gc_pause=pause
+    ) as sim:
+        workflow = load_transcript("success")
+        request = http_records(workflow, "POST", "/prompt")[0]["req"]
+        ids = []
+        for color in range(6):
+            body = copy.deepcopy(request)
+            body["prompt"]["1"]["inputs"]["color"] = color
+            body.pop("prompt_id", None)
+            ids.append(requests.post(f"{sim.url}/prompt", json=body, timeout=10).json()["prompt_id"])
+        windows = []
+        for prompt_id in ids:
+            deadline = time.monotonic() + 20
+            while not (entry := requests.get(f"{sim.url}/history/{prompt_id}", timeout=10).json()):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            messages = dict(
+                (event, data["timestamp"] / 1000) for event, data in entry[prompt_id]["status"]["messages"]
+            )
+            windows.append((messages["execution_start"], messages["execution_success"]))
+        assert sim.simulator is not None
+        collections = list(sim.simulator.executor.collections)
+    # The first prompt is always followed by a collection, as ComfyUI's clock starts at 0.
+    assert collections and collections[0][0] >= windows[0][1]
+    # Never two collections within the interval, so with prompts shorter than it not after every one.
+    starts = [start for start, _ in collections]
+    assert all(later - earlier > interval for earlier, later in zip(starts, starts[1:], strict=False))
+    assert len(collections) < len(windows)
+    # Each pause falls between two prompts: the worker starts nothing while it collects.
+    for start, end in collections:
+        assert end - start >= pause
+        # (ComfyUI's timestamps are whole milliseconds.)
+        assert not any(s < end - 0.001 and start < e for s, e in windows)
