@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [name for name in SECTIONS if not args.only or name in args.only]
     results: dict[str, Any] = {"machine": describe(), "mode": "quick" if args.quick else "full"}
     started = time.monotonic()
-    with bench_stack(sizes.step_delay) as bench:
+    with bench_stack(sizes.step_delay, sizes.gc_scale) as bench:
         for name in chosen:
             print(f"bench: {name} ...", flush=True)
             bench.reset()

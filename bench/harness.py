@@ -25,6 +25,7 @@ from bench.counters import CallLog, PostLog
 from bench.wsclient import JobSocket
 from gpu_runner.job import prompt_id_for
 from local import processes
+from local.comfyui_sim.executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from local.settings import LocalStackSettings
 from local.stack import REGION, LocalStack
 from shared.names import CONNECTIONS_BY_JOB_INDEX, JOBS_ENQUEUE_PENDING_INDEX
@@ -41,6 +42,7 @@ class Bench:
     stack: LocalStack
     simulator: subprocess.Popen[bytes]
     frames_log: Path
+    gc_log: Path
     calls: CallLog
     posts: PostLog
     runners: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -162,6 +164,10 @@ class Bench:
             received.setdefault((str(kind), str(prompt_id)), float(at))
         return received
 
+    def gc_pauses(self) -> list[tuple[float, float]]:
+        """ComfyUI's garbage collections as (start, end) in epoch seconds (the simulator's own pauses)."""
+        return [(float(a), float(b)) for a, b in map(json.loads, self.gc_log.read_text().splitlines())]
+
     def purge_queue(self) -> None:
         """Drops messages a measurement left behind so the next one starts from an empty queue.
 
@@ -211,26 +217,41 @@ class Bench:
             raise TimeoutError(f"{len(pending)} jobs did not finish within {timeout:.0f} s")
 
 
-def _start_simulator(state: Path, step_delay: float) -> tuple[subprocess.Popen[bytes], str, Path]:
+def _start_simulator(
+    state: Path, step_delay: float, gc_scale: float
+) -> tuple[subprocess.Popen[bytes], str, Path, Path]:
     port = processes.free_port()
-    frames_log = state / "progress-frames.jsonl"
+    frames_log, gc_log = state / "progress-frames.jsonl", state / "gc-pauses.jsonl"
     stops_log = state / STOPS_LOG
+    gc_log.touch()
     process = processes.start_simulator(
         port,
         step_delay,
         state / "comfyui",
         state / "comfyui-sim.log",
         module="bench.sim_observer",
-        extra_args=("--frames-log", str(frames_log), "--stops-log", str(stops_log)),
+        extra_args=(
+            "--frames-log",
+            str(frames_log),
+            "--stops-log",
+            str(stops_log),
+            "--gc-log",
+            str(gc_log),
+            "--gc-interval",
+            str(GC_INTERVAL_SECONDS * gc_scale),
+            "--gc-pause",
+            str(GC_PAUSE_SECONDS * gc_scale),
+        ),
     )
-    return process, f"http://127.0.0.1:{port}", frames_log
+    return process, f"http://127.0.0.1:{port}", frames_log, gc_log
 
 
 @contextmanager
-def bench_stack(step_delay: float) -> Iterator[Bench]:
+def bench_stack(step_delay: float, gc_scale: float = 1.0) -> Iterator[Bench]:
+    """``gc_scale`` shrinks ComfyUI's garbage collection interval and pause with the jobs' length."""
     with tempfile.TemporaryDirectory(prefix="comfy-bench-") as directory:
         state = Path(directory)
-        simulator, url, frames_log = _start_simulator(state, step_delay)
+        simulator, url, frames_log, gc_log = _start_simulator(state, step_delay, gc_scale)
         calls, posts = CallLog(), PostLog()
         calls.install()
         posts.install()
@@ -250,7 +271,7 @@ def bench_stack(step_delay: float) -> Iterator[Bench]:
             stack.start()
             # moto answers some concurrent transactions with a 500 and logs a traceback; clients retry.
             logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-            yield Bench(stack, simulator, frames_log, calls, posts)
+            yield Bench(stack, simulator, frames_log, gc_log, calls, posts)
         finally:
             stack.stop()
             processes.stop(simulator)

@@ -36,9 +36,12 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append(
                 (
                     f"2. Backlog of {b['jobs']} jobs of {b['execution_ms']['p50']:.0f} ms, {label}: "
-                    "jobs/s; ComfyUI idle gap ms p50 / p99",
+                    "jobs/s; ComfyUI idle gap ms p50 / p99 (the runner's own part; ComfyUI's gc pauses)",
                     f"{b['throughput_jobs_per_s']:.2f} jobs/s; gap "
-                    f"{b['idle_gap_ms'].get('p50', 0):.1f} / {b['idle_gap_ms'].get('p99', 0):.1f}",
+                    f"{b['idle_gap_ms'].get('p50', 0):.1f} / {b['idle_gap_ms'].get('p99', 0):.1f} "
+                    f"(runner {_pcts(b['runner_gap_ms'], ('p50', 'p99'))}; "
+                    f"ComfyUI gc {b['comfyui_gc_pause_ms'].get('p50', 0):.1f} ms p50 "
+                    f"in {b['gaps_with_gc_pause']} of {max(b['jobs'] - 1, 0)} gaps)",
                     f"limit {b['limit_jobs_per_s']:.2f} jobs/s "
                     f"({100 * b['throughput_of_limit']:.1f}% of it); "
                     f"ComfyUI busy {100 * b['comfyui_busy_fraction']:.1f}%",

@@ -1,10 +1,12 @@
 """The ComfyUI simulator with two additions: it logs when it hands each ``progress`` frame to its socket,
-and when it receives each request to stop a prompt.
+when it receives each request to stop a prompt, and when it pauses for ComfyUI's garbage collection.
 
-``python -m bench.sim_observer --frames-log PATH [--stops-log PATH] <simulator arguments>``. One JSON line
-per frame, ``[epoch_seconds, prompt_id, node, value, max]``, written just before the frame goes out, so
-the progress latency can be measured from the simulator's own send time (same host, same wall clock);
-one line per stop request, ``[epoch_seconds, "interrupt" | "delete", prompt_id]``, as it arrives.
+``python -m bench.sim_observer --frames-log PATH [--stops-log PATH] [--gc-log PATH] <simulator arguments>``.
+One JSON line per frame, ``[epoch_seconds, prompt_id, node, value, max]``, written just before the frame
+goes out, so the progress latency can be measured from the simulator's own send time (same host, same wall
+clock); one line per stop request, ``[epoch_seconds, "interrupt" | "delete", prompt_id]``, as it arrives;
+one line ``[start, end]`` (epoch seconds) per collection, so an idle gap can be told ComfyUI's or the
+runner's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import IO
 from aiohttp import web
 
 from local.comfyui_sim.__main__ import main as simulator_main
+from local.comfyui_sim.executor import Executor
 from local.comfyui_sim.server import Simulator
 from local.comfyui_sim.ws import SocketHub
 
@@ -56,15 +59,29 @@ def observe_stops(log: IO[str]) -> None:
     setattr(Simulator, "post_queue", post_queue)  # noqa: B010
 
 
+def observe_gc(log: IO[str]) -> None:
+    original = Executor.collect_garbage
+
+    def collect_garbage(executor: Executor) -> None:
+        started = time.time()
+        original(executor)
+        log.write(json.dumps([started, time.time()]) + "\n")
+
+    setattr(Executor, "collect_garbage", collect_garbage)  # noqa: B010
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sim_observer")
     parser.add_argument("--frames-log", required=True)
     parser.add_argument("--stops-log")
+    parser.add_argument("--gc-log")
     known, rest = parser.parse_known_args(argv)
     with Path(known.frames_log).open("a", buffering=1) as log:
         observe(log)
         if known.stops_log:
             observe_stops(Path(known.stops_log).open("a", buffering=1))  # noqa: SIM115
+        if known.gc_log:
+            observe_gc(Path(known.gc_log).open("a", buffering=1))  # noqa: SIM115
         return simulator_main(rest)
 
 

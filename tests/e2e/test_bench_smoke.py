@@ -65,6 +65,9 @@ def test_every_section_is_there_with_positive_numbers(results: dict[str, Any]) -
         busy = results["gpu_busy"][mode]
         assert positive(busy["throughput_jobs_per_s"]) and positive(busy["limit_jobs_per_s"])
         assert isinstance(busy["idle_gap_ms"]["p50"], int | float)
+        # ComfyUI's own garbage collection pauses are told apart from the runner's part of each gap.
+        assert busy["gaps_with_gc_pause"] >= 1 and positive(busy["comfyui_gc_pause_ms"]["p50"])
+        assert busy["runner_gap_ms"]["p50"] <= busy["idle_gap_ms"]["p50"]
     submit = results["submit_path"]
     assert positive(submit["handler_ms"]["p50"]) and positive(submit["raw_calls_ms"]["p50"])
     assert positive(submit["emulator_requests_per_s"]) and positive(submit["raw_submits_per_s"])

@@ -7,6 +7,7 @@ so that an interrupt, a delete or a reconnect lands inside the same node as it d
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 import uuid
 from collections.abc import Iterator
@@ -264,7 +265,7 @@ def test_garbage_collection_pauses_the_worker_between_prompts_at_most_once_per_i
     assert collections and collections[0][0] >= windows[0][1]
     # Never two collections within the interval, so with prompts shorter than it not after every one.
     starts = [start for start, _ in collections]
-    assert all(later - earlier > interval for earlier, later in zip(starts, starts[1:], strict=False))
+    assert all(later - earlier > interval for earlier, later in itertools.pairwise(starts))
     assert len(collections) < len(windows)
     # Each pause falls between two prompts: the worker starts nothing while it collects.
     for start, end in collections:
