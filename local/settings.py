@@ -27,6 +27,8 @@ class LocalStackSettings(BaseSettings):
     visibility_timeout_seconds: int = Field(default=30, ge=1)
     max_receive_count: int = Field(default=5, ge=1)
     sim_step_delay: float = Field(default=0.05, ge=0)
+    # Seconds added to every node the simulator runs, standing in for slow nodes.
+    sim_node_delay: float = Field(default=0.0, ge=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     enqueue_grace_seconds: int = Field(default=10, ge=0)
     # Signs WebSocket tokens; empty: a new random secret per start.

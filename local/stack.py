@@ -128,7 +128,11 @@ class LocalStack:
             return
         port = processes.free_port()
         self._simulator = processes.start_simulator(
-            port, self.settings.sim_step_delay, self.simulator_data_dir, self.state_dir / "comfyui-sim.log"
+            port,
+            self.settings.sim_step_delay,
+            self.simulator_data_dir,
+            self.state_dir / "comfyui-sim.log",
+            extra_args=("--node-delay", str(self.settings.sim_node_delay)),
         )
         self.comfyui_url = f"http://127.0.0.1:{port}"
 
