@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # The CDK's jsii runtime prints a banner on every start when Node is past its end of life (Node 20 here).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: install demo up runner test unit lint typecheck synth bench screenshots clean
+.PHONY: install demo up runner test unit lint typecheck synth bench screenshots conformance clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench: install
 ## The console's screenshots in docs/console/, taken by its browser tests.
 screenshots: install
 	CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest tests/e2e/test_console_browser.py -q
+
+## Check a ComfyUI end to end before deploying it: `make conformance COMFYUI_URL=http://host:port`
+## (the simulator when COMFYUI_URL is empty). Prints pass/fail and the time of each check.
+conformance: install
+	CONFORMANCE_COMFYUI_URL="$(COMFYUI_URL)" $(PY) -m pytest tests/conformance -v -p no:cacheprovider \
+		--durations=0 $(PYTEST_ARGS)
 
 clean:
 	rm -rf .local out cdk.out .pytest_cache .mypy_cache .ruff_cache
