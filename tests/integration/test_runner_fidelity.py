@@ -73,7 +73,8 @@ class Harness:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self.runner.request_stop)
         self._thread.join(30)
-        self._loop.close()
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def run_until_terminal(self, job_id: str, timeout: float = 30) -> Job:
         deadline = time.monotonic() + timeout
