@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,9 @@ class ComfyClient:
         # How many times the socket has opened: a new count may be a restarted ComfyUI with other nodes.
         self.connections = 0
         self._closing = False
+        # Called (in its own task) each time the socket opens.
+        self.on_connect: Callable[[], Awaitable[None]] | None = None
+        self._on_connect_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -110,6 +113,8 @@ class ComfyClient:
                     await ws.send_json(FEATURE_FLAGS)
                     self.connections += 1
                     self._connected.set()
+                    if self.on_connect is not None:
+                        self._on_connect_task = asyncio.create_task(self._call_on_connect())
                     delay = 0.2
                     self._broadcast(RECONNECTED)
                     async for message in ws:
@@ -128,6 +133,13 @@ class ComfyClient:
                 self._broadcast(DISCONNECTED)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _call_on_connect(self) -> None:
+        assert self.on_connect is not None
+        try:
+            await self.on_connect()
+        except Exception:
+            log.exception("the ComfyUI connect callback failed")
 
     def _route(self, raw: str) -> None:
         try:

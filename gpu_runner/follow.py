@@ -168,12 +168,14 @@ class PromptFollower:
             self._disconnected_at = time.monotonic()
             self._frames_lost = True
         elif frame.type == RECONNECTED:
-            if self._disconnected_at is not None:
-                self._disconnected_at = None
-                found = await self._ask_comfyui()
-                if found is not None:
-                    found.sent_images, found.frames_lost = self._sent_images, True
-                return found
+            # A new socket while we listen: frames before it were lost, even if the prompt was submitted
+            # while the old one was already gone (and no DISCONNECTED reached us).
+            self._disconnected_at = None
+            self._frames_lost = True
+            found = await self._ask_comfyui()
+            if found is not None:
+                found.sent_images, found.frames_lost = self._sent_images, True
+            return found
         elif frame.type == SENT_IMAGE:
             self._sent_images.append(data["image"])
         elif frame.type == "execution_start":

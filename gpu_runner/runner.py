@@ -73,6 +73,10 @@ class Runner:
         self.protection = TaskProtection(
             settings.ecs_agent_uri, settings.task_protection_minutes, lambda: bool(self._in_hand)
         )
+        # A new socket may be a restarted ComfyUI with other custom nodes: read what it offers at once,
+        # so that a job in flight already sees its output node types (and again before each claim).
+        self._catalog_lock = asyncio.Lock()
+        self.comfy.on_connect = self._refresh_catalog
 
     @property
     def capacity(self) -> int:
@@ -155,14 +159,18 @@ class Runner:
             # Frames for a client with no socket are dropped: never submit before it is open.
             if not await self.comfy.wait_connected(5.0):
                 return False
-            self.deps.catalog = await self._catalog.refresh()
-            self.deps.output_classes = set(self.deps.catalog.output_classes)
+            await self._refresh_catalog()
             # Without ComfyUI's file inputs a job's inputs cannot be checked: claim nothing yet.
             if self._catalog.ready:
                 return True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), COMFYUI_PROBE_SECONDS)
         return False
+
+    async def _refresh_catalog(self) -> None:
+        async with self._catalog_lock:
+            self.deps.catalog = await self._catalog.refresh()
+            self.deps.output_classes = set(self.deps.catalog.output_classes)
 
     async def claim(self, message: ReceivedMessage) -> JobRun | None:
         """One message, whatever it holds, never takes the loop down with it. None: nothing to run."""
