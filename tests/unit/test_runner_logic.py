@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import struct
+
+import pytest
+
 from gpu_runner.comfy import ComfyRejected
+from gpu_runner.comfy_binary import MalformedFrame, SentImage, SentText, decode
 from gpu_runner.follow import OutcomeKind, outcome_from_history
 from gpu_runner.job import backoff_seconds, prompt_id_for
-from gpu_runner.job_errors import execution_error, rejection_error
+from gpu_runner.job_errors import execution_error, rejection_error, short_traceback, without_paths
 from gpu_runner.outputs import ProducedFile, ProducedText, list_outputs
 from gpu_runner.progress import ProgressTracker, nodes_that_run
+from shared.error_size import bounded
+from shared.models import ErrorCode, JobError
 
 GRAPH = {
     "1": {"class_type": "EmptyImage", "inputs": {}},
@@ -143,3 +151,95 @@ def test_execution_errors_carry_node_and_message() -> None:
         "job-1",
     )
     assert (error.node_id, error.node_type, error.message) == ("2", "ImageToMask", "index 3 is out of bounds")
+
+
+def test_server_paths_are_cut_to_file_names() -> None:
+    message = (
+        "[Errno 2] No such file or directory: '/opt/ComfyUI/input/uploads/a.png' "
+        "(see C:\\ComfyUI\\custom_nodes\\pack\\nodes.py; docs at https://example.com/a/b)"
+    )
+    assert without_paths(message) == (
+        "[Errno 2] No such file or directory: 'a.png' (see nodes.py; docs at https://example.com/a/b)"
+    )
+    frames = [
+        '  File "/work/comfyui/execution.py", line 496, in execute\n    output_data = await get(...)\n',
+        '  File "C:\\ComfyUI\\comfy_extras\\nodes_mask.py", line 137, in image_to_mask\n    mask = image[...]\n',
+    ]
+    assert short_traceback(frames) == [
+        'File "execution.py", line 496, in execute',
+        'File "nodes_mask.py", line 137, in image_to_mask',
+    ]
+
+
+def test_every_node_error_is_listed_and_an_unknown_node_gets_its_type_from_the_graph() -> None:
+    rejected = ComfyRejected(
+        {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
+        {
+            "3": {
+                "errors": [
+                    {
+                        "type": "required_input_missing",
+                        "message": "Required input is missing",
+                        "details": "images",
+                    }
+                ],
+                "class_type": "SaveImage",
+            },
+            "5": {
+                "errors": [
+                    {
+                        "type": "value_bigger_than_max",
+                        "message": "Value 99 bigger than max of 31",
+                        "details": "blur_radius",
+                    }
+                ],
+                "class_type": "ImageBlur",
+            },
+        },
+        partial=True,
+    )
+    error = rejection_error(rejected, GRAPH)
+    assert [(e["node_id"], e["node_type"], e["type"]) for e in error.details["errors"]] == [
+        ("3", "SaveImage", "required_input_missing"),
+        ("5", "ImageBlur", "value_bigger_than_max"),
+    ]
+    assert "none was run" in error.message and "node 5 (ImageBlur)" in error.message
+    unknown = ComfyRejected(
+        {
+            "type": "invalid_prompt",
+            "message": "Cannot execute because node Nope does not exist.",
+            "details": "Node ID '#9'",
+        },
+        {},
+    )
+    assert (rejection_error(unknown, GRAPH).node_id, rejection_error(unknown, GRAPH).node_type) == (
+        "9",
+        "ImageBlur",
+    )
+
+
+def test_stored_errors_are_bounded_and_say_so() -> None:
+    huge = JobError(
+        code=ErrorCode.VALIDATION_ERROR,
+        message="x" * 50_000,
+        details={
+            "node_errors": {"1": {"extra_info": {"received_value": "9" * 300_000}}},
+            "list": list(range(5000)),
+        },
+    )
+    stored = bounded(huge)
+    assert len(stored.model_dump_json()) < 8_000
+    assert stored.details is not None and stored.details["truncated"] is True
+    assert stored.message.endswith("more characters cut]")
+    small = JobError(code=ErrorCode.EXECUTION_ERROR, message="fine", details={"a": 1})
+    assert bounded(small) is small
+
+
+def test_binary_frames_are_decoded() -> None:
+    header = json.dumps({"node_id": "3", "prompt_id": "p", "image_type": "image/png"}).encode()
+    image = decode(struct.pack(">II", 4, len(header)) + header + b"PNG")
+    assert image == SentImage("p", "3", "image/png", b"PNG")
+    assert decode(struct.pack(">II", 1, 1) + b"JPG") == SentImage(None, None, "image/jpeg", b"JPG")
+    assert decode(struct.pack(">II", 3, 1) + b"4" + b"hello") == SentText("4", "hello")
+    with pytest.raises(MalformedFrame):
+        decode(struct.pack(">II", 4, 99) + b"{")
