@@ -107,21 +107,18 @@ def test_backoff_grows_and_is_capped() -> None:
     assert backoff_seconds(50) == 300
 
 
+MISSING_IMAGES = {
+    "errors": [
+        {"type": "required_input_missing", "message": "Required input is missing", "details": "images"}
+    ],
+    "class_type": "SaveImage",
+}
+
+
 def test_validation_errors_name_node_and_type() -> None:
     rejected = ComfyRejected(
         {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
-        {
-            "3": {
-                "errors": [
-                    {
-                        "type": "required_input_missing",
-                        "message": "Required input is missing",
-                        "details": "images",
-                    }
-                ],
-                "class_type": "SaveImage",
-            }
-        },
+        {"3": MISSING_IMAGES},
     )
     error = rejection_error(rejected, {})
     assert (error.node_id, error.node_type) == ("3", "SaveImage")
@@ -175,16 +172,7 @@ def test_every_node_error_is_listed_and_an_unknown_node_gets_its_type_from_the_g
     rejected = ComfyRejected(
         {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
         {
-            "3": {
-                "errors": [
-                    {
-                        "type": "required_input_missing",
-                        "message": "Required input is missing",
-                        "details": "images",
-                    }
-                ],
-                "class_type": "SaveImage",
-            },
+            "3": MISSING_IMAGES,
             "5": {
                 "errors": [
                     {
