@@ -35,7 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env["COMFYUI_URL"] = url
     else:
         # The simulator's nodes take as long as small real ones, so a cancel can land mid-run.
-        env["SIM_NODE_DELAY"] = "0.3"
+        env["SIM_NODE_DELAY"] = "0.2"
     running = start_stack(tmp_path_factory.mktemp("conformance"), **env)
     yield running
     stop_stack(running)

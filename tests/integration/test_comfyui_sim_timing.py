@@ -237,14 +237,14 @@ def test_reconnect_when_idle_gets_only_status(slow_sim: SimulatorServer) -> None
 def test_garbage_collection_pauses_the_worker_between_prompts_at_most_once_per_interval(
     tmp_path: Path,
 ) -> None:
-    interval, pause = 0.8, 0.3
+    interval, pause = 0.8, 0.2
     with SimulatorServer(
-        data_dir=tmp_path / "comfy", node_delay=0.2, gc_interval=interval, gc_pause=pause
+        data_dir=tmp_path / "comfy", node_delay=0.1, gc_interval=interval, gc_pause=pause
     ) as sim:
         workflow = load_transcript("success")
         request = http_records(workflow, "POST", "/prompt")[0]["req"]
         ids = []
-        for color in range(6):
+        for color in range(5):
             body = copy.deepcopy(request)
             body["prompt"]["1"]["inputs"]["color"] = color
             body.pop("prompt_id", None)
