@@ -134,6 +134,12 @@ class ComfyClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    async def settled(self) -> None:
+        """Returns once the connect callback of the current socket has run."""
+        task = self._on_connect_task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
     async def _call_on_connect(self) -> None:
         assert self.on_connect is not None
         try:

@@ -172,6 +172,8 @@ class PromptFollower:
             # while the old one was already gone (and no DISCONNECTED reached us).
             self._disconnected_at = None
             self._frames_lost = True
+            # It may be a restarted ComfyUI: let the runner read its node types before we conclude.
+            await self._client.settled()
             found = await self._ask_comfyui()
             if found is not None:
                 found.sent_images, found.frames_lost = self._sent_images, True
