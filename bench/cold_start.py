@@ -22,10 +22,18 @@ from local.processes import ROOT
 from local.stack import api_key_id
 
 IGNORED = {"functions", "encodings", "site", "bench"}
+# The local stack's process name for each handler: the child calls AWS with that function's role.
+ROLES = {"api": "api", "ws": "ws_routes", "authorizer": "ws_authorizer", "dlq": "dlq", "sweeper": "sweeper"}
 
 
-def _child(name: str, importtime: bool) -> tuple[float, dict[str, Any], str]:
-    env = {**os.environ, "AWS_SDK_UA_APP_ID": "bench-cold", COLD_API_KEY_ID: api_key_id(API_KEY)}
+def _child(bench: Bench, name: str, importtime: bool) -> tuple[float, dict[str, Any], str]:
+    assert bench.stack.iam is not None
+    env = {
+        **os.environ,
+        **bench.stack.iam.env(ROLES[name]),
+        "AWS_SDK_UA_APP_ID": "bench-cold",
+        COLD_API_KEY_ID: api_key_id(API_KEY),
+    }
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "bench.cold_child", name]
     started = time.perf_counter()
     done = subprocess.run(
@@ -57,11 +65,11 @@ def run(bench: Bench, runs: int) -> dict[str, Any]:
     for name, module in MODULES.items():
         walls, import_times, first_requests = [], [], []
         for _ in range(runs):
-            wall, timings, _ = _child(name, importtime=False)
+            wall, timings, _ = _child(bench, name, importtime=False)
             walls.append(wall)
             import_times.append(timings["import_s"])
             first_requests.append(timings["first_request_s"])
-        _, _, report = _child(name, importtime=True)
+        _, _, report = _child(bench, name, importtime=True)
         top = heaviest(report)
         for entry in top:
             imports[entry["module"]] = max(imports.get(entry["module"], 0), entry["cumulative_ms"])

@@ -104,8 +104,9 @@ class DataStore(Construct):
 
     def allow_browser_origins(self, own_origins: list[str]) -> None:
         """Browsers on the API's own origins and ``corsAllowedOrigins`` may use presigned URLs; no others."""
+        # Uploads are presigned form POSTs; outputs are presigned GETs.
         self.bucket.add_cors_rule(
-            allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+            allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
             allowed_origins=list(dict.fromkeys((*own_origins, *self._config.cors_allowed_origins))),
             allowed_headers=["*"],
             exposed_headers=["ETag"],

@@ -330,8 +330,14 @@ class GpuRunners(Construct):
                 ],
             ),
             (["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [data.connections_table.table_arn]),
-            # Outputs are written, and deleted again when the job cannot be marked succeeded.
-            (["s3:PutObject", "s3:DeleteObject"], [object_arns(data.bucket, S3Prefix.OUTPUTS)]),
+            # Outputs are written, presigned for the terminal frame, and deleted again when the job cannot
+            # be marked succeeded or a retry clears an earlier attempt's (listed first).
+            (
+                ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                [object_arns(data.bucket, S3Prefix.OUTPUTS)],
+            ),
+            # Also makes a missing upload a 404 (the job fails with input_error), not a 403.
+            (["s3:ListBucket"], [data.bucket.bucket_arn]),
             (
                 ["s3:GetObject"],
                 [object_arns(data.bucket, S3Prefix.INPUTS), object_arns(data.bucket, S3Prefix.WORKFLOWS)],

@@ -290,7 +290,9 @@ class ComfyApiStack(Stack):
         api.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_BY_OWNER_INDEX)])
         api.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [idempotency])
         api.allow(["sqs:SendMessage"], [queue])
-        api.allow(["s3:GetObject"], [outputs])
+        # HeadObject on an upload is s3:GetObject; ListBucket makes a missing upload a 404, not a 403.
+        api.allow(["s3:GetObject"], [outputs, object_arns(data.bucket, S3Prefix.INPUTS)])
+        api.allow(["s3:ListBucket"], [data.bucket.bucket_arn])
         api.allow(
             ["s3:PutObject"],
             [object_arns(data.bucket, S3Prefix.INPUTS), object_arns(data.bucket, S3Prefix.WORKFLOWS)],

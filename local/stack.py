@@ -1,15 +1,20 @@
 """The whole service on one machine: moto for AWS, the API Gateway emulator, the simulator, the runners.
 
-What is emulated, and by what: DynamoDB, SQS and S3 by moto in server mode on 127.0.0.1; API Gateway
-(REST with API keys, WebSocket with its authorizer and @connections) by ``local.apigw``, which calls the
-real Lambda handlers in this process with the events API Gateway sends; API keys and usage plans by
-moto's API Gateway and the tenants table (``local.api_keys``, ``python -m admin tenants --local``); ComfyUI by
-``local.comfyui_sim`` unless ``COMFYUI_URL`` names a real one. The runners are real, separate
+What is emulated, and by what: DynamoDB, SQS and S3 by moto in server mode on 127.0.0.1, behind IAM
+(``local.iam``); API Gateway (REST with API keys, WebSocket with its authorizer and @connections) by
+``local.apigw``, which calls the real Lambda handlers in this process with the events API Gateway sends;
+API keys and usage plans by moto's API Gateway and the tenants table (``local.api_keys``,
+``python -m admin tenants --local``); ComfyUI by ``local.comfyui_sim`` unless ``COMFYUI_URL`` names a
+real one. The runners are real, separate
 processes, started with the environment written to ``<state_dir>/runner.env``.
+
+Every process calls AWS as its own role: its credentials hold exactly the policies the synthesized
+template gives that role, so a call ``infra/`` does not grant fails here as it would in AWS.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -18,14 +23,16 @@ import secrets
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from local import processes
 from local.api_keys import LocalKeyStore
+from local.apigw.events import ApiInfo
 from local.apigw.rest import RestApiEmulator
 from local.apigw.server import ApiGatewayEmulator
 from local.apigw.static import static_site
@@ -33,8 +40,10 @@ from local.apigw.websocket import WebSocketApiEmulator
 from local.aws_resources import LocalResources, create_resources
 from local.dlq_source import SqsEventSource
 from local.ecs_agent import EcsAgentServer
+from local.iam.account import HARNESS_KEY, GuardedMotoServer, LocalIam
+from local.iam.template import LocalAccount, synthesized_template
 from local.settings import LocalStackSettings
-from shared.aws.clients import AwsClients
+from shared.aws.clients import AwsClients, sessions_from
 from shared.aws.tenants import Tenant, TenantKey, TenantStore
 from shared.console import CONSOLE_PATH, content_security_policy
 from shared.names import (
@@ -47,6 +56,18 @@ from shared.names import (
 )
 
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+WEBSOCKET_API_ID = "local0wsap"
+# The stack process's own environment holds no valid key: a handler that called AWS outside its
+# function's credentials would get InvalidAccessKeyId instead of someone else's permissions.
+NO_ROLE_KEY = "NO-ROLE-OUTSIDE-A-FUNCTION"
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def local_bucket_name(template_name: str) -> str:
+    """A bucket name in AWS ends in its account and region (names are global); locally it does not."""
+    return template_name.removesuffix(f"-{ACCOUNT_ID}-{REGION}")
 
 
 def api_key_id(key: str) -> str:
@@ -65,7 +86,8 @@ class LocalStack:
     api_keys: list[str] = field(default_factory=list)
     resources: LocalResources | None = None
     runners: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    _moto: ThreadedMotoServer | None = None
+    iam: LocalIam | None = None
+    _moto: GuardedMotoServer | None = None
     _simulator: subprocess.Popen[bytes] | None = None
     _gateway: ApiGatewayEmulator | None = None
     _sweeper: threading.Thread | None = None
@@ -97,7 +119,9 @@ class LocalStack:
     def _start_aws(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         port = processes.free_port()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        account = LocalAccount(ACCOUNT_ID, REGION, WEBSOCKET_API_ID, local_bucket_name)
+        self.iam = LocalIam.from_template(synthesized_template(), account)
+        self._moto = GuardedMotoServer(self.iam, "127.0.0.1", port)
         self._moto.start()
         self.aws_endpoint = f"http://127.0.0.1:{port}"
         self.resources = create_resources(
@@ -141,8 +165,6 @@ class LocalStack:
         return {
             Env.AWS_ENDPOINT_URL: self.aws_endpoint,
             Env.AWS_REGION: REGION,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
             Env.JOBS_TABLE: self.resources.jobs_table,
             Env.IDEMPOTENCY_TABLE: self.resources.idempotency_table,
             Env.CONNECTIONS_TABLE: self.resources.connections_table,
@@ -155,6 +177,7 @@ class LocalStack:
         # The Lambda handlers run in this process, so this process's environment is theirs, as
         # Lambda's configuration would make it. There is no CloudWatch here to send metrics to.
         os.environ.update(self._aws_env())
+        os.environ.update({"AWS_ACCESS_KEY_ID": NO_ROLE_KEY, "AWS_SECRET_ACCESS_KEY": NO_ROLE_KEY})
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -166,14 +189,17 @@ class LocalStack:
         from functions.ws.handler import ROUTES
         from functions.ws.handler import handler as ws_handler
 
+        assert self.iam is not None
         keys = {key: api_key_id(key) for key in self.api_keys}
         key_store = LocalKeyStore(keys, local_clients(self.aws_endpoint).apigateway)
-        rest = RestApiEmulator(api_handler, key_store, public_paths=PUBLIC_REST_PATHS)
+        rest = RestApiEmulator(self.as_role("api", api_handler), key_store, public_paths=PUBLIC_REST_PATHS)
         websocket = WebSocketApiEmulator(
-            dict.fromkeys(ROUTES, ws_handler),
-            authorizer=ws_authorizer,
+            dict.fromkeys(ROUTES, self.as_role("ws_routes", ws_handler)),
+            authorizer=self.as_role("ws_authorizer", ws_authorizer),
             route_selection_expression=WS_ROUTE_SELECTION_EXPRESSION,
             identity_sources=[f"route.request.querystring.{WS_TOKEN_QUERY_PARAMETER}"],
+            api=ApiInfo(api_id=WEBSOCKET_API_ID, stage=self.iam.websocket_stage),
+            management_access=self.iam.management_access,
         )
         console = static_site(CONSOLE_PATH, processes.ROOT / "console", self._console_policy)
         self._gateway = ApiGatewayEmulator(
@@ -196,13 +222,24 @@ class LocalStack:
         websocket_origin = self.websocket_url.rsplit("/", 1)[0]
         return content_security_policy([websocket_origin], [self.aws_endpoint])
 
+    def as_role(self, process: str, handler: Handler) -> Handler:
+        """The handler, calling AWS with its own function's credentials, as Lambda gives it its role's."""
+        assert self.iam is not None
+        new_session = functools.partial(self.iam.session, process)
+
+        def as_role(event: dict[str, Any], context: Any) -> Any:
+            with sessions_from(new_session):
+                return handler(event, context)
+
+        return as_role
+
     def _start_sweeper(self) -> None:
         from functions.sweeper.sweep import resend_pending
         from shared.aws.jobs import JobStore
         from shared.aws.queue import JobQueue
 
-        assert self.resources is not None
-        clients = local_clients(self.aws_endpoint)
+        assert self.resources is not None and self.iam is not None
+        clients = AwsClients(self.iam.session("sweeper"), endpoint_url=self.aws_endpoint)
         store = JobStore(clients.dynamodb, self.resources.jobs_table, self.resources.idempotency_table)
         queue = JobQueue(clients.sqs, self.resources.queue_url)
 
@@ -241,9 +278,13 @@ class LocalStack:
     def _start_dlq_consumer(self) -> None:
         from functions.dlq.handler import handler as dlq_handler
 
-        assert self.resources is not None
+        assert self.resources is not None and self.iam is not None
+        # The event source mapping polls with the function's role, as Lambda's does.
         self._dlq_source = SqsEventSource(
-            local_clients(self.aws_endpoint), self.resources.dlq_url, dlq_handler, REGION
+            AwsClients(self.iam.session("dlq"), endpoint_url=self.aws_endpoint),
+            self.resources.dlq_url,
+            self.as_role("dlq", dlq_handler),
+            REGION,
         )
         self._dlq_source.start()
 
@@ -252,8 +293,11 @@ class LocalStack:
         return self.state_dir / "runner.env"
 
     def runner_env(self) -> dict[str, str]:
+        assert self.iam is not None
         return {
             **self._aws_env(),
+            # The task role's credentials, as ECS hands them to the task.
+            **self.iam.env("runner"),
             "COMFYUI_URL": self.comfyui_url,
             **self._comfyui_folders(),
             "VISIBILITY_TIMEOUT_SECONDS": str(self.settings.visibility_timeout_seconds),
@@ -316,8 +360,8 @@ class LocalStack:
 
 
 def local_clients(endpoint: str) -> AwsClients:
-    """Clients for the stack's own use, independent of this process's environment."""
+    """Clients for the stack's own use (creating the resources), as the account's administrator."""
     session = boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
+        aws_access_key_id=HARNESS_KEY, aws_secret_access_key=HARNESS_KEY, region_name=REGION
     )
     return AwsClients(session, endpoint_url=endpoint)

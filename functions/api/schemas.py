@@ -87,14 +87,16 @@ class UploadRequest(BaseModel):
 
 
 class UploadTicket(BaseModel):
-    """Where to PUT the file; then name it in a job as ``ref``."""
+    """Where to POST the file (a form upload); then name it in a job as ``ref``."""
 
     upload_id: str
     ref: str = Field(description="upload://<upload_id>: the value for a workflow input or template param")
-    url: str = Field(description="A presigned URL to PUT the file's bytes to")
-    method: str = "PUT"
-    headers: dict[str, str] = Field(description="Headers the PUT must carry")
-    max_bytes: int = Field(description="Files larger than this are refused when the job runs")
+    url: str = Field(description="The URL to POST a multipart/form-data upload to")
+    method: str = "POST"
+    fields: dict[str, str] = Field(
+        description="Form fields to send as they are, before the file itself in a last field named `file`"
+    )
+    max_bytes: int = Field(description="The storage refuses a larger file (HTTP 400, EntityTooLarge)")
     expires_at: datetime
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -94,24 +95,57 @@ def _iso(epoch_ms: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a caller may not use the management API, as API Gateway answers it (403)."""
+
+    error_type: str
+    message: str
+
+
+# (method, connection id, the request's Authorization header) -> None to serve it, or why not.
+AccessCheck = Callable[[str, str, str], Refusal | None]
+
+
 def _gone(request_id: str) -> web.Response:
     return gateway_error(410, "The connection is gone", "GoneException", request_id=request_id)
 
 
 class ManagementApi:
-    """``POST``/``GET``/``DELETE /<stage>/@connections/{connectionId}``. Signatures go unchecked."""
+    """``POST``/``GET``/``DELETE /<stage>/@connections/{connectionId}``.
 
-    def __init__(self, registry: ConnectionRegistry, stage: str) -> None:
+    With an ``access`` check, each call must come from a principal allowed ``execute-api:ManageConnections``
+    on it, as IAM authorizes the management API; the signature itself is not recomputed.
+    """
+
+    def __init__(self, registry: ConnectionRegistry, stage: str, access: AccessCheck | None = None) -> None:
         self.registry = registry
         self.stage = stage
+        self.access = access
 
     def routes(self) -> list[web.RouteDef]:
         path = f"/{self.stage}/@connections/{{connection_id}}"
         return [
-            web.post(path, self.post_to_connection),
-            web.get(path, self.get_connection, allow_head=False),
-            web.delete(path, self.delete_connection),
+            web.post(path, self._checked(self.post_to_connection)),
+            web.get(path, self._checked(self.get_connection), allow_head=False),
+            web.delete(path, self._checked(self.delete_connection)),
         ]
+
+    def _checked(
+        self, serve: Callable[[web.Request], Awaitable[web.Response]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def checked(request: web.Request) -> web.Response:
+            if self.access is not None:
+                refusal = self.access(
+                    request.method,
+                    request.match_info["connection_id"],
+                    request.headers.get("Authorization", ""),
+                )
+                if refusal is not None:
+                    return gateway_error(403, refusal.message, refusal.error_type)
+            return await serve(request)
+
+        return checked
 
     async def post_to_connection(self, request: web.Request) -> web.Response:
         request_id = new_request_id()

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from local.apigw.connections import Connection, ConnectionRegistry, ManagementApi
+from local.apigw.connections import AccessCheck, Connection, ConnectionRegistry, ManagementApi
 from local.apigw.events import (
     ApiInfo,
     WsPeer,
@@ -67,7 +67,8 @@ class WebSocketApiEmulator:
 
     ``routes`` maps route keys (``$connect``, ``$disconnect``, ``$default``, ``subscribe``...) to handlers;
     ``authorizer``, when given, is the REQUEST authorizer on ``$connect``; ``identity_sources`` such as
-    ``route.request.querystring.token`` are checked before it is called, as API Gateway does.
+    ``route.request.querystring.token`` are checked before it is called, as API Gateway does;
+    ``management_access``, when given, decides who may call the ``@connections`` API.
     """
 
     def __init__(
@@ -80,7 +81,9 @@ class WebSocketApiEmulator:
         api: ApiInfo | None = None,
         integration_timeout_s: float = 29.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        management_access: AccessCheck | None = None,
     ) -> None:
+        self.management_access = management_access
         self.routes = {key: as_function(h, _function_name(key)) for key, h in routes.items()}
         self.authorizer = as_function(authorizer, "ws-authorizer") if authorizer is not None else None
         self.selector = RouteSelector(route_selection_expression)
@@ -100,7 +103,7 @@ class WebSocketApiEmulator:
         stage = self.api.stage
         app.router.add_get(f"/{stage}", self._handshake, allow_head=False)
         app.router.add_get(f"/{stage}/", self._handshake, allow_head=False)
-        app.router.add_routes(ManagementApi(self.registry, stage).routes())
+        app.router.add_routes(ManagementApi(self.registry, stage, self.management_access).routes())
         app.router.add_route("*", "/{tail:.*}", _no_such_resource)
         app.on_shutdown.append(self._close_all)
         if executor is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -28,17 +31,41 @@ _CONFIG = Config(
 _PATH_STYLE = _CONFIG.merge(Config(s3={"addressing_style": "path"}))
 
 
+# How the function this code runs as makes its sessions, where one process hosts several (the local
+# stack runs every Lambda handler in its own process, each with its own role's credentials).
+SessionFactory = Callable[[], boto3.session.Session]
+_bound_factory: ContextVar[SessionFactory | None] = ContextVar("bound_aws_session_factory", default=None)
+
+
+@contextmanager
+def sessions_from(factory: SessionFactory) -> Iterator[None]:
+    """Clients made inside this block, and not given a session, use a new session from ``factory``
+    (a new one each, as boto3 sessions are not to be shared between threads)."""
+    token = _bound_factory.set(factory)
+    try:
+        yield
+    finally:
+        _bound_factory.reset(token)
+
+
+def default_session() -> boto3.session.Session:
+    """A session from the bound factory, if any; else boto3's standard chain (environment, task role)."""
+    return (_bound_factory.get() or boto3.session.Session)()
+
+
 class AwsClients:
     """One boto3 session and its clients; region and endpoint come from the standard AWS variables."""
 
     def __init__(self, session: boto3.session.Session | None = None, endpoint_url: str | None = None) -> None:
         self._session = session
+        # Taken now, not on first use: a client may first be used on another thread.
+        self._factory = _bound_factory.get() or boto3.session.Session
         # None: boto3's own resolution, which honours AWS_ENDPOINT_URL.
         self._endpoint_url = endpoint_url
 
     @cached_property
     def session(self) -> boto3.session.Session:
-        return self._session or boto3.session.Session()
+        return self._session or self._factory()
 
     def _client(self, service: str, config: Config = _CONFIG) -> Any:
         return self.session.client(service, config=config, endpoint_url=self._endpoint_url)

@@ -14,6 +14,8 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared.aws.clients import default_session
+
 # A post that hangs must not hold up a job: short timeouts and a single retry.
 _CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
 _TIMEOUT_SECONDS = 3.0
@@ -53,7 +55,7 @@ class _Body:
 
 class ConnectionPoster:
     def __init__(self, endpoint_url: str, session: boto3.session.Session | None = None) -> None:
-        session = session or boto3.session.Session()
+        session = session or default_session()
         self._client = session.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=_CONFIG)
         self._client.meta.events.register("before-send.apigatewaymanagementapi", self._send_by_deadline)
         self._connections = threading.local()

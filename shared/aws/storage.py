@@ -71,9 +71,15 @@ class ArtifactStore:
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=ttl_seconds
         )
 
-    def presign_put(self, key: str, content_type: str, ttl_seconds: int) -> str:
-        return self._s3.generate_presigned_url(
-            "put_object",
-            Params={"Bucket": self._bucket, "Key": key, "ContentType": content_type},
+    def presign_post(
+        self, key: str, content_type: str, max_bytes: int, ttl_seconds: int
+    ) -> tuple[str, dict[str, str]]:
+        """A form upload S3 itself holds to this key, this content type and at most ``max_bytes``."""
+        post = self._s3.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
             ExpiresIn=ttl_seconds,
         )
+        return str(post["url"]), {str(k): str(v) for k, v in post["fields"].items()}

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from local.iam.template import synthesized_template
 from tests.conftest import ROOT
 
 TERMINAL = {"succeeded", "failed", "canceled", "expired"}
@@ -24,6 +25,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def iam_policies() -> None:
+    """Synthesizes infra/ once, if it changed, before any stack starts and reads its roles' policies."""
+    synthesized_template()
 
 
 @dataclass

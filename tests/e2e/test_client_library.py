@@ -136,12 +136,15 @@ def drop_connections(stack: Stack, job_id: str) -> int:
         session.client("dynamodb", endpoint_url=stack.endpoints["aws_endpoint"]),
         stack.runner_env["CONNECTIONS_TABLE_NAME"],
     )
+    # The management API is IAM-authorized: the harness signs its calls as any AWS caller would.
+    management = session.client("apigatewaymanagementapi", endpoint_url=stack.endpoints["management_url"])
     dropped = 0
     for connection_id in connections.subscribers(job_id):
-        url = (
-            f"{stack.endpoints['management_url']}/@connections/{requests.utils.quote(connection_id, safe='')}"
-        )
-        dropped += requests.delete(url, timeout=5).status_code == 204
+        try:
+            management.delete_connection(ConnectionId=connection_id)
+        except management.exceptions.GoneException:
+            continue
+        dropped += 1
     return dropped
 
 

@@ -8,9 +8,13 @@ import subprocess
 import sys
 from typing import Any
 
+import boto3
+import pytest
 import requests
+from botocore.exceptions import ClientError
 from PIL import Image
 
+from shared.names import IdempotencyAttr, JobAttr
 from tests.conftest import ROOT, load_workflow
 from tests.e2e.conftest import Stack, submit, wait_for
 
@@ -122,3 +126,20 @@ def test_a_tenant_rotates_its_key_without_losing_a_job(stack: Stack) -> None:
     assert stack.client(0).get(job_url, timeout=10).status_code == 404  # another tenant
     shown = tenants(stack, "show", tenant_id)
     assert [key["revoked_at"] is None for key in shown["keys"]] == [False, True]
+
+
+def test_the_runner_runs_as_its_role_and_nothing_more(stack: Stack) -> None:
+    """The stack enforces the template's policies: the runner's own keys reach its grants only."""
+    env = stack.runner_env
+    session = boto3.session.Session(
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1"
+    )
+    dynamodb = session.client("dynamodb", endpoint_url=stack.endpoints["aws_endpoint"])
+    dynamodb.get_item(TableName=env["JOBS_TABLE_NAME"], Key={JobAttr.JOB_ID: {"S": "nobody"}})
+    with pytest.raises(ClientError) as denied:
+        dynamodb.get_item(TableName=env["IDEMPOTENCY_TABLE_NAME"], Key={IdempotencyAttr.KEY: {"S": "nobody"}})
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    sqs = session.client("sqs", endpoint_url=stack.endpoints["aws_endpoint"])
+    with pytest.raises(ClientError) as denied:
+        sqs.send_message(QueueUrl=env["JOBS_QUEUE_URL"], MessageBody="{}")
+    assert "AccessDenied" in denied.value.response["Error"]["Code"]

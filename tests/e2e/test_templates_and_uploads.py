@@ -1,27 +1,57 @@
-"""Uploads reach ComfyUI's LoadImage byte for byte; templates run; Prefer: wait returns the finished job."""
+"""Uploads reach ComfyUI's LoadImage byte for byte; templates run; Prefer: wait returns the finished job.
+
+The stack runs under IAM with its roles from the template, and with a small upload limit so the storage's
+own size check can be seen.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import Stack, start_stack, stop_stack, wait_for
+
+UPLOAD_MAX_BYTES = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"), RUNNERS="1", UPLOAD_MAX_BYTES=str(UPLOAD_MAX_BYTES)
+    )
+    yield running
+    stop_stack(running)
+
+
+def ticket_for(stack: Stack, content_type: str = "image/png") -> dict[str, Any]:
+    ticket = stack.client().post(
+        f"{stack.rest_url}/v1/uploads", json={"content_type": content_type}, timeout=10
+    )
+    assert ticket.status_code == 201, ticket.text
+    return dict(ticket.json())
+
+
+def post_form(ticket: dict[str, Any], data: bytes, **fields: str) -> requests.Response:
+    return requests.post(
+        ticket["url"], data={**ticket["fields"], **fields}, files={"file": ("in.png", data)}, timeout=10
+    )
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def upload_png(stack: Stack, image: Image.Image) -> str:
-    ticket = stack.client().post(
-        f"{stack.rest_url}/v1/uploads", json={"content_type": "image/png"}, timeout=10
-    )
-    assert ticket.status_code == 201
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    put = requests.put(
-        ticket.json()["url"], data=buffer.getvalue(), headers=ticket.json()["headers"], timeout=10
-    )
-    assert put.status_code == 200
-    return str(ticket.json()["ref"])
+    ticket = ticket_for(stack)
+    assert post_form(ticket, png_bytes(image)).status_code == 204
+    return str(ticket["ref"])
 
 
 def download(url: str) -> Image.Image:
@@ -75,3 +105,35 @@ def test_txt2img_template_runs(stack: Stack) -> None:
     job = wait_for(client, stack.rest_url + answer.headers["Location"])
     assert job["status"] == "succeeded"
     assert download(job["outputs"][0]["url"]).size == (256, 128)
+
+
+def loadimage_graph(ref: str) -> dict[str, Any]:
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": ref}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "in"}},
+    }
+
+
+def test_an_upload_not_yet_made_is_a_422_not_a_503(stack: Stack) -> None:
+    # The API's HeadObject needs s3:GetObject on the inputs, and s3:ListBucket for a missing key to be
+    # a 404 rather than a 403 (which the API would have to report as the bucket being unavailable).
+    ticket = ticket_for(stack)
+    answer = stack.client().post(
+        f"{stack.rest_url}/v1/jobs", json={"workflow": loadimage_graph(ticket["ref"])}, timeout=10
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["pointer"] == "/workflow/1/inputs/image"
+
+
+def test_the_storage_refuses_an_upload_over_the_limit_or_of_another_type(stack: Stack) -> None:
+    ticket = ticket_for(stack)
+    assert ticket["max_bytes"] == UPLOAD_MAX_BYTES
+    too_large = post_form(ticket, b"\x89PNG" + bytes(UPLOAD_MAX_BYTES))
+    assert too_large.status_code == 400 and "<Code>EntityTooLarge</Code>" in too_large.text
+    retyped = post_form(ticket, b"\x89PNG small", **{"Content-Type": "image/gif"})
+    assert retyped.status_code == 403 and "Policy Condition failed" in retyped.text
+    # Neither left anything behind: a job naming the upload is still refused.
+    answer = stack.client().post(
+        f"{stack.rest_url}/v1/jobs", json={"workflow": loadimage_graph(ticket["ref"])}, timeout=10
+    )
+    assert answer.status_code == 422

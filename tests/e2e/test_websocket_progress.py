@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 import websocket
 
 from shared.aws.connections import ConnectionStore
@@ -55,7 +56,9 @@ def check_sequence(frames: list[dict[str, Any]]) -> None:
     assert percents == sorted(percents), "progress never goes back"
     sampler = [f for f in frames if f["type"] == "job.progress" and f["node_type"] == "KSampler"]
     assert sampler and sampler[-1]["max"] == 40
-    assert frames[-1]["outputs"][0]["url"].startswith("http")
+    # The runner presigned it: its role must be allowed to GetObject the output, or the link is a 403.
+    download = requests.get(frames[-1]["outputs"][0]["url"], timeout=10)
+    assert download.status_code == 200 and download.content.startswith(b"\x89PNG")
 
 
 def test_a_subscriber_sees_snapshot_running_progress_and_success(stack: Stack) -> None:

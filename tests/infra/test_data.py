@@ -201,7 +201,7 @@ def test_browsers_may_use_presigned_urls_from_the_apis_own_origins_and_the_confi
     _, bucket = _artifacts_bucket(synth)
     # The first rule is the configured one; the console's own origin has a rule of its own (test_console).
     rule = bucket["CorsConfiguration"]["CorsRules"][0]
-    assert {"PUT", "GET"} <= set(rule["AllowedMethods"])
+    assert {"POST", "GET"} <= set(rule["AllowedMethods"])
     custom_domain = "https://" + synth.stack.config.custom_domain_name  # type: ignore[operator]
     assert rule["AllowedOrigins"] == [_api_origin(synth), custom_domain, APP_ORIGIN]
 

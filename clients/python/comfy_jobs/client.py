@@ -204,8 +204,10 @@ class Client:
         )
         if upload.max_bytes is not None and len(data) > upload.max_bytes:
             raise ValueError(f"{path} is {len(data)} bytes; uploads may be at most {upload.max_bytes}")
-        headers = upload.headers or {"Content-Type": content_type}
-        response = self.storage.request(upload.method, upload.url, data=data, headers=headers, timeout=120)
+        # A form upload: the signed fields first, the file last (S3 reads the fields before the file).
+        response = self.storage.request(
+            upload.method, upload.url, data=upload.fields, files={"file": (path.name, data)}, timeout=120
+        )
         if not response.ok:
             raise self._error(response)
         return upload

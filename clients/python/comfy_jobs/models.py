@@ -124,7 +124,7 @@ class Upload:
     ref: str
     url: str
     method: str
-    headers: dict[str, str]
+    fields: dict[str, str]
     max_bytes: int | None
     expires_at: datetime | None
 
@@ -134,8 +134,8 @@ class Upload:
             upload_id=str(data["upload_id"]),
             ref=str(data.get("ref") or f"upload://{data['upload_id']}"),
             url=str(data["url"]),
-            method=str(data.get("method") or "PUT"),
-            headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()},
+            method=str(data.get("method") or "POST"),
+            fields={str(k): str(v) for k, v in (data.get("fields") or {}).items()},
             max_bytes=int(data["max_bytes"]) if data.get("max_bytes") is not None else None,
             expires_at=parse_time(data.get("expires_at")),
         )

@@ -1,4 +1,4 @@
-"""/v1/uploads: a presigned PUT for an input file, which a job then names as ``upload://<upload_id>``."""
+"""/v1/uploads: a presigned POST for an input file, which a job then names as ``upload://<upload_id>``."""
 
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ router = APIRouter(prefix="/v1", tags=["uploads"], route_class=JsonBodyRoute)
     responses=JSON_BODY_RESPONSES,
 )
 def create_upload(body: UploadRequest, owner: Owner, ctx: Context) -> UploadTicket:
-    """Get a URL to PUT an input file to (an image for LoadImage, a video, an audio clip).
+    """Get a form upload for an input file (an image for LoadImage, a video, an audio clip).
 
-    PUT the bytes to `url` with the `headers` given, within the URL's lifetime; then use `ref`
-    as a workflow input or a template param. Files over `max_bytes` fail the job that uses them.
+    POST `multipart/form-data` to `url` with every one of `fields`, then the bytes in a last field
+    named `file`, within the ticket's lifetime; then use `ref` as a workflow input or a template param.
+    The storage itself refuses another content type, or a file over `max_bytes`.
     """
     content_type = body.content_type.split(";")[0].strip().lower()
     if content_type not in UPLOAD_CONTENT_TYPES:
@@ -39,11 +40,14 @@ def create_upload(body: UploadRequest, owner: Owner, ctx: Context) -> UploadTick
     settings = ctx.settings
     upload_id = secrets.token_urlsafe(16)
     ttl = settings.upload_url_ttl_seconds
+    url, fields = ctx.artifacts.presign_post(
+        input_key(owner, upload_id), content_type, settings.upload_max_bytes, ttl
+    )
     return UploadTicket(
         upload_id=upload_id,
         ref=UPLOAD_SCHEME + upload_id,
-        url=ctx.artifacts.presign_put(input_key(owner, upload_id), content_type, ttl),
-        headers={"Content-Type": content_type},
+        url=url,
+        fields=fields,
         max_bytes=settings.upload_max_bytes,
         expires_at=datetime.fromtimestamp(int(ctx.clock()) + ttl, tz=UTC),
     )
