@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local import processes
+from shared.names import ALL_TABLES, BUCKET_NAME, JOBS_DLQ_NAME, JOBS_QUEUE_NAME, S3Prefix
 
 CACHE_DIR = processes.ROOT / ".local" / "synth"
 _SOURCES = ("infra", "app.py", "cdk.json", "shared/names.py", "shared/settings.py")
@@ -106,22 +107,16 @@ class Resolver:
             raise KeyError(f"the template has no resource {logical_id!r}")
         kind, props = resource["Type"], resource.get("Properties", {})
         a, r = self._account.account_id, self._account.region
-        named = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName"}
-        if kind in named and named[kind] not in props:
-            raise ValueError(
-                f"{logical_id} has no {named[kind]}: the local stack finds a template's tables and queues "
-                "by the names shared.names gives both"
-            )
         if kind == "AWS::DynamoDB::Table":
-            name = self.resolve(props["TableName"])
+            name = self.resolve(props["TableName"]) if "TableName" in props else _table_by_key(props)
             arn = f"arn:aws:dynamodb:{r}:{a}:table/{name}"
             return {"Ref": name, "Arn": arn, "StreamArn": f"{arn}/stream/local"}
         if kind == "AWS::SQS::Queue":
-            name = self.resolve(props["QueueName"])
+            name = self.resolve(props["QueueName"]) if "QueueName" in props else _queue_by_role(props)
             arn = f"arn:aws:sqs:{r}:{a}:{name}"
             return {"Ref": f"https://sqs.{r}.amazonaws.com/{a}/{name}", "Arn": arn, "QueueName": name}
-        if kind == "AWS::S3::Bucket" and "BucketName" in props:
-            name = self._account.bucket_name(self.resolve(props["BucketName"]))
+        if kind == "AWS::S3::Bucket" and ("BucketName" in props or _is_artifacts(props)):
+            name = self._account.bucket_name(self.resolve(props.get("BucketName", BUCKET_NAME)))
             return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
         if kind == "AWS::ApiGatewayV2::Api" and props.get("ProtocolType") == "WEBSOCKET":
             return {"Ref": self._account.websocket_api_id}
@@ -172,6 +167,28 @@ class Resolver:
             else:
                 out.append(str(self.resolve({"Ref": name})))
         return "".join(out) + rest
+
+
+# The template may leave names to CloudFormation; the local stack names its resources from
+# shared.names, so each is known by what only it has.
+def _table_by_key(props: Mapping[str, Any]) -> str:
+    """A table by its partition key, which is each table's own."""
+    key = next(k["AttributeName"] for k in props["KeySchema"] if k["KeyType"] == "HASH")
+    for spec in ALL_TABLES:
+        if spec.partition_key == key:
+            return spec.default_name
+    raise ValueError(f"no table of shared.names has the partition key {key!r}")
+
+
+def _queue_by_role(props: Mapping[str, Any]) -> str:
+    """The jobs queue is the one with a redrive policy; the other is its dead-letter queue."""
+    return JOBS_QUEUE_NAME if "RedrivePolicy" in props else JOBS_DLQ_NAME
+
+
+def _is_artifacts(props: Mapping[str, Any]) -> bool:
+    """The artifacts bucket is the one whose lifecycle expires outputs."""
+    rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+    return any(str(rule.get("Prefix", "")).startswith(f"{S3Prefix.OUTPUTS}/") for rule in rules)
 
 
 def _role_of(reference: Any) -> str:
