@@ -19,7 +19,7 @@ pytestmark = pytest.mark.infra
 BUCKET = f"arn:aws:s3:::{BUCKET_NAME}"
 JOBS = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{JOBS_TABLE.default_name}"
 IDEMPOTENCY = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{IDEMPOTENCY_TABLE.default_name}"
-OUTPUT = f"{BUCKET}/{output_key('owner', 'job', '9', 'a.png')}"
+OUTPUT = f"{BUCKET}/{output_key('owner', 'job', 1, '9', 'a.png')}"
 INPUT = f"{BUCKET}/{input_key('owner', 'upload')}"
 
 
@@ -61,4 +61,5 @@ def test_only_the_posting_processes_may_manage_connections(iam: LocalIam) -> Non
     posting = {
         p for p in iam.by_process if iam.principal(p).allows("execute-api:ManageConnections", connection)
     }
-    assert posting == {"ws_routes", "dlq", RUNNER}
+    # The API tells a canceled queued job's subscribers itself.
+    assert posting == {"api", "ws_routes", "dlq", RUNNER}
