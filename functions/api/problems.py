@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -139,6 +140,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             "The service is briefly unavailable",
             exc.detail,
             headers={"Retry-After": str(exc.retry_after_seconds)},
+        )
+
+    @app.exception_handler(BotoCoreError)
+    async def unreachable(request: Request, exc: BotoCoreError) -> JSONResponse:
+        # No answer at all (connection refused, timed out): as retryable as an error answer.
+        name = type(exc).__name__
+        return await unavailable(
+            request, ServiceUnavailable(f"an AWS service did not answer ({name})", cause=name)
         )
 
     @app.exception_handler(Exception)

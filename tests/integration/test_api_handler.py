@@ -201,3 +201,20 @@ def test_a_dependency_outage_is_a_503_never_a_500(
         assert answer.headers["retry-after"] == "1"
         assert answer.body["type"].endswith("service-unavailable")
     assert api("GET", "/v1/jobs/some-job").status == 503
+
+
+def test_an_aws_service_that_does_not_answer_is_a_503_never_a_500(
+    api: ApiCall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from functions.api import context
+
+    def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+    monkeypatch.setattr(context.default_context().store, "get", unreachable)
+    answer = api("GET", "/v1/jobs/some-job")
+    assert answer.status == 503, answer.body
+    assert answer.headers["retry-after"] == "1"
+    assert "EndpointConnectionError" in answer.body["detail"]
