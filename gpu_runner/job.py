@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gpu_runner import job_metrics
+from gpu_runner import job_metrics, spot
 from gpu_runner.cancel_watch import CancelWatch
 from gpu_runner.cleanup import ComfyFolders, remove_job_files
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
@@ -67,9 +67,13 @@ def backoff_seconds(receive_count: int) -> int:
 
 
 class JobRun:
-    def __init__(self, deps: RunnerDeps, message: ReceivedMessage, job: Job) -> None:
+    def __init__(
+        self, deps: RunnerDeps, message: ReceivedMessage, job: Job, queue: JobQueue | None = None
+    ) -> None:
         self.deps = deps
         self.message = message
+        # The lane the message came from: its receipt handle is that queue's.
+        self.queue = queue or deps.queue
         self.job = job
         self.attempt = job.attempt
         self.prompt_id = prompt_id_for(job.job_id, job.attempt)
@@ -78,7 +82,7 @@ class JobRun:
         # Every side effect of this attempt asks the lease first (see gpu_runner/lease.py).
         self.lease = Lease(
             deps.store,
-            deps.queue,
+            self.queue,
             job.job_id,
             job.attempt,
             message.receipt_handle,
@@ -253,6 +257,8 @@ class JobRun:
             await self._fail(JobError(code=ErrorCode.TIMEOUT, message=f"the job ran longer than {limit} s"))
         elif reason == "shutdown":
             await self.release(0)
+        elif reason == spot.INTERRUPTED:
+            await spot.hand_back(self)
         else:
             # Interrupted by someone else, or ComfyUI lost the prompt (it restarted): try again.
             self._log("prompt ended without a result; releasing", outcome=outcome.kind.value)
@@ -323,14 +329,14 @@ class JobRun:
             elif current.status.is_terminal:
                 # Someone else ended it first (a cancel of the queued job): the message is done with.
                 self._log("job already ended elsewhere", status=current.status.value)
-                await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
+                await asyncio.to_thread(self.queue.delete, self.message.receipt_handle)
             return False
         self.lease.made_terminal_write()
         self.job = job
         self._log("finished", status=status.value, outputs=len(job.outputs))
         job_metrics.emit(job, self._outcome)
         crash_if(self.deps.settings.crash_at_step, "after_finish")
-        await asyncio.to_thread(self.deps.queue.delete, self.message.receipt_handle)
+        await asyncio.to_thread(self.queue.delete, self.message.receipt_handle)
         await self.deps.notifier.status(job, self.lease)
         return True
 
@@ -347,6 +353,6 @@ class JobRun:
             await asyncio.to_thread(self.deps.store.release, self.job.job_id, self.attempt, now_ms())
         with contextlib.suppress(ClientError, BotoCoreError):
             await asyncio.to_thread(
-                self.deps.queue.change_visibility, self.message.receipt_handle, visibility_seconds
+                self.queue.change_visibility, self.message.receipt_handle, visibility_seconds
             )
         self._log("released", visibility_seconds=visibility_seconds)

@@ -14,9 +14,11 @@ from gpu_runner.comfy import ComfyClient, ComfyUnavailable
 from gpu_runner.fanout import WebSocketNotifier
 from gpu_runner.faults import crash_if
 from gpu_runner.job import TRANSIENT, JobRun, RunnerDeps, now_ms
+from gpu_runner.lanes import Lanes
 from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
 from gpu_runner.notify import NoSubscribers, Notifier
+from gpu_runner.spot import INTERRUPTED, watch_for_notice
 from gpu_runner.task_protection import TaskProtection
 from shared.aws.catalog import CatalogStore
 from shared.aws.clients import AwsClients
@@ -64,6 +66,11 @@ class Runner:
         self._catalog = CatalogKeeper(
             self.comfy, CatalogStore(clients.s3, settings.bucket_name), self.deps.folders
         )
+        self.lanes = Lanes(
+            self.deps.queue,
+            JobQueue(clients.sqs, settings.priority_queue_url) if settings.priority_queue_url else None,
+            settings.priority_poll_wait_seconds,
+        )
         if not self.deps.folders:
             logger.warning("ComfyUI's folders are not set: jobs' files stay on its disk after they end")
         self._stopping = asyncio.Event()
@@ -84,7 +91,12 @@ class Runner:
         return 1 + self.settings.prefetch
 
     def request_stop(self) -> None:
-        """SIGTERM: receive no more; jobs in hand finish, or are released when the stop timeout ends."""
+        """SIGTERM: receive no more; jobs in hand finish, or are released when the stop timeout ends.
+
+        On Spot (``release_on_sigterm``) SIGTERM means the instance is going: hand the jobs back now."""
+        if self.settings.release_on_sigterm:
+            self.interrupted("SIGTERM on a Spot instance")
+            return
         if self._stopping.is_set():
             return
         logger.info("stop requested", extra={"stop_timeout_seconds": self.settings.stop_timeout_seconds})
@@ -92,12 +104,32 @@ class Runner:
         loop = asyncio.get_running_loop()
         loop.call_later(self.settings.stop_timeout_seconds, self._release_in_hand)
 
+    def interrupted(self, why: str) -> None:
+        """The instance is going away: take nothing more, and hand every job in hand back at once."""
+        logger.warning(
+            "interrupted: handing the jobs in hand back", extra={"why": why, "jobs": len(self._in_hand)}
+        )
+        self._stopping.set()
+        for run in self._in_hand.values():
+            run.stop.set(INTERRUPTED)
+
     def _release_in_hand(self) -> None:
         for run in self._in_hand.values():
             run.stop.set("shutdown")
 
     async def run(self) -> None:
         await self.comfy.start()
+        spot_watch = None
+        if self.settings.spot_metadata_url:
+            spot_watch = asyncio.create_task(
+                watch_for_notice(
+                    self.settings.spot_metadata_url,
+                    self.settings.spot_poll_seconds,
+                    self._stopping,
+                    self.interrupted,
+                ),
+                name="spot-notice",
+            )
         try:
             while not self._stopping.is_set():
                 if len(self._tasks) >= self.capacity:
@@ -105,24 +137,27 @@ class Runner:
                     continue
                 if not await self._wait_for_comfyui():
                     continue
-                messages = await asyncio.to_thread(
-                    self.deps.queue.receive,
-                    1,
+                received = await asyncio.to_thread(
+                    self.lanes.receive,
                     self.settings.receive_wait_seconds,
                     self.settings.visibility_timeout_seconds,
                 )
-                for message in messages:
-                    await self._take(message)
+                for item in received:
+                    await self._take(item.message, item.queue)
             if self._tasks:
                 await asyncio.wait(self._tasks)
         finally:
+            if spot_watch is not None:
+                spot_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await spot_watch
             await self.protection.close()
             await self.deps.notifier.close()
             await self.comfy.close()
 
-    async def _take(self, message: ReceivedMessage) -> None:
+    async def _take(self, message: ReceivedMessage, queue: JobQueue | None = None) -> None:
         """Claims the message's job, then runs it in the background so the next one can be prefetched."""
-        run = await self.claim(message)
+        run = await self.claim(message, queue)
         if run is None:
             self.jobs_handled += 1
             return
@@ -172,12 +207,12 @@ class Runner:
             self.deps.catalog = await self._catalog.refresh()
             self.deps.output_classes = set(self.deps.catalog.output_classes)
 
-    async def claim(self, message: ReceivedMessage) -> JobRun | None:
+    async def claim(self, message: ReceivedMessage, queue: JobQueue | None = None) -> JobRun | None:
         """One message, whatever it holds, never takes the loop down with it. None: nothing to run."""
         job_id = "unknown"
         try:
             job_id = message.parse().job_id
-            return await self._claim(message, job_id)
+            return await self._claim(message, job_id, queue or self.deps.queue)
         except ValidationError:
             # Left alone it comes back until maxReceiveCount sends it to the DLQ, where it is logged.
             logger.error(
@@ -189,8 +224,8 @@ class Runner:
             logger.exception("could not take the job", extra={"job_id": job_id})
         return None
 
-    async def _claim(self, message: ReceivedMessage, job_id: str) -> JobRun | None:
-        store, queue = self.deps.store, self.deps.queue
+    async def _claim(self, message: ReceivedMessage, job_id: str, queue: JobQueue) -> JobRun | None:
+        store = self.deps.store
         if self._stopping.is_set():
             await asyncio.to_thread(queue.change_visibility, message.receipt_handle, 0)
             return None
@@ -218,4 +253,4 @@ class Runner:
         logger.info(
             "claimed", extra={"job_id": job_id, "attempt": claimed.attempt, "receives": message.receive_count}
         )
-        return JobRun(self.deps, message, claimed)
+        return JobRun(self.deps, message, claimed, queue)

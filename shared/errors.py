@@ -36,6 +36,10 @@ class DomainError(Exception):
         self.detail = detail
         self.errors = errors or []
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return None
+
 
 class InvalidRequest(DomainError):
     status = 422
@@ -70,6 +74,22 @@ class JobAlreadyFinished(DomainError):
     status = 409
     title = "The job has already finished"
     type_slug = "job-already-finished"
+
+
+class TooManyJobsInFlight(DomainError):
+    """The tenant's tier allows this many jobs queued and running at once; one must end first."""
+
+    status = 429
+    title = "Too many jobs in flight for this tier"
+    type_slug = "too-many-jobs-in-flight"
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 @dataclass

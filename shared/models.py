@@ -86,6 +86,11 @@ class Job(BaseModel):
     enqueue_pending: str | None = None
     # Epoch seconds after which DynamoDB's TTL may delete the item.
     expires_at: int | None = None
+    # The runner pool it runs in (None: the default pool) and its lane there ("priority" or None).
+    pool: str | None = None
+    lane: str | None = None
+    # The owner while the job is active; terminal transitions remove it (shared/aws/in_flight.py).
+    in_flight: str | None = None
 
 
 class QueueMessage(BaseModel):

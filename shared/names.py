@@ -77,6 +77,11 @@ class JobAttr:
     METADATA = "metadata"
     ENQUEUE_PENDING = "enqueue_pending"
     EXPIRES_AT = "expires_at"
+    POOL = "pool"
+    LANE = "lane"
+    # The owner, while the job is queued or running: every terminal transition removes it, so the
+    # sparse index on it counts each tenant's jobs in flight (shared/aws/in_flight.py).
+    IN_FLIGHT = "in_flight"
 
 
 class IdempotencyAttr:
@@ -128,6 +133,7 @@ ENQUEUE_PENDING_VALUE = "pending"
 
 JOBS_BY_OWNER_INDEX = "by-owner"
 JOBS_ENQUEUE_PENDING_INDEX = "by-enqueue-pending"
+JOBS_IN_FLIGHT_INDEX = "by-in-flight"
 CONNECTIONS_BY_JOB_INDEX = "by-job"
 TENANTS_BY_TENANT_INDEX = "by-tenant"
 
@@ -138,12 +144,14 @@ JOBS_TABLE = TableSpec(
     indexes=(
         IndexSpec(JOBS_BY_OWNER_INDEX, JobAttr.OWNER, JobAttr.CREATED_AT),
         IndexSpec(JOBS_ENQUEUE_PENDING_INDEX, JobAttr.ENQUEUE_PENDING, JobAttr.CREATED_AT),
+        IndexSpec(JOBS_IN_FLIGHT_INDEX, JobAttr.IN_FLIGHT, JobAttr.CREATED_AT),
     ),
     key_types=(
         (JobAttr.JOB_ID, "S"),
         (JobAttr.OWNER, "S"),
         (JobAttr.CREATED_AT, "N"),
         (JobAttr.ENQUEUE_PENDING, "S"),
+        (JobAttr.IN_FLIGHT, "S"),
     ),
 )
 
@@ -181,6 +189,18 @@ TENANTS_TABLE_OUTPUT = "TenantsTable"
 
 JOBS_QUEUE_NAME = "comfy-jobs"
 JOBS_DLQ_NAME = "comfy-jobs-dlq"
+# A declared pool's queues carry these tags, so the local stack knows each by what only it has.
+POOL_TAG = "comfy:pool"
+LANE_TAG = "comfy:lane"
+
+
+def pool_queue_name(pool: str, lane: str) -> str:
+    """The local name of a pool's queue: lane "standard", "priority" or "dlq"."""
+    if pool == "default":
+        return {"standard": JOBS_QUEUE_NAME, "dlq": JOBS_DLQ_NAME}.get(lane, f"{JOBS_QUEUE_NAME}-priority")
+    return f"{JOBS_QUEUE_NAME}-{pool}" + ("" if lane == "standard" else f"-{lane}")
+
+
 BUCKET_NAME = "comfy-jobs-artifacts"
 
 

@@ -25,6 +25,9 @@ class ResourceSettings(BaseSettings):
     connections_table_name: str = "comfy-connections"
     jobs_queue_url: str = ""
     bucket_name: str = "comfy-jobs-artifacts"
+    # The default pool's priority lane (empty: none) and the declared pools (shared/pools.py).
+    priority_queue_url: str = ""
+    pool_routes: str = ""
 
 
 class ApiSettings(ResourceSettings):
@@ -57,6 +60,10 @@ class ApiSettings(ResourceSettings):
     # The longest `Prefer: wait` applied; a longer one is shortened to it. In AWS the deployment lowers
     # it so that waiting requests fit in the function's reserved concurrency (docs/deploy.md).
     prefer_wait_max_seconds: int = Field(default=20, ge=0, le=20)
+    # Each tier's jobs in flight and priority lane (shared/pools.py); empty: no limit, no priority.
+    tier_policies: str = ""
+    # The answer's Retry-After when a tier's jobs in flight are at its limit.
+    tier_limit_retry_after_seconds: int = Field(default=10, ge=1, le=3600)
 
 
 class SweeperSettings(ResourceSettings):
@@ -115,6 +122,15 @@ class RunnerSettings(ResourceSettings):
     task_protection_minutes: int = Field(default=130, ge=1, le=2880)
     # GPU utilisation and memory from nvidia-smi, as metrics, this often; 0 turns them off.
     gpu_metrics_interval_seconds: float = Field(default=60.0, ge=0)
+    # The pool this runner serves (its queues are jobs_queue_url and priority_queue_url).
+    pool_name: str = "default"
+    # Spot: where the instance metadata service answers (http://169.254.169.254 in EC2; empty: not
+    # watched) and whether SIGTERM means the instance is going away (release at once, do not finish).
+    spot_metadata_url: str = ""
+    spot_poll_seconds: float = Field(default=5.0, gt=0, le=60)
+    release_on_sigterm: bool = False
+    # With a priority lane, how long each poll of the standard lane waits before the priority one is read.
+    priority_poll_wait_seconds: int = Field(default=2, ge=0, le=20)
     # Fault injection for crash tests: the runner kills itself (SIGKILL) on reaching this step.
     crash_at_step: Literal["", "after_claim", "mid_run", "after_upload", "after_finish"] = ""
     log_level: str = "INFO"

@@ -7,15 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from functions.api.routing import JobRouter, TierOf
 from functions.api.tenancy import TenantDirectory
 from shared.aws.catalog import CachedCatalog, CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
+from shared.aws.in_flight import InFlightJobs
 from shared.aws.jobs import JobStore
+from shared.aws.pool_queues import JobSender, PoolQueues
 from shared.aws.push import ConnectionPoster
-from shared.aws.queue import JobQueue
 from shared.aws.storage import ArtifactStore
 from shared.aws.tenants import TenantStore
+from shared.pools import PoolDirectory, parse_tier_policies
 from shared.secrets import SigningSecret
 from shared.settings import ApiSettings
 
@@ -24,7 +27,7 @@ from shared.settings import ApiSettings
 class ApiContext:
     settings: ApiSettings
     store: JobStore
-    queue: JobQueue
+    queue: JobSender
     artifacts: ArtifactStore
     signing: SigningSecret
     tenants: TenantDirectory
@@ -34,6 +37,8 @@ class ApiContext:
     # None when no WebSocket API is configured: nobody can be subscribed.
     poster: ConnectionPoster | None = None
     clock: Callable[[], float] = field(default=time.time)
+    # Pools, lanes and tier limits; None: every job goes to ``queue``, unlimited (no pools declared).
+    router: JobRouter | None = None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -41,17 +46,26 @@ class ApiContext:
     @classmethod
     def from_settings(cls, settings: ApiSettings, clients: AwsClients | None = None) -> ApiContext:
         clients = clients or AwsClients()
+        pools = PoolDirectory.from_settings(
+            settings.pool_routes, settings.jobs_queue_url, settings.priority_queue_url
+        )
+        tenant_store = TenantStore(clients.dynamodb, settings.tenants_table_name)
+        router = JobRouter(
+            pools,
+            parse_tier_policies(settings.tier_policies),
+            TierOf(tenant_store, settings.tenant_cache_seconds),
+            InFlightJobs(clients.dynamodb, settings.jobs_table_name),
+            settings.tier_limit_retry_after_seconds,
+        )
         return cls(
             settings=settings,
             store=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
-            queue=JobQueue(clients.sqs, settings.jobs_queue_url),
+            queue=PoolQueues(clients.sqs, pools),
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
             signing=SigningSecret(
                 settings.ws_token_secret, settings.ws_token_secret_arn, lambda: clients.secretsmanager
             ),
-            tenants=TenantDirectory(
-                TenantStore(clients.dynamodb, settings.tenants_table_name), settings.tenant_cache_seconds
-            ),
+            tenants=TenantDirectory(tenant_store, settings.tenant_cache_seconds),
             catalog=CachedCatalog(
                 CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds
             ),
@@ -61,6 +75,7 @@ class ApiContext:
                 if settings.websocket_management_url
                 else None
             ),
+            router=router,
         )
 
 

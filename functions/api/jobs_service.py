@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.api.context import ApiContext
 from functions.api.cursor import InvalidCursor, decode_cursor, encode_cursor
+from functions.api.routing import Placement
 from functions.api.schemas import JobRequest
 from functions.observability import logger
 from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord
@@ -23,11 +24,13 @@ from shared.errors import (
     JobAlreadyFinished,
     JobNotFound,
     ServiceUnavailable,
+    TooManyJobsInFlight,
 )
 from shared.file_inputs import file_input_errors
 from shared.models import Job, JobStatus
 from shared.names import ENQUEUE_PENDING_VALUE, input_key, workflow_key
 from shared.notify import push_status
+from shared.pools import DEFAULT_POOL
 from shared.templates import Template, UnknownTemplate, get_template
 from shared.uploads import upload_id_of, upload_references
 from shared.views import JobView, job_view
@@ -74,6 +77,9 @@ class JobsService:
         self._check_metadata(request.metadata)
         self._check_file_inputs(workflow, template)
         self._check_uploads(owner, workflow, template)
+        placement = self._place(owner, request, workflow, idempotency_key, path)
+        if isinstance(placement, SubmitOutcome):
+            return placement
 
         now_ms = self._ctx.now_ms()
         job = Job(
@@ -87,6 +93,9 @@ class JobsService:
             params=params,
             enqueue_pending=ENQUEUE_PENDING_VALUE,
             expires_at=now_ms // 1000 + JOB_RETENTION_SECONDS,
+            pool=placement.pool,
+            lane=placement.lane,
+            in_flight=owner,
         )
         encoded = json.dumps(workflow, separators=(",", ":")).encode()
         if len(encoded) > settings.inline_workflow_max_bytes:
@@ -123,8 +132,30 @@ class JobsService:
                 ) from None
             return SubmitOutcome(taken.record.status_code, taken.record.response, taken.record.job_id, True)
 
-        self._enqueue(job.job_id)
+        self._enqueue(job)
         return SubmitOutcome(202, body, job.job_id, False)
+
+    def _place(
+        self, owner: str, request: JobRequest, workflow: dict[str, Any], key: str | None, path: str
+    ) -> Placement | SubmitOutcome:
+        """The job's pool and lane; a retry of a request already accepted replays even at the tier's limit."""
+        router = self._ctx.router
+        if router is None:
+            if request.pool not in (None, DEFAULT_POOL):
+                raise InvalidRequest(
+                    f"pool {request.pool!r} does not exist; this deployment has one pool, {DEFAULT_POOL!r}",
+                    [FieldError("/pool", "no such pool")],
+                )
+            return Placement(None, None)
+        try:
+            return router.place(owner, pool=request.pool, template=request.template, workflow=workflow)
+        except TooManyJobsInFlight:
+            if key is not None:
+                first = self._ctx.store.get_idempotency(f"{owner}#{key}", self._ctx.now_ms() // 1000)
+                fingerprint = request_fingerprint("POST", path, request.model_dump(mode="json"))
+                if first is not None and first.request_hash == fingerprint:
+                    return SubmitOutcome(first.status_code, first.response, first.job_id, True)
+            raise
 
     def _discard(self, key: str) -> None:
         try:
@@ -133,10 +164,11 @@ class JobsService:
             # The bucket's lifecycle rule for workflows removes it later; the caller's answer stands.
             logger.warning("could not delete an unused workflow", extra={"key": key, "cause": str(error)})
 
-    def _enqueue(self, job_id: str) -> None:
+    def _enqueue(self, job: Job) -> None:
         """Send the message; if that fails the job keeps its pending mark and the sweeper sends it."""
+        job_id = job.job_id
         try:
-            self._ctx.queue.send(job_id)
+            self._ctx.queue.send_job(job)
         except ServiceUnavailable as error:
             logger.warning(
                 "enqueue failed; the sweeper will re-send", extra={"job_id": job_id, "cause": error.cause}

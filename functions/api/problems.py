@@ -90,7 +90,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         return problem_response(
-            request, exc.status, exc.type_slug, exc.title, exc.detail, [e.as_dict() for e in exc.errors]
+            request,
+            exc.status,
+            exc.type_slug,
+            exc.title,
+            exc.detail,
+            [e.as_dict() for e in exc.errors],
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

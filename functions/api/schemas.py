@@ -46,6 +46,14 @@ class JobRequest(BaseModel):
     metadata: dict[str, Any] | None = Field(
         default=None, description="Your own small JSON object, stored and returned with the job."
     )
+    pool: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="The runner pool to run in; by default the pool that serves the template or the "
+        "models the workflow names, else the default pool. An unknown pool, or one with no runners, "
+        "is a 422.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -14,16 +14,20 @@ from functions.observability import logger, metrics, publish_metrics, tracer
 from functions.sweeper.sweep import resend_pending
 from shared.aws.clients import AwsClients
 from shared.aws.jobs import JobStore
-from shared.aws.queue import JobQueue
+from shared.aws.pool_queues import PoolQueues
+from shared.pools import PoolDirectory
 from shared.settings import SweeperSettings
 
 
 @lru_cache(maxsize=1)
-def _deps() -> tuple[SweeperSettings, JobStore, JobQueue]:
+def _deps() -> tuple[SweeperSettings, JobStore, PoolQueues]:
     settings = SweeperSettings()
     clients = AwsClients()
     store = JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name)
-    return settings, store, JobQueue(clients.sqs, settings.jobs_queue_url)
+    pools = PoolDirectory.from_settings(
+        settings.pool_routes, settings.jobs_queue_url, settings.priority_queue_url
+    )
+    return settings, store, PoolQueues(clients.sqs, pools)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from functions.observability import logger
 from shared.aws.jobs import JobStore
-from shared.aws.queue import JobQueue
+from shared.aws.pool_queues import JobSender
 from shared.errors import ServiceUnavailable
 from shared.models import JobStatus
 
@@ -23,14 +23,14 @@ class SweepResult:
     failed: int
 
 
-def resend_pending(store: JobStore, queue: JobQueue, now_ms: int, grace_seconds: int) -> SweepResult:
+def resend_pending(store: JobStore, queue: JobSender, now_ms: int, grace_seconds: int) -> SweepResult:
     resent = cleared = failed = 0
     # Younger jobs are left to the API request that is probably still sending their message.
     for job_id in store.list_enqueue_pending(created_before_ms=now_ms - grace_seconds * 1000):
         job = store.get(job_id)
         try:
             if job is not None and job.status is JobStatus.QUEUED:
-                queue.send(job_id)
+                queue.send_job(job)
                 resent += 1
             else:
                 cleared += 1

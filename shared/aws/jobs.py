@@ -407,7 +407,7 @@ class JobStore:
             job_id,
             attempt,
             sets,
-            removes=(JobAttr.LEASE_UNTIL,),
+            removes=(JobAttr.LEASE_UNTIL, JobAttr.IN_FLIGHT),
             allowed=sources_of(status),
             unless_cancel_requested=status is JobStatus.SUCCEEDED,
         )
@@ -418,9 +418,10 @@ class JobStore:
         """queued -> canceled, whether or not a runner holds it (it drops it from ComfyUI's queue)."""
         return self._update(
             job_id,
-            "SET #status = :canceled, #fin = :now, #upd = :now",
+            "SET #status = :canceled, #fin = :now, #upd = :now REMOVE #if",
             "#status = :queued AND #owner = :owner",
             {
+                "#if": JobAttr.IN_FLIGHT,
                 "#status": JobAttr.STATUS,
                 "#fin": JobAttr.FINISHED_AT,
                 "#upd": JobAttr.UPDATED_AT,
@@ -466,7 +467,7 @@ class JobStore:
                 JobAttr.UPDATED_AT: now_ms,
                 JobAttr.ERROR: _error_value(error),
             },
-            removes=(JobAttr.LEASE_UNTIL,),
+            removes=(JobAttr.LEASE_UNTIL, JobAttr.IN_FLIGHT),
             allowed=frozenset({JobStatus.QUEUED}),
         )
 
@@ -475,9 +476,10 @@ class JobStore:
         status_cond, status_values = _status_in("s", ACTIVE_STATUSES)
         return self._update(
             job_id,
-            "SET #status = :failed, #fin = :now, #upd = :now, #err = :err REMOVE #lu",
+            "SET #status = :failed, #fin = :now, #upd = :now, #err = :err REMOVE #lu, #if",
             status_cond,
             {
+                "#if": JobAttr.IN_FLIGHT,
                 "#status": JobAttr.STATUS,
                 "#fin": JobAttr.FINISHED_AT,
                 "#upd": JobAttr.UPDATED_AT,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import ServiceUnavailable
-from shared.models import QueueMessage
+from shared.models import Job, QueueMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -31,14 +31,24 @@ class JobQueue:
         self._sqs = client
         self._url = queue_url
 
-    def send(self, job_id: str) -> None:
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def send(self, job_id: str, group_id: str | None = None) -> None:
+        """``group_id``: the job's tenant. On a standard queue it makes SQS a fair queue: a tenant with a
+        large backlog does not hold back another tenant's jobs (in-flight messages balanced by group)."""
         body = QueueMessage(job_id=job_id).model_dump_json()
+        group = {"MessageGroupId": group_id} if group_id else {}
         try:
-            self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+            self._sqs.send_message(QueueUrl=self._url, MessageBody=body, **group)
         except (ClientError, BotoCoreError) as error:
             raise ServiceUnavailable(
                 "the job queue did not accept the job", cause=type(error).__name__
             ) from error
+
+    def send_job(self, job: Job) -> None:
+        self.send(job.job_id, group_id=job.owner)
 
     def receive(self, max_messages: int, wait_seconds: int, visibility_seconds: int) -> list[ReceivedMessage]:
         response = self._sqs.receive_message(
