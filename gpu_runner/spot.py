@@ -24,7 +24,7 @@ from shared.errors import ServiceUnavailable
 if TYPE_CHECKING:
     from gpu_runner.job import JobRun
 
-TOKEN_PATH = "/latest/api/token"
+TOKEN_PATH = "/latest/api/token"  # noqa: S105 (a path, not a secret)
 INSTANCE_ACTION_PATH = "/latest/meta-data/spot/instance-action"
 TOKEN_TTL_SECONDS = 21600
 INTERRUPTED = "interrupted"
