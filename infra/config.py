@@ -17,6 +17,7 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from shared.pools import PoolConfigError, PoolSpec, TierPolicy, parse_pool_specs
 from shared.settings import ApiSettings, RunnerSettings
 
 # ECS on EC2 honours a longer stopTimeout, but 120 s is the documented ceiling for task definitions
@@ -82,6 +83,14 @@ class Tier:
     burst_limit: int
     quota: int
     quota_period: str
+    # Jobs queued and running at once for one tenant of the tier (None: no limit): 429 beyond it.
+    max_jobs_in_flight: int | None = None
+    # The tier's jobs go to each pool's priority lane, read before the standard one.
+    priority: bool = False
+
+    @property
+    def policy(self) -> TierPolicy:
+        return TierPolicy(self.max_jobs_in_flight, self.priority)
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,11 @@ class ServiceConfig:
     max_runners: int = 4
     # Jobs (waiting plus in hand) per running runner that the service scales towards.
     target_jobs_per_runner: float = 2.0
+    # Target tracking's cooldowns: out fast, in slowly (a GPU instance takes minutes to come back).
+    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown_seconds: int = 600
+    # Runner pools beside the default one (shared/pools.py): each its own queues, capacity and scaling.
+    pools: tuple[PoolSpec, ...] = ()
     stop_timeout_seconds: int = MAX_STOP_TIMEOUT_SECONDS
     max_azs: int = 2
     nat_gateways: int = 1
@@ -184,6 +198,26 @@ class ServiceConfig:
     create_api_gateway_account_role: bool = True
 
     @property
+    def default_pool(self) -> PoolSpec:
+        """The service's own pool, from the top-level settings: one GPU per instance, on-demand."""
+        return PoolSpec(
+            name="default",
+            instance_types=self.instance_types,
+            gpus_per_instance=1,
+            min_instances=self.min_runners,
+            max_instances=self.max_runners,
+        )
+
+    @property
+    def all_pools(self) -> tuple[PoolSpec, ...]:
+        return (self.default_pool, *self.pools)
+
+    @property
+    def priority_lanes(self) -> bool:
+        """Every pool has a priority lane as soon as one tier pays for it."""
+        return any(t.priority for t in self.tiers)
+
+    @property
     def log_retention(self) -> logs.RetentionDays:
         return LOG_RETENTION[self.log_retention_days]
 
@@ -213,6 +247,8 @@ class ServiceConfig:
             attr, parse = CONTEXT_KEYS[key]
             try:
                 kwargs[attr] = parse(value)
+            except PoolConfigError as exc:
+                raise ConfigError(str(exc)) from exc
             except (TypeError, ValueError, KeyError) as exc:
                 raise ConfigError(f"context {key!r}: {exc}") from exc
         config = cls(**kwargs)
@@ -225,6 +261,15 @@ class ServiceConfig:
             (0 <= self.min_runners <= self.max_runners, "minRunners must be between 0 and maxRunners"),
             (self.max_runners >= 1, "maxRunners must be at least 1"),
             (self.target_jobs_per_runner > 0, "targetJobsPerRunner must be positive"),
+            (self.scale_out_cooldown_seconds >= 0, "scaleOutCooldownSeconds must be at least 0"),
+            (self.scale_in_cooldown_seconds >= 0, "scaleInCooldownSeconds must be at least 0"),
+            *(
+                (
+                    t.max_jobs_in_flight is None or t.max_jobs_in_flight >= 1,
+                    f"tiers.{t.name}.maxJobsInFlight must be at least 1 (or absent: no limit)",
+                )
+                for t in self.tiers
+            ),
             (
                 STOP_TIMEOUT_MARGIN_SECONDS < self.stop_timeout_seconds <= MAX_STOP_TIMEOUT_SECONDS,
                 f"stopTimeoutSeconds must be in ({STOP_TIMEOUT_MARGIN_SECONDS}, {MAX_STOP_TIMEOUT_SECONDS}]",
@@ -387,6 +432,10 @@ def _tier(name: str, spec: Mapping[str, Any]) -> Tier:
         burst_limit=int(spec["burstLimit"]),
         quota=int(spec["quota"]),
         quota_period=str(spec.get("quotaPeriod", "MONTH")).upper(),
+        max_jobs_in_flight=(
+            int(spec["maxJobsInFlight"]) if spec.get("maxJobsInFlight") is not None else None
+        ),
+        priority=parse_bool(spec.get("priority", False)),
     )
 
 
@@ -419,6 +468,9 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "minRunners": ("min_runners", _int),
     "maxRunners": ("max_runners", _int),
     "targetJobsPerRunner": ("target_jobs_per_runner", _float),
+    "scaleOutCooldownSeconds": ("scale_out_cooldown_seconds", _int),
+    "scaleInCooldownSeconds": ("scale_in_cooldown_seconds", _int),
+    "pools": ("pools", parse_pool_specs),
     "stopTimeoutSeconds": ("stop_timeout_seconds", _int),
     "maxAzs": ("max_azs", _int),
     "natGateways": ("nat_gateways", _int),

@@ -16,6 +16,7 @@ from infra.function import ServiceFunction
 from shared.names import S3Prefix
 
 if TYPE_CHECKING:
+    from infra.runner import GpuRunners
     from infra.stack import ComfyApiStack
 
 # A reason must say something specific; the tests hold every acknowledgement to this too.
@@ -176,12 +177,12 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
         acknowledge(function.role, _ANY_RESOURCE, REASONS["xray"])
 
     # S3 prefixes and @connections, granted in ComfyApiStack._grant and GpuRunners._grant_runner.
-    runner_role = stack.runners.task_definition.task_role
+    runner_roles = [runners.task_definition.task_role for runners in stack.all_runners]
     prefix_grants = {
         stack.api_function.role: (S3Prefix.OUTPUTS, S3Prefix.INPUTS, S3Prefix.WORKFLOWS),
         stack.dlq_function.role: (S3Prefix.OUTPUTS,),
         stack.ws_routes.role: (S3Prefix.OUTPUTS,),
-        runner_role: (S3Prefix.OUTPUTS, S3Prefix.INPUTS, S3Prefix.WORKFLOWS),
+        **dict.fromkeys(runner_roles, (S3Prefix.OUTPUTS, S3Prefix.INPUTS, S3Prefix.WORKFLOWS)),
     }
     for role, prefixes in prefix_grants.items():
         for prefix in prefixes:
@@ -191,32 +192,12 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
         f"<{_token(stack.websocket.api)}>/{config.stage}/*/@connections/*]"
     )
-    for role in (stack.api_function.role, stack.ws_routes.role, stack.dlq_function.role, runner_role):
+    for role in (stack.api_function.role, stack.ws_routes.role, stack.dlq_function.role, *runner_roles):
         acknowledge(role, connections, REASONS["connections"])
 
-    # The GPU container instances and the runner task.
-    runners = stack.runners
-    acknowledge(runners.instance_role, "AwsSolutions-IAM5[Action::ecs:Submit*]", REASONS["instance-submit"])
-    acknowledge(runners.instance_role, _ANY_RESOURCE, REASONS["instance-any"])
-    acknowledge(runners.task_definition.obtain_execution_role(), _ANY_RESOURCE, REASONS["execution-any"])
-    own_tasks = (
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
-        f"<{_token(runners.cluster)}>/*]"
-    )
-    acknowledge(runner_role, own_tasks, REASONS["task-protection"])
-    pre_pull_policy = runners.warm_start.pre_pull_policy
-    if pre_pull_policy is not None:
-        acknowledge(pre_pull_policy, _ANY_RESOURCE, REASONS["pre-pull"])
-        own_group = (
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
-            f"autoScalingGroup:*:autoScalingGroupName/<{_token(runners.auto_scaling_group)}>]"
-        )
-        acknowledge(pre_pull_policy, own_group, REASONS["own-group"])
-    if not config.alarm_topic_arn:
-        acknowledge(runners.auto_scaling_group, "AwsSolutions-AS3", REASONS["AS3"])
-    if len(config.instance_types) > 1:
-        acknowledge(runners.auto_scaling_group, "AwsSolutions-EC26", REASONS["EC26"])
-    acknowledge(runners.task_definition, "AwsSolutions-ECS2", REASONS["ECS2"])
+    # The GPU container instances and the runner task, of every pool.
+    for runners in stack.all_runners:
+        _acknowledge_runners(stack, runners)
 
     # The REST API.
     api = stack.rest.api
@@ -235,6 +216,31 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
         acknowledge(stack.api_gateway_account.role, _ACCOUNT_LOGS, REASONS["account-logs"])
     acknowledge(stack.ws_token_secret, "AwsSolutions-SMG4", REASONS["SMG4"])
     _acknowledge_console(stack)
+
+
+def _acknowledge_runners(stack: ComfyApiStack, runners: GpuRunners) -> None:
+    config = stack.config
+    acknowledge(runners.instance_role, "AwsSolutions-IAM5[Action::ecs:Submit*]", REASONS["instance-submit"])
+    acknowledge(runners.instance_role, _ANY_RESOURCE, REASONS["instance-any"])
+    acknowledge(runners.task_definition.obtain_execution_role(), _ANY_RESOURCE, REASONS["execution-any"])
+    own_tasks = (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
+        f"<{_token(runners.cluster)}>/*]"
+    )
+    acknowledge(runners.task_definition.task_role, own_tasks, REASONS["task-protection"])
+    pre_pull_policy = runners.warm_start.pre_pull_policy if runners.warm_start else None
+    if pre_pull_policy is not None:
+        acknowledge(pre_pull_policy, _ANY_RESOURCE, REASONS["pre-pull"])
+        own_group = (
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:"
+            f"autoScalingGroup:*:autoScalingGroupName/<{_token(runners.auto_scaling_group)}>]"
+        )
+        acknowledge(pre_pull_policy, own_group, REASONS["own-group"])
+    if not config.alarm_topic_arn:
+        acknowledge(runners.auto_scaling_group, "AwsSolutions-AS3", REASONS["AS3"])
+    if len(runners.pool.instance_types) > 1 or runners.pool.spot:
+        acknowledge(runners.auto_scaling_group, "AwsSolutions-EC26", REASONS["EC26"])
+    acknowledge(runners.task_definition, "AwsSolutions-ECS2", REASONS["ECS2"])
 
 
 def _acknowledge_console(stack: ComfyApiStack) -> None:

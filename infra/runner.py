@@ -25,7 +25,9 @@ from infra.config import ServiceConfig
 from infra.data import DataStore, index_arn, object_arns
 from infra.environment import service_environment
 from infra.gpu_boot import add_warm_start, boot_commands, root_volume
+from infra.pools import MODEL_CACHE_HOST_PATH, PoolQueueSet
 from shared.names import CONNECTIONS_BY_JOB_INDEX, Env, S3Prefix
+from shared.pools import PoolSpec
 from shared.settings import RunnerSettings
 
 RUNNER_DOCKERFILE = "gpu_runner/Dockerfile"
@@ -63,10 +65,32 @@ class GpuRunners(Construct):
         data: DataStore,
         settings: Mapping[str, str],
         alarm_topic: sns.ITopic | None = None,
+        pool: PoolSpec | None = None,
+        queues: PoolQueueSet | None = None,
+        network: tuple[ec2.IVpc, ecs.Cluster] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
         self._alarm_topic = alarm_topic
+        # A declared pool shares the default pool's VPC and cluster; capacity, task and scaling are its own.
+        self.pool = pool or config.default_pool
+        self.queues = queues or PoolQueueSet(data.queue, data.dead_letter_queue)
+        if network is not None:
+            self.vpc, self.cluster = network
+        else:
+            self._network(data)
+        self._comfyui_repository: ecr.IRepository | None = None
+        self.capacity_provider = self._capacity()
+        self.cluster.add_asg_capacity_provider(self.capacity_provider)
+        # After the cluster's own ECS_CLUSTER line.
+        self.user_data.add_commands(*boot_commands(config))
+        if self.pool.spot:
+            # ECS drains a Spot instance on its interruption notice: its tasks get SIGTERM at once.
+            self.user_data.add_commands("echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config")
+        self._task(data, settings)
+
+    def _network(self, data: DataStore) -> None:
+        config = self._config
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -92,12 +116,9 @@ class GpuRunners(Construct):
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
         )
-        self._comfyui_repository: ecr.IRepository | None = None
-        self.capacity_provider = self._capacity()
-        self.cluster.add_asg_capacity_provider(self.capacity_provider)
-        # After the cluster's own ECS_CLUSTER line.
-        self.user_data.add_commands(*boot_commands(config))
 
+    def _task(self, data: DataStore, settings: Mapping[str, str]) -> None:
+        config = self._config
         self.task_definition = ecs.Ec2TaskDefinition(
             self,
             "Task",
@@ -125,6 +146,8 @@ class GpuRunners(Construct):
                 container=self.comfyui, condition=ecs.ContainerDependencyCondition.HEALTHY
             )
         )
+        if self.pool.gpus_per_instance > 1:
+            self._share_model_cache()
         self._grant_runner(data)
 
         self.security_group = ec2.SecurityGroup(
@@ -139,7 +162,7 @@ class GpuRunners(Construct):
             "Service",
             cluster=self.cluster,
             task_definition=self.task_definition,
-            desired_count=config.min_runners,
+            desired_count=self.pool.min_runners,
             capacity_provider_strategies=[
                 ecs.CapacityProviderStrategy(
                     capacity_provider=self.capacity_provider.capacity_provider_name, weight=1
@@ -163,9 +186,19 @@ class GpuRunners(Construct):
 
     # -- capacity ------------------------------------------------------------------------------------
 
+    def _share_model_cache(self) -> None:
+        """The N ComfyUIs of an N-GPU instance (each its own task, pinned by ECS to its own GPU) read one
+        copy of each model: a folder of the instance, mounted in every task."""
+        self.task_definition.add_volume(name="models", host=ecs.Host(source_path=MODEL_CACHE_HOST_PATH))
+        models_dir = self._config.comfyui_input_dir.rsplit("/", 1)[0] + "/models"
+        self.comfyui.add_mount_points(
+            ecs.MountPoint(container_path=models_dir, source_volume="models", read_only=False)
+        )
+
     def _capacity(self) -> ecs.AsgCapacityProvider:
         config = self._config
-        instance_types = [ec2.InstanceType(name) for name in config.instance_types]
+        pool = self.pool
+        instance_types = [ec2.InstanceType(name) for name in pool.instance_types]
         self.instance_role = iam.Role(
             self,
             "InstanceRole",
@@ -189,12 +222,14 @@ class GpuRunners(Construct):
                 allow_all_outbound=True,
             ),
             require_imdsv2=True,
+            # The runner container reads the Spot notice from the metadata service: one hop further.
+            http_put_response_hop_limit=2 if pool.spot else None,
             detailed_monitoring=True,
             # The root volume holds the ComfyUI image and its models.
             block_devices=[root_volume(config)],
         )
         mixed = None
-        if len(instance_types) > 1:
+        if len(instance_types) > 1 or pool.spot:
             mixed = autoscaling.MixedInstancesPolicy(
                 launch_template=self.launch_template,
                 launch_template_overrides=[
@@ -202,7 +237,11 @@ class GpuRunners(Construct):
                     for instance_type in instance_types
                 ],
                 instances_distribution=autoscaling.InstancesDistribution(
-                    on_demand_percentage_above_base_capacity=100
+                    on_demand_percentage_above_base_capacity=0 if pool.spot else 100,
+                    # Spot from the pools least likely to be interrupted, at a low price.
+                    spot_allocation_strategy=(
+                        autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED if pool.spot else None
+                    ),
                 ),
             )
         self.auto_scaling_group = autoscaling.AutoScalingGroup(
@@ -215,14 +254,19 @@ class GpuRunners(Construct):
             # ECS managed scaling moves the group; zero instances while there is no work, and room for a
             # deployment's new runners beside the old ones (one task per GPU instance).
             min_capacity=0,
-            max_capacity=config.max_runners * DEPLOYMENT_MAX_PERCENT // 100,
+            max_capacity=pool.max_instances * DEPLOYMENT_MAX_PERCENT // 100,
             notifications=(
                 [autoscaling.NotificationConfiguration(topic=self._alarm_topic)]
                 if self._alarm_topic
                 else None
             ),
         )
-        self.warm_start = add_warm_start(self, config, self.auto_scaling_group, self.instance_role)
+        # Warm pools are the default pool's (EC2 Auto Scaling has none for Spot or mixed groups).
+        self.warm_start = (
+            add_warm_start(self, config, self.auto_scaling_group, self.instance_role)
+            if pool is config.default_pool or pool.name == "default"
+            else None
+        )
         return ecs.AsgCapacityProvider(
             self,
             "GpuCapacity",
@@ -312,7 +356,7 @@ class GpuRunners(Construct):
         statements: list[tuple[list[str], list[str]]] = [
             (
                 ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
-                [data.queue.queue_arn],
+                [q.queue_arn for q in self.queues.all()],
             ),
             (["dynamodb:GetItem", "dynamodb:UpdateItem"], [data.jobs_table.table_arn]),
             # Scale-in protection while a job is in hand, set through the ECS agent's endpoint with
@@ -343,6 +387,9 @@ class GpuRunners(Construct):
                 [object_arns(data.bucket, S3Prefix.INPUTS), object_arns(data.bucket, S3Prefix.WORKFLOWS)],
             ),
         ]
+        if self.pool.spot:
+            # An interrupted job is sent again as a new message (gpu_runner/spot.py).
+            statements.append((["sqs:SendMessage"], [q.queue_arn for q in self.queues.all()]))
         for actions, resources in statements:
             role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources))
         # Publishes what its ComfyUI reads from disk when it changed (read first to compare).
@@ -359,8 +406,8 @@ class GpuRunners(Construct):
             service_namespace=appscaling.ServiceNamespace.ECS,
             resource_id=f"service/{self.cluster.cluster_name}/{self.service.service_name}",
             scalable_dimension="ecs:service:DesiredCount",
-            min_capacity=config.min_runners,
-            max_capacity=config.max_runners,
+            min_capacity=self.pool.min_runners,
+            max_capacity=self.pool.max_runners,
             # Application Auto Scaling's service-linked role for ECS, as ECS's own autoScaleTaskCount uses.
             role=iam.Role.from_role_arn(
                 self,
@@ -369,7 +416,6 @@ class GpuRunners(Construct):
                 "ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService",
             ),
         )
-        queue_name = data.queue.queue_name
         service_dimensions = [
             appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty(
                 name="ClusterName", value=self.cluster.cluster_name
@@ -378,10 +424,13 @@ class GpuRunners(Construct):
                 name="ServiceName", value=self.service.service_name
             ),
         ]
-        queue_dimensions = [
-            appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty(
-                name="QueueName", value=queue_name
-            )
+        lanes = [
+            [
+                appscaling.CfnScalingPolicy.TargetTrackingMetricDimensionProperty(
+                    name="QueueName", value=queue.queue_name
+                )
+            ]
+            for queue in self.queues.all()
         ]
 
         def stat(
@@ -401,6 +450,15 @@ class GpuRunners(Construct):
                 ),
             )
 
+        # The pool's own backlog, both lanes: the first lane's ids are the ones the template always had.
+        backlog_stats = []
+        for index, dimensions in enumerate(lanes):
+            suffix = "" if index == 0 else str(index)
+            backlog_stats += [
+                stat(f"waiting{suffix}", "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions),
+                stat(f"inhand{suffix}", "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", dimensions),
+            ]
+        backlog = " + ".join(str(s.id) for s in backlog_stats)
         # Jobs per task = (waiting + in hand) / desired tasks. In-hand jobs count so that busy runners are
         # not scaled in; desired (not running) tasks so that GPU instances still booting are not added
         # again. With no tasks the quotient is undefined, and the wake-up policy below takes over.
@@ -412,35 +470,35 @@ class GpuRunners(Construct):
             scaling_target_id=self.scalable_target.scalable_target_id,
             target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
                 target_value=config.target_jobs_per_runner,
-                scale_out_cooldown=60,
+                scale_out_cooldown=config.scale_out_cooldown_seconds,
                 # Scale in slowly: a GPU instance takes minutes to come back.
-                scale_in_cooldown=600,
+                scale_in_cooldown=config.scale_in_cooldown_seconds,
                 customized_metric_specification=appscaling.CfnScalingPolicy.CustomizedMetricSpecificationProperty(
                     metrics=[
-                        stat("waiting", "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_dimensions),
-                        stat("inhand", "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", queue_dimensions),
+                        *backlog_stats,
                         stat("desired", _INSIGHTS_NAMESPACE, "DesiredTaskCount", service_dimensions),
                         appscaling.CfnScalingPolicy.TargetTrackingMetricDataQueryProperty(
                             id="jobspertask",
                             label="Jobs per runner task",
-                            expression="(waiting + inhand) / IF(FILL(desired, 0) > 0, FILL(desired, 0), 1)",
+                            expression=f"({backlog}) / IF(FILL(desired, 0) > 0, FILL(desired, 0), 1)",
                             return_data=True,
                         ),
                     ]
                 ),
             ),
         )
-        for index, minimum in enumerate(config.scheduled_min_runners):
+        scheduled = config.scheduled_min_runners if self.pool.name == "default" else ()
+        for index, minimum in enumerate(scheduled):
             self.scalable_target.scale_on_schedule(
                 f"ScheduledMinimum{index}",
                 schedule=appscaling.Schedule.expression(f"cron({minimum.cron})"),
                 min_capacity=minimum.min_runners,
                 time_zone=TimeZone.of(minimum.time_zone) if minimum.time_zone else None,
             )
-        if config.min_runners == 0:
-            self._wake_from_zero(data)
+        if self.pool.min_runners == 0:
+            self._wake_from_zero()
 
-    def _wake_from_zero(self, data: DataStore) -> None:
+    def _wake_from_zero(self) -> None:
         # Target tracking scales proportionally to the current count, so from zero it never moves:
         # this alarm sets one task when jobs wait and none is wanted, and target tracking goes on from there.
         desired = cloudwatch.Metric(
@@ -453,16 +511,21 @@ class GpuRunners(Construct):
             statistic=cloudwatch.Stats.MAXIMUM,
             period=Duration.minutes(1),
         )
-        waiting = data.queue.metric_approximate_number_of_messages_visible(
-            statistic=cloudwatch.Stats.MAXIMUM, period=Duration.minutes(1)
-        )
+        waiting_lanes = {
+            (
+                "waiting" if index == 0 else f"waiting{index}"
+            ): queue.metric_approximate_number_of_messages_visible(
+                statistic=cloudwatch.Stats.MAXIMUM, period=Duration.minutes(1)
+            )
+            for index, queue in enumerate(self.queues.all())
+        }
         self.wake_alarm = cloudwatch.Alarm(
             self,
             "WakeFromZero",
             alarm_description="Jobs are waiting and no GPU runner is wanted: start one",
             metric=cloudwatch.MathExpression(
-                expression="IF(FILL(desired, 0) == 0, waiting, 0)",
-                using_metrics={"desired": desired, "waiting": waiting},
+                expression=f"IF(FILL(desired, 0) == 0, {' + '.join(waiting_lanes)}, 0)",
+                using_metrics={"desired": desired, **waiting_lanes},
                 label="Jobs waiting with no runner",
                 period=Duration.minutes(1),
             ),

@@ -24,6 +24,7 @@ from infra.environment import setting_env
 from infra.function import ServiceFunction
 from infra.nag import acknowledge_findings
 from infra.observability import Observability
+from infra.pools import PoolQueues, runner_pool_settings
 from infra.rest_api import RestApi
 from infra.runner import GpuRunners
 from infra.websocket_api import WebSocketApi
@@ -31,13 +32,16 @@ from shared.names import (
     CONNECTIONS_BY_JOB_INDEX,
     JOBS_BY_OWNER_INDEX,
     JOBS_ENQUEUE_PENDING_INDEX,
+    JOBS_IN_FLIGHT_INDEX,
     TENANTS_TABLE_OUTPUT,
     Env,
     S3Prefix,
 )
+from shared.pools import tier_policies_json
 from shared.settings import (
     ApiSettings,
     DlqSettings,
+    RoutingSettings,
     RunnerSettings,
     SweeperSettings,
     WebSocketSettings,
@@ -56,6 +60,7 @@ class ComfyApiStack(Stack):
         self.config = config
         data = DataStore(self, "Data", config=config)
         self.data = data
+        self.pool_queues = PoolQueues(self, "Pools", config=config, data=data)
         self.ws_token_secret = secretsmanager.Secret(
             self,
             "WsTokenSecret",
@@ -77,6 +82,13 @@ class ComfyApiStack(Stack):
             Env.JOBS_QUEUE_URL: data.queue.queue_url,
             Env.BUCKET: data.bucket.bucket_name,
         }
+        # Where each pool's jobs go, for the processes that send them; without pools, the queue above.
+        routing = (
+            {setting_env(RoutingSettings, "pool_routes"): self.pool_queues.routes_json()}
+            if config.pools or config.priority_lanes
+            else {}
+        )
+        tier_policies = {t.name: t.policy for t in config.tiers if t.max_jobs_in_flight or t.priority}
         secret_arn = self.ws_token_secret.secret_arn
 
         def function(
@@ -130,6 +142,12 @@ class ComfyApiStack(Stack):
                 setting_env(ApiSettings, "ws_token_secret_arn"): secret_arn,
                 setting_env(ApiSettings, "prefer_wait_max_seconds"): str(config.prefer_wait_max_seconds),
                 setting_env(ApiSettings, "tenants_table_name"): data.tenants_table.table_name,
+                **routing,
+                **(
+                    {setting_env(ApiSettings, "tier_policies"): tier_policies_json(tier_policies)}
+                    if tier_policies
+                    else {}
+                ),
             },
             memory_mib=config.api_memory_mib,
             timeout=API_TIMEOUT,
@@ -146,6 +164,7 @@ class ComfyApiStack(Stack):
             "functions.sweeper.handler.handler",
             "Re-sends the SQS message of jobs whose first send did not happen",
             SweeperSettings,
+            routing,
             timeout=Duration.seconds(50),
         )
         events.Rule(
@@ -164,13 +183,21 @@ class ComfyApiStack(Stack):
             {setting_env(DlqSettings, "websocket_management_url"): management_url},
             timeout=Duration.seconds(30),
         )
-        self.dlq_function.function.add_event_source(
-            event_sources.SqsEventSource(
-                data.dead_letter_queue, batch_size=10, report_batch_item_failures=True
+        for dead_letters in self.pool_queues.dead_letter_queues():
+            self.dlq_function.function.add_event_source(
+                event_sources.SqsEventSource(dead_letters, batch_size=10, report_batch_item_failures=True)
             )
-        )
 
         # -- GPU runners ------------------------------------------------------------------------------
+        runner_settings = {
+            **resources,
+            setting_env(RunnerSettings, "comfyui_url"): f"http://localhost:{config.comfyui_port}",
+            setting_env(RunnerSettings, "visibility_timeout_seconds"): str(config.visibility_timeout_seconds),
+            setting_env(RunnerSettings, "stop_timeout_seconds"): str(config.runner_stop_budget_seconds),
+            setting_env(RunnerSettings, "websocket_management_url"): management_url,
+            setting_env(RunnerSettings, "log_level"): config.log_level,
+        }
+        default_queues = self.pool_queues.sets[config.default_pool.name]
         self.runners = GpuRunners(
             self,
             "Runners",
@@ -178,16 +205,29 @@ class ComfyApiStack(Stack):
             data=data,
             alarm_topic=self.alarm_topic,
             settings={
-                **resources,
-                setting_env(RunnerSettings, "comfyui_url"): f"http://localhost:{config.comfyui_port}",
-                setting_env(RunnerSettings, "visibility_timeout_seconds"): str(
-                    config.visibility_timeout_seconds
+                **runner_settings,
+                **(
+                    runner_pool_settings(config.default_pool, default_queues) if config.priority_lanes else {}
                 ),
-                setting_env(RunnerSettings, "stop_timeout_seconds"): str(config.runner_stop_budget_seconds),
-                setting_env(RunnerSettings, "websocket_management_url"): management_url,
-                setting_env(RunnerSettings, "log_level"): config.log_level,
             },
+            queues=default_queues,
         )
+        # Each declared pool: its own capacity, task and scaling, in the same VPC and cluster.
+        self.pool_runners = [
+            GpuRunners(
+                self,
+                f"Pool{pool.name.title().replace('-', '')}Runners",
+                config=config,
+                data=data,
+                alarm_topic=self.alarm_topic,
+                settings={**runner_settings, **runner_pool_settings(pool, self.pool_queues.sets[pool.name])},
+                pool=pool,
+                queues=self.pool_queues.sets[pool.name],
+                network=(self.runners.vpc, self.runners.cluster),
+            )
+            for pool in config.pools
+        ]
+        self.all_runners = [self.runners, *self.pool_runners]
 
         # -- web console: CloudFront in front of its files and of /v1/*, uploads allowed from its origin --
         self.console = Console(
@@ -282,14 +322,16 @@ class ComfyApiStack(Stack):
         by_job = index_arn(data.connections_table, CONNECTIONS_BY_JOB_INDEX)
         outputs = object_arns(data.bucket, S3Prefix.OUTPUTS)
         secret = self.ws_token_secret.secret_arn
-        queue = data.queue.queue_arn
+        pool_queues = [q.queue_arn for q in self.pool_queues.job_queues()]
 
         api = self.api_function
         # TransactWriteItems is authorised item by item: PutItem on both tables covers the create.
         api.allow(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
         api.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_BY_OWNER_INDEX)])
         api.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [idempotency])
-        api.allow(["sqs:SendMessage"], [queue])
+        api.allow(["sqs:SendMessage"], pool_queues)
+        # Each tenant's jobs in flight, counted for its tier's limit (shared/aws/in_flight.py).
+        api.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_IN_FLIGHT_INDEX)])
         # HeadObject on an upload is s3:GetObject; ListBucket makes a missing upload a 404, not a 403.
         api.allow(["s3:GetObject"], [outputs, object_arns(data.bucket, S3Prefix.INPUTS)])
         api.allow(["s3:ListBucket"], [data.bucket.bucket_arn])
@@ -313,7 +355,7 @@ class ComfyApiStack(Stack):
         sweeper = self.sweeper
         sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])
         sweeper.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
-        sweeper.allow(["sqs:SendMessage"], [queue])
+        sweeper.allow(["sqs:SendMessage"], pool_queues)
 
         dlq = self.dlq_function
         dlq.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
@@ -333,5 +375,6 @@ class ComfyApiStack(Stack):
         routes.allow(["s3:GetObject"], [outputs])
 
         # The processes that post job events to WebSocket clients, and no others.
-        for grantee in (routes.role, dlq.role, api.role, self.runners.task_definition.task_role):
+        runner_roles = [runners.task_definition.task_role for runners in self.all_runners]
+        for grantee in (routes.role, dlq.role, api.role, *runner_roles):
             self.websocket.grant_post(grantee)

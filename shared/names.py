@@ -38,6 +38,8 @@ class IndexSpec:
     name: str
     partition_key: str
     sort_key: str | None = None
+    # Only the keys are projected: an index that is only counted needs no copy of the items.
+    keys_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ JOBS_TABLE = TableSpec(
     indexes=(
         IndexSpec(JOBS_BY_OWNER_INDEX, JobAttr.OWNER, JobAttr.CREATED_AT),
         IndexSpec(JOBS_ENQUEUE_PENDING_INDEX, JobAttr.ENQUEUE_PENDING, JobAttr.CREATED_AT),
-        IndexSpec(JOBS_IN_FLIGHT_INDEX, JobAttr.IN_FLIGHT, JobAttr.CREATED_AT),
+        IndexSpec(JOBS_IN_FLIGHT_INDEX, JobAttr.IN_FLIGHT, JobAttr.CREATED_AT, keys_only=True),
     ),
     key_types=(
         (JobAttr.JOB_ID, "S"),

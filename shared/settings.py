@@ -25,12 +25,17 @@ class ResourceSettings(BaseSettings):
     connections_table_name: str = "comfy-connections"
     jobs_queue_url: str = ""
     bucket_name: str = "comfy-jobs-artifacts"
-    # The default pool's priority lane (empty: none) and the declared pools (shared/pools.py).
+
+
+class RoutingSettings(ResourceSettings):
+    """What the processes that send jobs to the queues know of the pools (shared/pools.py)."""
+
+    # The default pool's priority lane (empty: none) and the declared pools, as JSON.
     priority_queue_url: str = ""
     pool_routes: str = ""
 
 
-class ApiSettings(ResourceSettings):
+class ApiSettings(RoutingSettings):
     """The REST API function."""
 
     # API key id -> tenant id: the tenant, not the key, owns a job.
@@ -66,7 +71,7 @@ class ApiSettings(ResourceSettings):
     tier_limit_retry_after_seconds: int = Field(default=10, ge=1, le=3600)
 
 
-class SweeperSettings(ResourceSettings):
+class SweeperSettings(RoutingSettings):
     """The function that re-sends SQS messages whose first send did not happen."""
 
     enqueue_grace_seconds: int = Field(default=30, ge=0)
@@ -122,8 +127,9 @@ class RunnerSettings(ResourceSettings):
     task_protection_minutes: int = Field(default=130, ge=1, le=2880)
     # GPU utilisation and memory from nvidia-smi, as metrics, this often; 0 turns them off.
     gpu_metrics_interval_seconds: float = Field(default=60.0, ge=0)
-    # The pool this runner serves (its queues are jobs_queue_url and priority_queue_url).
+    # The pool this runner serves: its queues, the priority lane's first (empty: none).
     pool_name: str = "default"
+    priority_queue_url: str = ""
     # Spot: where the instance metadata service answers (http://169.254.169.254 in EC2; empty: not
     # watched) and whether SIGTERM means the instance is going away (release at once, do not finish).
     spot_metadata_url: str = ""
