@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.aws.clients import AwsClients
-from shared.names import ALL_TABLES, BUCKET_NAME, JOBS_DLQ_NAME, JOBS_QUEUE_NAME, TableSpec
+from shared.names import ALL_TABLES, BUCKET_NAME, TableSpec, pool_queue_name
+from shared.pools import DEFAULT_POOL, PRIORITY_LANE, STANDARD_LANE
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class LocalResources:
     queue_url: str
     dlq_url: str
     bucket: str
+    # pool -> lane ("standard", "priority", "dlq") -> queue URL, the default pool's included.
+    pool_queues: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _create_table(clients: AwsClients, spec: TableSpec, name: str) -> None:
@@ -55,25 +59,43 @@ def create_resources(
     prefix: str = "",
     visibility_timeout_seconds: int = 120,
     max_receive_count: int = 5,
+    pools: Sequence[str] = (),
+    priority_lanes: bool = False,
 ) -> LocalResources:
-    """Create everything; ``prefix`` keeps several stacks apart on one endpoint (tests)."""
+    """Create everything; ``prefix`` keeps several stacks apart on one endpoint (tests).
+
+    ``pools``: the declared pools beside the default one, each with its queue and DLQ; with
+    ``priority_lanes`` every pool also has a priority queue."""
     names = {spec.default_name: prefix + spec.default_name for spec in ALL_TABLES}
     for spec in ALL_TABLES:
         _create_table(clients, spec, names[spec.default_name])
-    dlq_url = clients.sqs.create_queue(QueueName=prefix + JOBS_DLQ_NAME)["QueueUrl"]
-    dlq_arn = clients.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_url = clients.sqs.create_queue(
-        QueueName=prefix + JOBS_QUEUE_NAME,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout_seconds),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
-            ),
-        },
-    )["QueueUrl"]
+    lane_settings = (priority_lanes, visibility_timeout_seconds, max_receive_count)
+    pool_queues = {
+        pool: _pool_queues(clients, prefix, pool, *lane_settings) for pool in (DEFAULT_POOL, *pools)
+    }
+    default = pool_queues[DEFAULT_POOL]
     bucket = (prefix + BUCKET_NAME).lower()
     clients.s3.create_bucket(Bucket=bucket)
     jobs, idempotency, connections, tenants = (names[spec.default_name] for spec in ALL_TABLES)
-    return LocalResources(jobs, idempotency, connections, tenants, queue_url, dlq_url, bucket)
+    return LocalResources(
+        jobs, idempotency, connections, tenants, default[STANDARD_LANE], default["dlq"], bucket, pool_queues
+    )
+
+
+def _pool_queues(
+    clients: AwsClients, prefix: str, pool: str, priority: bool, visibility_seconds: int, max_receives: int
+) -> dict[str, str]:
+    dlq_url = clients.sqs.create_queue(QueueName=prefix + pool_queue_name(pool, "dlq"))["QueueUrl"]
+    dlq_arn = clients.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    attributes = {
+        "VisibilityTimeout": str(visibility_seconds),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}),
+    }
+    lanes = [STANDARD_LANE, PRIORITY_LANE] if priority else [STANDARD_LANE]
+    urls = {"dlq": dlq_url}
+    for lane in lanes:
+        name = prefix + pool_queue_name(pool, lane)
+        urls[lane] = clients.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return urls

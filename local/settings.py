@@ -31,6 +31,11 @@ class LocalStackSettings(BaseSettings):
     sim_node_delay: float = Field(default=0.0, ge=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     enqueue_grace_seconds: int = Field(default=10, ge=0)
+    # Runner pools beside the default one: the CDK app's `pools` context as JSON, e.g.
+    # '[{"name": "spot", "spot": true, "minInstances": 2, "models": ["checkpoints/sdxl.safetensors"]}]'.
+    pools: str = ""
+    # Each tier's jobs in flight and priority lane, e.g. '{"free": {"maxJobsInFlight": 4}}'.
+    tier_policies: str = ""
     # Signs WebSocket tokens; empty: a new random secret per start.
     ws_token_secret: str = ""
 

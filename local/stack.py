@@ -30,7 +30,7 @@ from typing import Any
 
 import boto3
 
-from local import processes
+from local import fair_queues, processes
 from local.api_keys import LocalKeyStore
 from local.apigw.events import ApiInfo
 from local.apigw.rest import RestApiEmulator
@@ -41,7 +41,18 @@ from local.aws_resources import LocalResources, create_resources
 from local.dlq_source import SqsEventSource
 from local.ecs_agent import EcsAgentServer
 from local.iam.account import HARNESS_KEY, GuardedMotoServer, LocalIam
-from local.iam.template import LocalAccount, synthesized_template
+from local.iam.template import LocalAccount, runner_process, synthesized_template
+from local.imds import InstanceMetadata
+from local.pools import (
+    PoolFleet,
+    PoolRunner,
+    parse_local_pools,
+    pool_runner_env,
+    routes_env,
+    runners_at_rest,
+    start_simulator,
+    synth_context,
+)
 from local.settings import LocalStackSettings
 from shared.aws.clients import AwsClients, sessions_from
 from shared.aws.tenants import Tenant, TenantKey, TenantStore
@@ -54,6 +65,7 @@ from shared.names import (
     Env,
     usage_plan_name,
 )
+from shared.pools import PRIORITY_LANE, PoolSpec, parse_tier_policies
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -91,8 +103,11 @@ class LocalStack:
     _simulator: subprocess.Popen[bytes] | None = None
     _gateway: ApiGatewayEmulator | None = None
     _sweeper: threading.Thread | None = None
-    _dlq_source: SqsEventSource | None = None
+    _dlq_sources: list[SqsEventSource] = field(default_factory=list)
     ecs_agent: EcsAgentServer | None = None
+    # The declared pools (POOLS) and their runners, each on a simulated instance of its own.
+    pools: tuple[PoolSpec, ...] = ()
+    fleet: PoolFleet = field(default_factory=PoolFleet)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -111,16 +126,24 @@ class LocalStack:
         # The ECS agent's task-protection endpoint, which ECS gives every task in AWS.
         self.ecs_agent = EcsAgentServer().start()
         self.runner_env_path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.runner_env().items())))
-        self._write_endpoints()
         for _ in range(self.settings.runners):
             self.start_runner()
+        for pool in self.pools:
+            for _ in range(runners_at_rest(pool)):
+                self.start_pool_runner(pool)
+        self._write_endpoints()
         return self
 
     def _start_aws(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         port = processes.free_port()
         account = LocalAccount(ACCOUNT_ID, REGION, WEBSOCKET_API_ID, local_bucket_name)
-        self.iam = LocalIam.from_template(synthesized_template(), account)
+        self.pools = parse_local_pools(self.settings.pools)
+        policies = parse_tier_policies(self.settings.tier_policies)
+        context = synth_context(self.pools, self.settings.tier_list(), policies)
+        self.iam = LocalIam.from_template(synthesized_template(context=context), account)
+        # A tenant's messages carry its id as their group: SQS fair queues, which moto lacks.
+        fair_queues.install()
         self._moto = GuardedMotoServer(self.iam, "127.0.0.1", port)
         self._moto.start()
         self.aws_endpoint = f"http://127.0.0.1:{port}"
@@ -128,6 +151,8 @@ class LocalStack:
             local_clients(self.aws_endpoint),
             visibility_timeout_seconds=self.settings.visibility_timeout_seconds,
             max_receive_count=self.settings.max_receive_count,
+            pools=[pool.name for pool in self.pools],
+            priority_lanes="tiers" in context,
         )
         self._create_tenancy()
 
@@ -182,6 +207,17 @@ class LocalStack:
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         os.environ["WS_TOKEN_SECRET"] = self.settings.ws_token_secret or secrets.token_urlsafe(32)
+        os.environ.update(self._routing_env())
+        if self.settings.tier_policies:
+            os.environ["TIER_POLICIES"] = self.settings.tier_policies
+
+    def _routing_env(self) -> dict[str, str]:
+        """Where the API and the sweeper send each pool's jobs; nothing without pools or priority lanes."""
+        assert self.resources is not None
+        queues = self.resources.pool_queues
+        if not self.pools and not any(PRIORITY_LANE in lanes for lanes in queues.values()):
+            return {}
+        return {"POOL_ROUTES": routes_env(self.pools, queues)}
 
     def _start_gateway(self) -> None:
         from functions.api.handler import handler as api_handler
@@ -236,12 +272,14 @@ class LocalStack:
     def _start_sweeper(self) -> None:
         from functions.sweeper.sweep import resend_pending
         from shared.aws.jobs import JobStore
-        from shared.aws.queue import JobQueue
+        from shared.aws.pool_queues import PoolQueues
+        from shared.pools import PoolDirectory
 
         assert self.resources is not None and self.iam is not None
         clients = AwsClients(self.iam.session("sweeper"), endpoint_url=self.aws_endpoint)
         store = JobStore(clients.dynamodb, self.resources.jobs_table, self.resources.idempotency_table)
-        queue = JobQueue(clients.sqs, self.resources.queue_url)
+        routes = self._routing_env().get("POOL_ROUTES", "")
+        queue = PoolQueues(clients.sqs, PoolDirectory.from_settings(routes, self.resources.queue_url))
 
         def sweep_forever() -> None:
             # EventBridge runs the sweeper function every minute in AWS; here a thread does it.
@@ -269,6 +307,17 @@ class LocalStack:
             "queue_url": self.resources.queue_url if self.resources else "",
             "dlq_url": self.resources.dlq_url if self.resources else "",
             "ecs_agent_url": self.ecs_agent.url if self.ecs_agent else "",
+            # Each declared pool's queues, and its runners' simulators and metadata services.
+            "pools": {
+                pool.name: {
+                    "queues": self.resources.pool_queues.get(pool.name, {}) if self.resources else {},
+                    "runners": [
+                        {"comfyui_url": r.comfyui_url, "imds_url": r.imds.url if r.imds else ""}
+                        for r in self.fleet.runners.get(pool.name, [])
+                    ],
+                }
+                for pool in self.pools
+            },
         }
         # Written whole, then renamed: a reader polling for the file never sees half of it.
         partial = self.state_dir / "stack.json.partial"
@@ -279,14 +328,16 @@ class LocalStack:
         from functions.dlq.handler import handler as dlq_handler
 
         assert self.resources is not None and self.iam is not None
-        # The event source mapping polls with the function's role, as Lambda's does.
-        self._dlq_source = SqsEventSource(
-            AwsClients(self.iam.session("dlq"), endpoint_url=self.aws_endpoint),
-            self.resources.dlq_url,
-            self.as_role("dlq", dlq_handler),
-            REGION,
-        )
-        self._dlq_source.start()
+        # The event source mappings (one per pool's DLQ) poll with the function's role, as Lambda's do.
+        for lanes in self.resources.pool_queues.values():
+            source = SqsEventSource(
+                AwsClients(self.iam.session("dlq"), endpoint_url=self.aws_endpoint),
+                lanes["dlq"],
+                self.as_role("dlq", dlq_handler),
+                REGION,
+            )
+            source.start()
+            self._dlq_sources.append(source)
 
     @property
     def runner_env_path(self) -> Path:
@@ -307,7 +358,44 @@ class LocalStack:
             # Runners started by hand from runner.env share one task; the stack's own get one each.
             "ECS_AGENT_URI": self.ecs_agent.task_uri("local") if self.ecs_agent else "",
             "PYTHONUNBUFFERED": "1",
+            **self._default_priority_lane(),
         }
+
+    def _default_priority_lane(self) -> dict[str, str]:
+        assert self.resources is not None
+        lane = self.resources.pool_queues.get("default", {}).get(PRIORITY_LANE)
+        return {"PRIORITY_QUEUE_URL": lane} if lane else {}
+
+    def start_pool_runner(self, pool: PoolSpec) -> PoolRunner:
+        """One more runner of ``pool``, on a simulated instance of its own: a simulator, and on Spot the
+        instance metadata service it hears the interruption notice from."""
+        assert self.iam is not None and self.resources is not None
+        runners = self.fleet.runners.setdefault(pool.name, [])
+        index = len(runners)
+        name = f"{pool.name}-{index}"
+        simulator, comfyui_url, data = start_simulator(
+            self.state_dir, name, self.settings.sim_step_delay, self.settings.sim_node_delay
+        )
+        imds = InstanceMetadata().start() if pool.spot else None
+        # Not the default pool's lanes: this pool's own (pool_runner_env), priority included if it has one.
+        shared_env = {k: v for k, v in self.runner_env().items() if k != "PRIORITY_QUEUE_URL"}
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "PRIORITY_QUEUE_URL"},
+            **shared_env,
+            # The pool's own task role.
+            **self.iam.env(runner_process(pool.name)),
+            "COMFYUI_URL": comfyui_url,
+            Env.COMFYUI_INPUT_DIR: str(data / "input"),
+            Env.COMFYUI_OUTPUT_DIR: str(data / "output"),
+            Env.COMFYUI_TEMP_DIR: str(data / "temp"),
+            "ECS_AGENT_URI": self.ecs_agent.task_uri(f"runner-{name}") if self.ecs_agent else "",
+            **pool_runner_env(pool, self.resources.pool_queues[pool.name]),
+            **({"SPOT_METADATA_URL": imds.url} if imds else {}),
+        }
+        process = processes.start_runner(env, self.state_dir / f"runner-{name}.log")
+        runner = PoolRunner(pool.name, index, process, comfyui_url, simulator, imds)
+        runners.append(runner)
+        return runner
 
     def _comfyui_folders(self) -> dict[str, str]:
         """ComfyUI's folders, which the runners share with it as in a deployed task."""
@@ -341,8 +429,9 @@ class LocalStack:
         self._stopping.set()
         for runner in self.runners:
             processes.stop(runner)
-        if self._dlq_source is not None:
-            self._dlq_source.stop()
+        self.fleet.stop()
+        for source in self._dlq_sources:
+            source.stop()
         if self._gateway is not None:
             self._gateway.stop()
         if self.ecs_agent is not None:

@@ -29,6 +29,8 @@ class Env:
     COMFYUI_INPUT_DIR = "COMFYUI_INPUT_DIR"
     COMFYUI_OUTPUT_DIR = "COMFYUI_OUTPUT_DIR"
     COMFYUI_TEMP_DIR = "COMFYUI_TEMP_DIR"
+    # The pool a runner serves; the local stack also finds each pool's task role by it.
+    POOL_NAME = "POOL_NAME"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     AWS_REGION = "AWS_DEFAULT_REGION"
 

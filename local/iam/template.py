@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from local import processes
-from shared.names import ALL_TABLES, BUCKET_NAME, JOBS_DLQ_NAME, JOBS_QUEUE_NAME, S3Prefix
+from shared.names import (
+    ALL_TABLES,
+    BUCKET_NAME,
+    JOBS_DLQ_NAME,
+    JOBS_QUEUE_NAME,
+    LANE_TAG,
+    POOL_TAG,
+    Env,
+    S3Prefix,
+    pool_queue_name,
+)
 
 CACHE_DIR = processes.ROOT / ".local" / "synth"
 _SOURCES = ("infra", "app.py", "cdk.json", "shared/names.py", "shared/settings.py")
@@ -52,10 +62,14 @@ def sources_hash(root: Path = processes.ROOT) -> str:
     return digest.hexdigest()[:20]
 
 
-def synthesized_template(cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
-    """The stack's template, synthesized once per content of its sources."""
+def synthesized_template(
+    cache_dir: Path = CACHE_DIR, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The stack's template, synthesized once per content of its sources and extra ``context`` (pools)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cached = cache_dir / f"template-{sources_hash()}.json"
+    extra = json.dumps(dict(context or {}), sort_keys=True)
+    variant = "" if not context else "-" + hashlib.sha256(extra.encode()).hexdigest()[:10]
+    cached = cache_dir / f"template-{sources_hash()}{variant}.json"
     # One synthesis at a time: stacks started together wait for the first instead of each paying for it.
     with (cache_dir / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -63,7 +77,7 @@ def synthesized_template(cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
             partial = cached.with_suffix(".partial")
             env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20"}
             done = subprocess.run(
-                [sys.executable, "-m", "local.iam.template", str(partial)],
+                [sys.executable, "-m", "local.iam.template", str(partial), extra],
                 cwd=processes.ROOT,
                 env=env,
                 capture_output=True,
@@ -181,7 +195,11 @@ def _table_by_key(props: Mapping[str, Any]) -> str:
 
 
 def _queue_by_role(props: Mapping[str, Any]) -> str:
-    """The jobs queue is the one with a redrive policy; the other is its dead-letter queue."""
+    """A pool's queue by its pool and lane tags; else the jobs queue is the one with a redrive policy,
+    the other its dead-letter queue."""
+    tags = {tag["Key"]: tag["Value"] for tag in props.get("Tags", [])}
+    if POOL_TAG in tags:
+        return pool_queue_name(tags[POOL_TAG], tags[LANE_TAG])
     return JOBS_QUEUE_NAME if "RedrivePolicy" in props else JOBS_DLQ_NAME
 
 
@@ -206,14 +224,26 @@ def process_roles(template: Mapping[str, Any]) -> dict[str, str]:
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Lambda::Function" and props.get("Handler") in by_handler:
             roles[by_handler[props["Handler"]]] = _role_of(props["Role"])
-        elif resource["Type"] == "AWS::ECS::TaskDefinition" and any(
-            c.get("Name") == RUNNER_CONTAINER for c in props.get("ContainerDefinitions", [])
-        ):
-            roles[RUNNER] = _role_of(props["TaskRoleArn"])
+        elif resource["Type"] == "AWS::ECS::TaskDefinition":
+            for container in props.get("ContainerDefinitions", []):
+                if container.get("Name") == RUNNER_CONTAINER:
+                    roles[runner_process(_pool_of(container))] = _role_of(props["TaskRoleArn"])
     missing = sorted({*LAMBDA_HANDLERS, RUNNER} - set(roles))
     if missing:
         raise ValueError(f"the template has no role for {', '.join(missing)}")
     return roles
+
+
+def runner_process(pool: str) -> str:
+    """The local principal of a pool's runners: ``runner`` for the default pool, ``runner-<pool>``."""
+    return RUNNER if pool == "default" else f"{RUNNER}-{pool}"
+
+
+def _pool_of(container: Mapping[str, Any]) -> str:
+    for variable in container.get("Environment", []):
+        if variable.get("Name") == Env.POOL_NAME:
+            return str(variable["Value"])
+    return "default"
 
 
 def role_policies(template: Mapping[str, Any], role_id: str, resolver: Resolver) -> list[dict[str, Any]]:
@@ -246,14 +276,14 @@ def websocket_stage(template: Mapping[str, Any]) -> str:
     raise ValueError("the template has no stage for a WebSocket API")
 
 
-def _synthesize(out: Path) -> None:
+def _synthesize(out: Path, extra: Mapping[str, Any]) -> None:
     from infra.assembly import build_app
 
     with tempfile.TemporaryDirectory(prefix="cdk.out-") as outdir:
-        app, stack = build_app(SYNTH_CONTEXT, outdir=outdir, nag=False)
+        app, stack = build_app({**SYNTH_CONTEXT, **extra}, outdir=outdir, nag=False)
         template = app.synth().get_stack_artifact(stack.artifact_id).template
     out.write_text(json.dumps(template))
 
 
 if __name__ == "__main__":
-    _synthesize(Path(sys.argv[1]))
+    _synthesize(Path(sys.argv[1]), json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
