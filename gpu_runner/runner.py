@@ -18,7 +18,7 @@ from gpu_runner.lanes import Lanes
 from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
 from gpu_runner.notify import NoSubscribers, Notifier
-from gpu_runner.spot import INTERRUPTED, watch_for_notice
+from gpu_runner.spot import INTERRUPTED, return_unclaimed, watch_for_notice
 from gpu_runner.task_protection import TaskProtection
 from shared.aws.catalog import CatalogStore
 from shared.aws.clients import AwsClients
@@ -74,6 +74,8 @@ class Runner:
         if not self.deps.folders:
             logger.warning("ComfyUI's folders are not set: jobs' files stay on its disk after they end")
         self._stopping = asyncio.Event()
+        # The instance is going away (a Spot notice): whatever comes in is sent back fresh, not released.
+        self._interrupted = False
         self._in_hand: dict[str, JobRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.jobs_handled = 0
@@ -109,6 +111,7 @@ class Runner:
         logger.warning(
             "interrupted: handing the jobs in hand back", extra={"why": why, "jobs": len(self._in_hand)}
         )
+        self._interrupted = True
         self._stopping.set()
         for run in self._in_hand.values():
             run.stop.set(INTERRUPTED)
@@ -226,6 +229,9 @@ class Runner:
 
     async def _claim(self, message: ReceivedMessage, job_id: str, queue: JobQueue) -> JobRun | None:
         store = self.deps.store
+        if self._interrupted:
+            await return_unclaimed(store, queue, message, job_id)
+            return None
         if self._stopping.is_set():
             await asyncio.to_thread(queue.change_visibility, message.receipt_handle, 0)
             return None

@@ -23,6 +23,8 @@ from shared.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from gpu_runner.job import JobRun
+    from shared.aws.jobs import JobStore
+    from shared.aws.queue import JobQueue, ReceivedMessage
 
 TOKEN_PATH = "/latest/api/token"  # noqa: S105 (a path, not a secret)
 INSTANCE_ACTION_PATH = "/latest/meta-data/spot/instance-action"
@@ -65,6 +67,15 @@ async def watch_for_notice(
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), poll_seconds)
+
+
+async def return_unclaimed(store: JobStore, queue: JobQueue, message: ReceivedMessage, job_id: str) -> None:
+    """A message a poll brought in after the notice: sent again fresh (its receive not counted), then
+    dropped; a message for a job that is over is only dropped."""
+    job = await asyncio.to_thread(store.get, job_id)
+    if job is not None and not job.status.is_terminal:
+        await asyncio.to_thread(queue.send_job, job)
+    await asyncio.to_thread(queue.delete, message.receipt_handle)
 
 
 async def hand_back(run: JobRun) -> None:

@@ -48,6 +48,7 @@ class JobView(BaseModel):
     params: dict[str, Any] | None = Field(
         default=None, description="The template parameters used, defaults and the chosen seed included"
     )
+    pool: str = Field(default="default", description="The runner pool the job runs in")
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -82,5 +83,6 @@ def job_view(job: Job, presign: Callable[[str], str]) -> JobView:
         outputs=outputs,
         metadata=job.metadata,
         template=job.template,
+        pool=job.pool or "default",
         params=job.params,
     )
