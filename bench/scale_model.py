@@ -212,8 +212,9 @@ class PoolModel:
                     self.end(instance)
                 return
             job: Job | None = None
+            taking = self.queue.get()
             try:
-                job = yield self.queue.get()
+                job = yield taking
                 assert job is not None
                 if job.started is None:
                     self.waits.append(self.env.now - job.arrived)
@@ -228,7 +229,11 @@ class PoolModel:
                     instance.busy -= 1
                     self.in_hand -= 1
             except simpy.Interrupt:
-                if job is not None and job.started is not None and self.env.now < job.started + job.seconds:
+                if job is None and taking.triggered:
+                    job = taking.value  # taken from the queue in the same instant: still in hand
+                elif job is None:
+                    taking.cancel()  # an idle runner's pending take must not swallow a later job
+                if job is not None and (job.started is None or self.env.now < job.started + job.seconds):
                     # Handed back at the notice: it runs again elsewhere, from the start.
                     self.queue.items.insert(0, job)
                 return
