@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # The CDK's jsii runtime prints a banner on every start when Node is past its end of life (Node 20 here).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: install demo up runner test unit lint typecheck synth bench screenshots conformance clean
+.PHONY: install demo up runner test unit lint typecheck synth scale-model bench screenshots conformance clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ COMFYUI_IMAGE ?= public.ecr.aws/example/comfyui:latest
 synth: install
 	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"comfyuiImage": "$(COMFYUI_IMAGE)", "skipBundling": true}' $(PY) app.py
 	@ls cdk.out/*.template.json
+
+## A day of traffic across the pools, simulated from the CDK app's own settings (no stack, no AWS).
+scale-model: install
+	$(VENV)/bin/python -m bench.scale_model
 
 bench: install
 	$(PY) -m bench
