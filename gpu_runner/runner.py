@@ -165,6 +165,9 @@ class Runner:
             self.jobs_handled += 1
             return
         self._in_hand[run.job.job_id] = run
+        if self._interrupted:
+            # Claimed while the notice came: it goes back like the others.
+            run.stop.set(INTERRUPTED)
         await self.protection.sync()  # protected before the job starts
         task = asyncio.create_task(self._execute(run), name=f"job-{run.job.job_id}")
         self._tasks.add(task)
