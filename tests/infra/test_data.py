@@ -54,7 +54,8 @@ def test_each_table_has_the_keys_indexes_and_ttl_of_its_spec(synth: Synth, spec:
     assert set(indexes) == {index.name for index in spec.indexes}
     for index in spec.indexes:
         assert indexes[index.name]["KeySchema"] == _key_schema(index.partition_key, index.sort_key)
-        assert indexes[index.name]["Projection"] == {"ProjectionType": "ALL"}
+        projection = "KEYS_ONLY" if index.keys_only else "ALL"
+        assert indexes[index.name]["Projection"] == {"ProjectionType": projection}
     if spec.ttl_attribute:
         assert table["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
     else:  # tenants and their keys are kept until the platform team removes them
