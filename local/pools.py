@@ -57,6 +57,10 @@ class PoolFleet:
         return [runner for pool in self.runners.values() for runner in pool]
 
     def stop(self) -> None:
+        """Every runner is told at once (SIGTERM), then waited for: they stop side by side."""
+        for runner in self.all():
+            if runner.process.poll() is None:
+                runner.process.terminate()
         for runner in self.all():
             runner.stop()
 
