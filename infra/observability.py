@@ -81,33 +81,14 @@ class Observability(Construct):
         self._topic = alarm_topic
         self.alarms: list[cloudwatch.Alarm] = []
 
+        self._config = config
+        self._queue_alarms("", dead_letter_queue, [queue])
+        # The same metrics again, for the dashboard.
         dlq_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(
             statistic=cloudwatch.Stats.MAXIMUM, period=_PERIOD
         )
-        # The dlq function drains the DLQ within seconds, so its depth alone is nearly always zero: every
-        # message it receives counts too.
-        dlq_received = dead_letter_queue.metric_number_of_messages_received(
-            statistic=cloudwatch.Stats.SUM, period=_PERIOD
-        )
-        self._alarm(
-            "DeadLetters",
-            _math(
-                f"{_fill('received')} + {_fill('visible')}",
-                {"received": dlq_received, "visible": dlq_depth},
-                "Dead letters received or waiting",
-            ),
-            threshold=1,
-            description="A job exhausted its attempts and its message reached the dead-letter queue",
-        )
         oldest = queue.metric_approximate_age_of_oldest_message(
             statistic=cloudwatch.Stats.MAXIMUM, period=_PERIOD
-        )
-        self._alarm(
-            "OldestJobWaiting",
-            oldest,
-            threshold=config.queue_age_alarm_seconds,
-            evaluation_periods=5,
-            description="A job waited longer than queueAgeAlarmSeconds: are the GPU runners scaling out?",
         )
         for name, function in functions.items():
             self._alarm(
@@ -307,6 +288,45 @@ class Observability(Construct):
                 width=8,
             ),
         )
+
+    def watch_pool(self, pool: str, dead_letter_queue: sqs.IQueue | None, queues: list[sqs.IQueue]) -> None:
+        """A declared pool's queues (or the default pool's priority lane): the default pool's alarms."""
+        self._queue_alarms(pool.title().replace("-", ""), dead_letter_queue, queues)
+
+    def _queue_alarms(
+        self, prefix: str, dead_letter_queue: sqs.IQueue | None, queues: list[sqs.IQueue]
+    ) -> None:
+        config = self._config
+        if dead_letter_queue is not None:
+            dlq_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(
+                statistic=cloudwatch.Stats.MAXIMUM, period=_PERIOD
+            )
+            # The dlq function drains the DLQ within seconds, so its depth alone is nearly always zero: every
+            # message it receives counts too.
+            dlq_received = dead_letter_queue.metric_number_of_messages_received(
+                statistic=cloudwatch.Stats.SUM, period=_PERIOD
+            )
+            self._alarm(
+                f"{prefix}DeadLetters",
+                _math(
+                    f"{_fill('received')} + {_fill('visible')}",
+                    {"received": dlq_received, "visible": dlq_depth},
+                    "Dead letters received or waiting",
+                ),
+                threshold=1,
+                description="A job exhausted its attempts and its message reached the dead-letter queue",
+            )
+        for index, queue in enumerate(queues):
+            oldest = queue.metric_approximate_age_of_oldest_message(
+                statistic=cloudwatch.Stats.MAXIMUM, period=_PERIOD
+            )
+            self._alarm(
+                f"{prefix}OldestJobWaiting{index or ''}",
+                oldest,
+                threshold=config.queue_age_alarm_seconds,
+                evaluation_periods=5,
+                description="A job waited longer than queueAgeAlarmSeconds: are the GPU runners scaling out?",
+            )
 
     def _alarm(
         self,

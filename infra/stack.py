@@ -278,6 +278,15 @@ class ComfyApiStack(Stack):
             },
         )
 
+        # Every declared pool's dead letters and oldest waiting job alarm as the default pool's do; the
+        # default pool's priority lane too.
+        for name, queues in self.pool_queues.sets.items():
+            if name == config.default_pool.name:
+                if queues.priority is not None:
+                    self.observability.watch_pool("priority", None, [queues.priority])
+            else:
+                self.observability.watch_pool(name, queues.dead_letter, queues.all())
+
         CfnOutput(self, "RestApiUrl", value=self.rest.url, description="REST API base URL (…/v1/)")
         CfnOutput(self, "WebSocketUrl", value=self.websocket.url, description="WebSocket URL (wss://)")
         CfnOutput(

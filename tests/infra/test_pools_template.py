@@ -77,6 +77,9 @@ def test_the_spot_pool_has_its_own_queue_dlq_spot_capacity_and_scaling(resources
     mappings = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
     dead_letter_sources = {m["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings}
     assert tagged[("spot", "dlq")] in dead_letter_sources and len(dead_letter_sources) == 2
+    # And an operator hears of them, as of the default pool's.
+    alarms = json.dumps(_of_type(resources, "AWS::CloudWatch::Alarm"))
+    assert tagged[("spot", "dlq")] in alarms and tagged[("spot", "standard")] in alarms
 
 
 def test_spot_runners_hear_the_notice_and_may_send_only_to_their_own_queue(resources: dict[str, Any]) -> None:
