@@ -19,6 +19,7 @@ class LocalResources:
     queue_url: str
     dlq_url: str
     bucket: str
+    job_events_table: str = ""
 
 
 def _create_table(clients: AwsClients, spec: TableSpec, name: str) -> None:
@@ -75,5 +76,5 @@ def create_resources(
     )["QueueUrl"]
     bucket = (prefix + BUCKET_NAME).lower()
     clients.s3.create_bucket(Bucket=bucket)
-    jobs, idempotency, connections, tenants = (names[spec.default_name] for spec in ALL_TABLES)
-    return LocalResources(jobs, idempotency, connections, tenants, queue_url, dlq_url, bucket)
+    jobs, idempotency, connections, tenants, events = (names[spec.default_name] for spec in ALL_TABLES)
+    return LocalResources(jobs, idempotency, connections, tenants, queue_url, dlq_url, bucket, events)

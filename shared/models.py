@@ -86,6 +86,9 @@ class Job(BaseModel):
     enqueue_pending: str | None = None
     # Epoch seconds after which DynamoDB's TTL may delete the item.
     expires_at: int | None = None
+    # Moved on by every state change's own conditional write, so event numbers only grow whoever
+    # writes (shared/events.py).
+    event_seq: int = 0
 
 
 class QueueMessage(BaseModel):

@@ -11,6 +11,7 @@ from functions.api.tenancy import TenantDirectory
 from shared.aws.catalog import CachedCatalog, CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
+from shared.aws.events import EventLog
 from shared.aws.jobs import JobStore
 from shared.aws.push import ConnectionPoster
 from shared.aws.queue import JobQueue
@@ -33,6 +34,8 @@ class ApiContext:
     connections: ConnectionStore | None = None
     # None when no WebSocket API is configured: nobody can be subscribed.
     poster: ConnectionPoster | None = None
+    # Each job's event log, read by GET /v1/jobs/{id}/events.
+    events: EventLog | None = None
     clock: Callable[[], float] = field(default=time.time)
 
     def now_ms(self) -> int:
@@ -61,6 +64,7 @@ class ApiContext:
                 if settings.websocket_management_url
                 else None
             ),
+            events=EventLog(clients.dynamodb, settings.job_events_table_name),
         )
 
 
