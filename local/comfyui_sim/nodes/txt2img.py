@@ -196,13 +196,19 @@ class KSampler(Node):
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
         steps: int = inputs["steps"]
         latent: SimLatent = inputs["latent_image"]
+        # What the sampler converges to, at the latent's size: drawn once, not at every step.
+        target = placeholder(latent, 0).resize((max(1, latent.width // 8), max(1, latent.height // 8)))
+        # Encoded once per tenth of the way: a long run's previews cost the simulator little.
+        previews: dict[int, bytes] = {}
         for step in range(steps):
             ctx.pause(ctx.step_delay)
             if ctx.preview_method == "none":
                 ctx.progress(step + 1, steps)
-            else:
-                preview = latent_preview(latent, inputs["seed"], (step + 1) / steps)
-                ctx.progress(step + 1, steps, preview, image_format="JPEG")
+                continue
+            tenth = (10 * (step + 1)) // steps
+            if tenth not in previews:
+                previews[tenth] = latent_preview(target, inputs["seed"], tenth / 10)
+            ctx.progress(step + 1, steps, previews[tenth], image_format="JPEG")
         positive: SimConditioning = inputs["positive"]
         negative: SimConditioning = inputs["negative"]
         model: SimModel = inputs["model"]
@@ -245,13 +251,12 @@ class VAEDecode(Node):
 PREVIEW_SIZE = 512
 
 
-def latent_preview(latent: SimLatent, seed: int, done: float) -> bytes:
-    """A sampler's preview as ComfyUI's latent2rgb makes it: the latent's size (an eighth of the image's),
-    scaled to fit ``PREVIEW_SIZE`` (bilinear), JPEG at quality 95. Noise clears as ``done`` goes to 1."""
-    width, height = max(1, latent.width // 8), max(1, latent.height // 8)
-    noise = random.Random(seed).randbytes(width * height * 3)
-    base = placeholder(latent, 0).resize((width, height))
-    image = Image.blend(Image.frombytes("RGB", (width, height), noise), base, done)
+def latent_preview(target: Image.Image, seed: int, done: float) -> bytes:
+    """A sampler's preview as ComfyUI's latent2rgb makes it: the latent's size (``target``'s, an eighth of
+    the image's), scaled to fit ``PREVIEW_SIZE`` (bilinear), JPEG at quality 95. Noise clears as ``done``
+    goes to 1."""
+    noise = random.Random(seed).randbytes(target.width * target.height * 3)
+    image = Image.blend(Image.frombytes("RGB", target.size, noise), target, done)
     image = ImageOps.contain(image, (PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=95)
