@@ -30,7 +30,7 @@ SEQ_BLOCK = 1_000_000
 PROGRESS_MILESTONES = (25.0, 50.0, 75.0)
 # Bounds on what one job's log holds: a handful of state changes per attempt, the milestones, and
 # previews' metadata (each entry under 1 KB), so a job's log stays a few KB whatever it runs.
-MAX_PREVIEW_ENTRIES = 20
+MAX_PREVIEW_ENTRIES = 10
 MAX_ENTRY_BYTES = 1024
 MAX_REPLAY = 100
 
