@@ -94,8 +94,6 @@ class JobRun:
         )
         self.events = AttemptEvents(deps.event_log, job, self.lease)
         self.previews = LivePreviews(job.job_id, deps.notifier, self.events, self.lease)
-        # The step a preview belongs to: the latest progress frame (ComfyUI sends the preview first).
-        self._step: tuple[str | None, float | None, float | None] = (None, None, None)
         self._tracker: ProgressTracker | None = None
         self._last_progress_write = 0.0
         self._progress_write: asyncio.Task[Any] | None = None
@@ -203,12 +201,13 @@ class JobRun:
             self._on_progress(self._tracker.cached(nodes))
 
     async def executing(self, node_id: str) -> None:
+        self.previews.step(node_id, 0, None)
         if self._tracker:
             self._on_progress(self._tracker.executing(node_id))
             await self._tell_progress(node_id, 0, 1)
 
     async def progress(self, node_id: str, value: float, maximum: float) -> None:
-        self._step = (node_id, value, maximum)
+        self.previews.step(node_id, value, maximum)
         if self._tracker:
             self._on_progress(self._tracker.progress(node_id, value, maximum))
             await self._tell_progress(node_id, value, maximum)
@@ -224,10 +223,7 @@ class JobRun:
         """A live preview is taken (True); an output node's image is left to the outputs (False)."""
         if self._node_type(image.node_id or "") in self.deps.output_classes:
             return False
-        node_id, value, maximum = self._step
-        if image.node_id is not None and image.node_id != node_id:
-            value = maximum = None
-        self.previews.offer(image, image.node_id or node_id, value, maximum)
+        self.previews.offer(image)
         return True
 
     async def executed(self, node_id: str) -> None:

@@ -94,20 +94,36 @@ class LivePreviews:
         self._guard = guard
         self._interval = interval
         self._pending: tuple[SentImage, _Step] | None = None
+        # The running node's latest progress.
+        self._step = _Step(None, None, None)
         self._last_sent = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.sent = 0
 
-    def offer(
-        self, image: SentImage, node_id: str | None, value: float | None, maximum: float | None
-    ) -> None:
+    def step(self, node_id: str, value: float, maximum: float | None) -> None:
+        """The running node's progress (``maximum`` None when it only started)."""
+        self._step = _Step(node_id, value, maximum)
+
+    def offer(self, image: SentImage) -> None:
         """The newest preview; cheap, so it can be called for every frame ComfyUI sends."""
         if self._closed:
             return
-        self._pending = (image, _Step(node_id, value, maximum))
+        self._pending = (image, self._step_of(image))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._send_when_due(), name=f"previews-{self._job_id}")
+
+    def _step_of(self, image: SentImage) -> _Step:
+        """ComfyUI sends a step's preview just before that step's progress frame (as recorded)."""
+        latest = self._step
+        if image.node_id is not None and image.node_id != latest.node_id:
+            return _Step(image.node_id, None, None)
+        if latest.value is None:
+            return latest
+        value = latest.value + 1
+        return _Step(
+            latest.node_id, value if latest.maximum is None else min(value, latest.maximum), latest.maximum
+        )
 
     async def close(self) -> None:
         """No preview leaves after this (the prompt ended)."""

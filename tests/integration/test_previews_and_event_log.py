@@ -73,8 +73,10 @@ def test_previews_go_only_to_those_who_asked_within_one_billing_unit_at_the_boun
         events = AttemptEvents(log, job, Holds())
         previews = LivePreviews("j1", notifier, events, Holds(), interval=interval)
         started = time.monotonic()
+        previews.step("3", 0, None)  # the node started (executing): its maximum is not known yet
         for step in range(1, 41):  # a sampler sending a preview every 25 ms, for about a second
-            previews.offer(image, "3", step, 40)
+            previews.offer(image)  # ComfyUI sends a step's preview just before its progress frame
+            previews.step("3", step, 40)
             await notifier.progress(job, "3", "KSampler", step, 40, seq=events.next())
             await asyncio.sleep(0.025)
         elapsed = time.monotonic() - started
@@ -91,6 +93,7 @@ def test_previews_go_only_to_those_who_asked_within_one_billing_unit_at_the_boun
     for _, frame in sent:
         assert len(json.dumps(frame, separators=(",", ":"))) <= WS_BILLING_UNIT_BYTES
         assert frame["node_id"] == "3" and frame["content_type"] == "image/jpeg" and frame["data"]
+        assert 1 <= frame["value"] <= 40 and frame["max"] in (None, 40)
     numbered = [frame["seq"] for cid, frame in poster.frames if cid == "wants"]
     assert numbered == sorted(numbered) and len(set(numbered)) == len(numbered)
     # Late readers get each preview's metadata, never its image.
@@ -115,7 +118,8 @@ def test_a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
         events = AttemptEvents(log, job, Holds())
         previews = LivePreviews("j1", notifier, events, Holds(), interval=0.05)
         for step in range(10):
-            previews.offer(SentImage(job.prompt_id, "3", "image/jpeg", noise_jpeg(64)), "3", step, 10)
+            previews.step("3", step, 10)
+            previews.offer(SentImage(job.prompt_id, "3", "image/jpeg", noise_jpeg(64)))
             await asyncio.sleep(0.03)
         await previews.close()
         await events.drain()
