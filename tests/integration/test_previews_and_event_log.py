@@ -55,6 +55,7 @@ def running_job(store: JobStore, job_id: str = "j1") -> Job:
 def test_previews_go_only_to_those_who_asked_within_one_billing_unit_at_the_bounded_rate(
     moto_aws: Any,
 ) -> None:
+    """And a job no subscriber asked previews of makes none."""
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
     log = EventLog(clients.dynamodb, resources.job_events_table)
@@ -100,15 +101,17 @@ def test_previews_go_only_to_those_who_asked_within_one_billing_unit_at_the_boun
     kept = [e for e in log.after("j1", 0) if e["type"] == "job.preview"]
     assert [e["seq"] for e in kept] == [f["seq"] for _, f in sent]
     assert all("data" not in e for e in kept)
+    # And where no subscriber asked, nothing is made at all.
+    a_job_nobody_asked_previews_for_makes_none(moto_aws)
 
 
-def test_a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
+def a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
     store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
     log = EventLog(clients.dynamodb, resources.job_events_table)
-    job = running_job(store)
-    connections.subscribe("plain", "j1", "owner-a", FAR)
+    job = running_job(store, "j2")
+    connections.subscribe("plain", "j2", "owner-a", FAR)
     poster = RecordingPoster()
     made = 0
 
@@ -116,7 +119,7 @@ def test_a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
         nonlocal made
         notifier = WebSocketNotifier(connections, poster, lambda key: key)  # type: ignore[arg-type]
         events = AttemptEvents(log, job, Holds())
-        previews = LivePreviews("j1", notifier, events, Holds(), interval=0.05)
+        previews = LivePreviews("j2", notifier, events, Holds(), interval=0.05)
         for step in range(10):
             previews.step("3", step, 10)
             previews.offer(SentImage(job.prompt_id, "3", "image/jpeg", noise_jpeg(64)))
@@ -129,7 +132,7 @@ def test_a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
     asyncio.run(scenario())
     assert made == 0
     assert not [f for _, f in poster.frames if f["type"] == "job.preview"]
-    assert log.after("j1", 0) == []
+    assert log.after("j2", 0) == []
 
 
 def test_state_changes_are_numbered_by_their_own_write_whoever_makes_them(moto_aws: Any) -> None:
@@ -173,6 +176,7 @@ def ws_event(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_resumed_subscription_replays_what_was_missed_in_order_then_says_so(moto_aws: Any) -> None:
+    """And a subscribe with a bad ``after`` or ``previews`` is refused, saying which."""
     poster = RecordingPoster()
     deps = ws_deps(moto_aws, poster)
     running = running_job(deps.jobs)
@@ -201,17 +205,19 @@ def test_a_resumed_subscription_replays_what_was_missed_in_order_then_says_so(mo
     poster.frames.clear()
     subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": state_seq(ended)}), "c1")
     assert [f["type"] for _, f in poster.frames] == ["job.replayed"]
+    # A bad `after` or `previews` is an error frame that names it, and subscribes nothing.
+    subscribe_says_what_is_wrong_with_after_or_previews(moto_aws)
 
 
-def test_subscribe_says_what_is_wrong_with_after_or_previews(moto_aws: Any) -> None:
+def subscribe_says_what_is_wrong_with_after_or_previews(moto_aws: Any) -> None:
     poster = RecordingPoster()
     deps = ws_deps(moto_aws, poster)
-    stored_job(deps.jobs)
+    stored_job(deps.jobs, "j3")
     for bad in ({"after": -1}, {"after": "12"}, {"after": True}, {"previews": "yes"}):
-        subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", **bad}), "c1")
+        subscribe(deps, ws_event({"action": "subscribe", "job_id": "j3", **bad}), "c3")
     assert [f["code"] for _, f in poster.frames] == ["bad_request"] * 4
     assert "'after'" in poster.frames[0][1]["message"] and "'previews'" in poster.frames[3][1]["message"]
-    assert deps.connections.subscriptions("j1") == []
+    assert deps.connections.subscriptions("j3") == []
 
 
 def test_the_events_route_returns_the_same_events_to_pollers(moto_aws: Any, api: Any) -> None:
