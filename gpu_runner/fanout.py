@@ -1,4 +1,4 @@
-"""Pushes job.status and job.progress frames to a job's WebSocket subscribers.
+"""Pushes job.status, job.progress and job.preview frames to a job's WebSocket subscribers.
 
 Each job has one channel: frames leave in order from one task, so a post never blocks the prompt
 loop and a slow or failing post delays nothing but later frames. Progress is coalesced to at most
@@ -6,7 +6,8 @@ one frame per ``PROGRESS_INTERVAL`` per job (the newest wins); status frames are
 no progress frame follows a terminal one. Every frame carries its attempt's guard, asked just before
 the post: a frame of an attempt that lost its lease is never sent. Subscribers are looked up for each
 frame that leaves (at most ten a second), so a subscriber sees every frame from the moment its
-subscription is visible in the by-job index.
+subscription is visible in the by-job index. Previews go only to the subscriptions that asked for them;
+whether any did is known from each frame's lookup, so a job nobody watches for previews makes none.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 from gpu_runner.log import logger
 from gpu_runner.notify import Guard
 from shared import frames
-from shared.aws.connections import ConnectionStore
+from shared.aws.connections import ConnectionStore, Subscription
 from shared.aws.push import ConnectionPoster
+from shared.events import state_seq
 from shared.models import Job
 from shared.views import job_view
 
@@ -55,6 +57,11 @@ class JobChannel:
         self._outbox.append((frame, guard))
         self._closing = final
         self._wake.set()
+
+    def preview(self, frame: dict[str, Any], guard: Guard | None) -> None:
+        if not self._closing:
+            self._outbox.append((frame, guard))
+            self._wake.set()
 
     def progress(self, frame: dict[str, Any], guard: Guard | None) -> None:
         if not self._closing:
@@ -94,6 +101,8 @@ class WebSocketNotifier:
         self._channels: dict[str, JobChannel] = {}
         self._draining: set[asyncio.Task[None]] = set()
         self._ended: OrderedDict[str, None] = OrderedDict()
+        # Per job in hand: did any subscriber ask for previews, as of the latest lookup.
+        self._previews_wanted: dict[str, bool] = {}
         self.posts = 0
 
     def _channel(self, job_id: str) -> JobChannel | None:
@@ -109,8 +118,10 @@ class WebSocketNotifier:
         channel = self._channel(job.job_id)
         if channel is None:
             return
-        channel.status(frames.status(job, view), job.status.is_terminal, guard)
+        frame = frames.numbered(frames.status(job, view), state_seq(job))
+        channel.status(frame, job.status.is_terminal, guard)
         if job.status.is_terminal:
+            self._previews_wanted.pop(job.job_id, None)
             self._ended[job.job_id] = None
             if len(self._ended) > ENDED_REMEMBERED:
                 self._ended.popitem(last=False)
@@ -127,11 +138,31 @@ class WebSocketNotifier:
         value: float,
         maximum: float,
         guard: Guard | None = None,
+        *,
+        seq: int | None = None,
+        keep: bool = False,
     ) -> None:
         channel = self._channel(job.job_id)
         if channel is not None:
             frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
-            channel.progress(frame, guard)
+            frames.numbered(frame, seq)
+            if keep:
+                channel.status(frame, False, guard)
+            else:
+                channel.progress(frame, guard)
+
+    async def wants_previews(self, job_id: str) -> bool:
+        if job_id in self._ended:
+            return False
+        if job_id not in self._previews_wanted:
+            found = await asyncio.to_thread(self._connections.subscriptions, job_id)
+            self._previews_wanted[job_id] = any(s.previews for s in found)
+        return self._previews_wanted[job_id]
+
+    async def preview(self, job_id: str, frame: dict[str, Any], guard: Guard | None = None) -> None:
+        channel = self._channel(job_id)
+        if channel is not None:
+            channel.preview(frame, guard)
 
     async def close(self) -> None:
         tasks = [channel.task for channel in self._channels.values()] + list(self._draining)
@@ -143,7 +174,10 @@ class WebSocketNotifier:
         try:
             # Whoever is subscribed now, for every frame: a client that subscribed a moment ago misses
             # nothing that leaves after its subscription (one Query per frame, at most ten a second).
-            subscribers = await asyncio.to_thread(self._connections.subscribers, job_id)
+            found = await asyncio.to_thread(self._connections.subscriptions, job_id)
+            if job_id not in self._ended:
+                self._previews_wanted[job_id] = any(s.previews for s in found)
+            subscribers = _recipients(found, frame)
             if guard is not None and not await guard.holds():
                 return
             # The last word is the clock, checked as each request leaves (see ConnectionPoster).
@@ -160,3 +194,10 @@ class WebSocketNotifier:
                 logger.info("subscriber gone", extra={"job_id": job_id, "connection_id": connection_id})
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self._connections.remove_connection, connection_id)
+
+
+def _recipients(found: list[Subscription], frame: dict[str, Any]) -> list[str]:
+    """Everyone, except that a preview goes only to those who asked for previews."""
+    if frame.get("type") == "job.preview":
+        return [s.connection_id for s in found if s.previews]
+    return [s.connection_id for s in found]

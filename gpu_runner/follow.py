@@ -54,6 +54,9 @@ class PromptObserver(Protocol):
     async def executing(self, node_id: str) -> None: ...
     async def progress(self, node_id: str, value: float, maximum: float) -> None: ...
     async def executed(self, node_id: str) -> None: ...
+    async def sent_image(self, image: SentImage) -> bool:
+        """True when the image is taken as a live preview, False when it may be an output."""
+        ...
 
 
 @dataclass
@@ -179,7 +182,9 @@ class PromptFollower:
                 found.sent_images, found.frames_lost = self._sent_images, True
             return found
         elif frame.type == SENT_IMAGE:
-            self._sent_images.append(data["image"])
+            # Previews stream at the sampler's pace: only output nodes' images are kept until the end.
+            if not await self._observer.sent_image(data["image"]):
+                self._sent_images.append(data["image"])
         elif frame.type == "execution_start":
             self._started_ms = data.get("timestamp") or int(time.time() * 1000)
             await self._observer.started(data.get("timestamp"))

@@ -16,6 +16,8 @@ from gpu_runner import job_metrics, spot
 from gpu_runner.cancel_watch import CancelWatch
 from gpu_runner.cleanup import ComfyFolders, remove_job_files
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
+from gpu_runner.comfy_binary import SentImage
+from gpu_runner.events import AttemptEvents
 from gpu_runner.faults import crash_if
 from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
 from gpu_runner.job_errors import execution_error, rejection_error
@@ -23,8 +25,10 @@ from gpu_runner.lease import AttemptLost, Lease
 from gpu_runner.log import logger
 from gpu_runner.notify import Notifier
 from gpu_runner.outputs import OutputUploader, socket_outputs
+from gpu_runner.previews import LivePreviews
 from gpu_runner.progress import ProgressTracker, nodes_that_run
 from gpu_runner.staging import InputRejected, stage_job
+from shared.aws.events import EventLog
 from shared.aws.jobs import JobStore
 from shared.aws.queue import JobQueue, ReceivedMessage
 from shared.aws.storage import ArtifactStore
@@ -60,6 +64,8 @@ class RunnerDeps:
     folders: ComfyFolders = field(default_factory=lambda: ComfyFolders({}))
     # What the connected ComfyUI reads from its folders (file inputs, output nodes).
     catalog: FileInputCatalog = field(default_factory=FileInputCatalog)
+    # Each job's event log for late readers; None: only live subscribers hear of events.
+    event_log: EventLog | None = None
 
 
 def backoff_seconds(receive_count: int) -> int:
@@ -90,6 +96,8 @@ class JobRun:
             job.lease_until or 0,
             self.stop,
         )
+        self.events = AttemptEvents(deps.event_log, job, self.lease)
+        self.previews = LivePreviews(job.job_id, deps.notifier, self.events, self.lease)
         self._tracker: ProgressTracker | None = None
         self._last_progress_write = 0.0
         self._progress_write: asyncio.Task[Any] | None = None
@@ -127,6 +135,8 @@ class JobRun:
         except AttemptLost:
             self._log("lease lost; this attempt writes nothing more")
         finally:
+            await self.previews.close()
+            await self.events.drain()
             beating.cancel()
             watching.cancel()
             if self._timeout:
@@ -162,6 +172,7 @@ class JobRun:
                 self.deps.settings.comfyui_silence_seconds,
             )
             outcome = await follower.run()
+        await self.previews.close()
         await self._conclude(outcome)
 
     async def _load_workflow(self) -> dict[str, Any]:
@@ -186,6 +197,7 @@ class JobRun:
             return
         self.job = job
         self._log("running")
+        self.events.state_changed(job)
         await self.deps.notifier.status(job, self.lease)
 
     async def cached(self, nodes: list[str]) -> None:
@@ -193,16 +205,30 @@ class JobRun:
             self._on_progress(self._tracker.cached(nodes))
 
     async def executing(self, node_id: str) -> None:
+        self.previews.step(node_id, 0, None)
         if self._tracker:
             self._on_progress(self._tracker.executing(node_id))
-            await self.deps.notifier.progress(self.job, node_id, self._node_type(node_id), 0, 1, self.lease)
+            await self._tell_progress(node_id, 0, 1)
 
     async def progress(self, node_id: str, value: float, maximum: float) -> None:
+        self.previews.step(node_id, value, maximum)
         if self._tracker:
             self._on_progress(self._tracker.progress(node_id, value, maximum))
-            await self.deps.notifier.progress(
-                self.job, node_id, self._node_type(node_id), value, maximum, self.lease
-            )
+            await self._tell_progress(node_id, value, maximum)
+
+    async def _tell_progress(self, node_id: str, value: float, maximum: float) -> None:
+        node_type = self._node_type(node_id)
+        seq, milestone = self.events.progress(self.job, node_id, node_type, value, maximum)
+        await self.deps.notifier.progress(
+            self.job, node_id, node_type, value, maximum, self.lease, seq=seq, keep=milestone
+        )
+
+    async def sent_image(self, image: SentImage) -> bool:
+        """A live preview is taken (True); an output node's image is left to the outputs (False)."""
+        if self._node_type(image.node_id or "") in self.deps.output_classes:
+            return False
+        self.previews.offer(image)
+        return True
 
     async def executed(self, node_id: str) -> None:
         if self._tracker:
@@ -332,6 +358,7 @@ class JobRun:
                 await asyncio.to_thread(self.queue.delete, self.message.receipt_handle)
             return False
         self.lease.made_terminal_write()
+        self.events.state_changed(job)
         self.job = job
         self._log("finished", status=status.value, outputs=len(job.outputs))
         job_metrics.emit(job, self._outcome)

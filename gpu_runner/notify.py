@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.models import Job
 
@@ -19,7 +19,7 @@ class Guard(Protocol):
 
 class Notifier(Protocol):
     async def status(self, job: Job, guard: Guard | None = None) -> None:
-        """The job changed state (``job`` is the state just written)."""
+        """The job changed state (``job`` is the state just written, which also numbers it)."""
 
     async def progress(
         self,
@@ -29,8 +29,18 @@ class Notifier(Protocol):
         value: float,
         maximum: float,
         guard: Guard | None = None,
+        *,
+        seq: int | None = None,
+        keep: bool = False,
     ) -> None:
-        """The job moved on; ``job.progress`` holds the whole job's percent."""
+        """The job moved on; ``job.progress`` holds the whole job's percent. ``keep``: never coalesced away
+        (a milestone in the job's event log)."""
+
+    async def wants_previews(self, job_id: str) -> bool:
+        """Whether any subscriber of the job asked for previews: nobody else pays for making them."""
+
+    async def preview(self, job_id: str, frame: dict[str, Any], guard: Guard | None = None) -> None:
+        """A ``job.preview`` frame, for the subscribers who asked for previews only."""
 
     async def close(self) -> None: ...
 
@@ -49,7 +59,16 @@ class NoSubscribers:
         value: float,
         maximum: float,
         guard: Guard | None = None,
+        *,
+        seq: int | None = None,
+        keep: bool = False,
     ) -> None:
+        return None
+
+    async def wants_previews(self, job_id: str) -> bool:
+        return False
+
+    async def preview(self, job_id: str, frame: dict[str, Any], guard: Guard | None = None) -> None:
         return None
 
     async def close(self) -> None:

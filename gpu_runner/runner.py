@@ -23,6 +23,7 @@ from gpu_runner.task_protection import TaskProtection
 from shared.aws.catalog import CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
+from shared.aws.events import EventLog
 from shared.aws.jobs import JobStore
 from shared.aws.push import ConnectionPoster
 from shared.aws.queue import JobQueue, ReceivedMessage
@@ -62,6 +63,7 @@ class Runner:
             notifier=notifier or _notifier(settings, clients),
             output_classes=set(),
             folders=ComfyFolders.from_settings(settings),
+            event_log=EventLog(clients.dynamodb, settings.job_events_table_name),
         )
         self._catalog = CatalogKeeper(
             self.comfy, CatalogStore(clients.s3, settings.bucket_name), self.deps.folders

@@ -17,6 +17,7 @@ from infra.config import ServiceConfig
 from shared.names import (
     CONNECTIONS_TABLE,
     IDEMPOTENCY_TABLE,
+    JOB_EVENTS_TABLE,
     JOBS_TABLE,
     TENANTS_TABLE,
     S3Prefix,
@@ -55,6 +56,8 @@ class DataStore(Construct):
         self.connections_table = self._table("ConnectionsTable", CONNECTIONS_TABLE, removal)
         # API key id -> tenant id; written by the tenants command (python -m admin), read by the api function.
         self.tenants_table = self._table("TenantsTable", TENANTS_TABLE, removal)
+        # What late readers of a job replay (subscribe with after, GET /v1/jobs/{id}/events).
+        self.job_events_table = self._table("JobEventsTable", JOB_EVENTS_TABLE, removal)
 
         self.dead_letter_queue = sqs.Queue(
             self,

@@ -374,6 +374,8 @@ class GpuRunners(Construct):
                 ],
             ),
             (["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [data.connections_table.table_arn]),
+            # The job's event log for late readers (gpu_runner/events.py): appended to, never read.
+            (["dynamodb:PutItem"], [data.job_events_table.table_arn]),
             # Outputs are written, presigned for the terminal frame, and deleted again when the job cannot
             # be marked succeeded or a retry clears an earlier attempt's (listed first).
             (

@@ -79,6 +79,7 @@ class ComfyApiStack(Stack):
             Env.JOBS_TABLE: data.jobs_table.table_name,
             Env.IDEMPOTENCY_TABLE: data.idempotency_table.table_name,
             Env.CONNECTIONS_TABLE: data.connections_table.table_name,
+            Env.JOB_EVENTS_TABLE: data.job_events_table.table_name,
             Env.JOBS_QUEUE_URL: data.queue.queue_url,
             Env.BUCKET: data.bucket.bucket_name,
         }
@@ -275,6 +276,7 @@ class ComfyApiStack(Stack):
                 "Jobs": data.jobs_table,
                 "Idempotency": data.idempotency_table,
                 "Connections": data.connections_table,
+                "JobEvents": data.job_events_table,
             },
         )
 
@@ -360,6 +362,8 @@ class ComfyApiStack(Stack):
         # A job canceled while queued is told to its subscribers (shared/notify.py).
         api.allow(["dynamodb:Query"], [by_job, connections])
         api.allow(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [connections])
+        # GET /v1/jobs/{id}/events reads a job's event log (shared/aws/events.py).
+        api.allow(["dynamodb:Query"], [data.job_events_table.table_arn])
 
         sweeper = self.sweeper
         sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])
@@ -381,6 +385,8 @@ class ComfyApiStack(Stack):
         )
         routes.allow(["dynamodb:Query"], [by_job])
         routes.allow(["dynamodb:GetItem"], [jobs])
+        # subscribe with `after` replays the job's event log; the snapshot names its latest event.
+        routes.allow(["dynamodb:Query"], [data.job_events_table.table_arn])
         routes.allow(["s3:GetObject"], [outputs])
 
         # The processes that post job events to WebSocket clients, and no others.

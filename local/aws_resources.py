@@ -23,6 +23,7 @@ class LocalResources:
     bucket: str
     # pool -> lane ("standard", "priority", "dlq") -> queue URL, the default pool's included.
     pool_queues: dict[str, dict[str, str]] = field(default_factory=dict)
+    job_events_table: str = ""
 
 
 def _create_table(clients: AwsClients, spec: TableSpec, name: str) -> None:
@@ -76,9 +77,17 @@ def create_resources(
     default = pool_queues[DEFAULT_POOL]
     bucket = (prefix + BUCKET_NAME).lower()
     clients.s3.create_bucket(Bucket=bucket)
-    jobs, idempotency, connections, tenants = (names[spec.default_name] for spec in ALL_TABLES)
+    jobs, idempotency, connections, tenants, events = (names[spec.default_name] for spec in ALL_TABLES)
     return LocalResources(
-        jobs, idempotency, connections, tenants, default[STANDARD_LANE], default["dlq"], bucket, pool_queues
+        jobs,
+        idempotency,
+        connections,
+        tenants,
+        default[STANDARD_LANE],
+        default["dlq"],
+        bucket,
+        pool_queues,
+        job_events_table=events,
     )
 
 

@@ -181,7 +181,8 @@ class LocalStack:
             self.settings.sim_step_delay,
             self.simulator_data_dir,
             self.state_dir / "comfyui-sim.log",
-            extra_args=("--node-delay", str(self.settings.sim_node_delay)),
+            # Samplers send previews, as a deployment's ComfyUI does with --preview-method auto.
+            extra_args=("--node-delay", str(self.settings.sim_node_delay), "--preview-method", "auto"),
         )
         self.comfyui_url = f"http://127.0.0.1:{port}"
 
@@ -194,6 +195,7 @@ class LocalStack:
             Env.IDEMPOTENCY_TABLE: self.resources.idempotency_table,
             Env.CONNECTIONS_TABLE: self.resources.connections_table,
             Env.TENANTS_TABLE: self.resources.tenants_table,
+            Env.JOB_EVENTS_TABLE: self.resources.job_events_table,
             Env.JOBS_QUEUE_URL: self.resources.queue_url,
             Env.BUCKET: self.resources.bucket,
         }

@@ -28,7 +28,8 @@ def content_security_policy(websocket_origins: Sequence[str], bucket_origins: Se
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        f"img-src 'self' {bucket}",
+        # blob: live previews come inline over the WebSocket and are shown from the page's own blobs.
+        f"img-src 'self' blob: {bucket}",
         f"media-src {bucket}",
         f"connect-src 'self' {websocket} {bucket}",
         "form-action 'none'",

@@ -91,6 +91,9 @@ class Job(BaseModel):
     lane: str | None = None
     # The owner while the job is active; terminal transitions remove it (shared/aws/in_flight.py).
     in_flight: str | None = None
+    # Moved on by every state change's own conditional write, so event numbers only grow whoever
+    # writes (shared/events.py).
+    event_seq: int = 0
 
 
 class QueueMessage(BaseModel):

@@ -21,6 +21,7 @@ class Env:
     JOBS_TABLE = "JOBS_TABLE_NAME"
     IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE_NAME"
     CONNECTIONS_TABLE = "CONNECTIONS_TABLE_NAME"
+    JOB_EVENTS_TABLE = "JOB_EVENTS_TABLE_NAME"
     TENANTS_TABLE = "TENANTS_TABLE_NAME"
     JOBS_QUEUE_URL = "JOBS_QUEUE_URL"
     BUCKET = "BUCKET_NAME"
@@ -86,6 +87,8 @@ class JobAttr:
     # The owner, while the job is queued or running: every terminal transition removes it, so the
     # sparse index on it counts each tenant's jobs in flight (shared/aws/in_flight.py).
     IN_FLIGHT = "in_flight"
+    # How many times the job's event sequence moved on at a state change (shared/events.py).
+    EVENT_SEQ = "event_seq"
 
 
 class IdempotencyAttr:
@@ -102,6 +105,18 @@ class ConnectionAttr:
     SUBSCRIPTION = "sk"
     JOB_ID = "job_id"
     OWNER = "owner"
+    EXPIRES_AT = "expires_at"
+    # On a subscription: the subscriber asked for live preview images.
+    PREVIEWS = "previews"
+
+
+class EventAttr:
+    """Attribute names of an item in the job events table: one event a late reader may ask for."""
+
+    # Its own name, not "job_id": each table is known by its partition key (local/iam/template.py).
+    JOB = "job"
+    SEQ = "seq"
+    BODY = "body"
     EXPIRES_AT = "expires_at"
 
 
@@ -179,6 +194,15 @@ CONNECTIONS_TABLE = TableSpec(
     ),
 )
 
+# The events of each job a late reader may replay (shared/events.py), expiring with the job.
+JOB_EVENTS_TABLE = TableSpec(
+    default_name="comfy-job-events",
+    partition_key=EventAttr.JOB,
+    sort_key=EventAttr.SEQ,
+    ttl_attribute=EventAttr.EXPIRES_AT,
+    key_types=((EventAttr.JOB, "S"), (EventAttr.SEQ, "N")),
+)
+
 # Which tenant each API key belongs to: the owner of a job is its tenant, which outlives its keys.
 TENANTS_TABLE = TableSpec(
     default_name="comfy-tenants",
@@ -187,7 +211,7 @@ TENANTS_TABLE = TableSpec(
     key_types=((TenantAttr.ITEM, "S"), (TenantAttr.TENANT_ID, "S")),
 )
 
-ALL_TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, CONNECTIONS_TABLE, TENANTS_TABLE)
+ALL_TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, CONNECTIONS_TABLE, TENANTS_TABLE, JOB_EVENTS_TABLE)
 # The stack output that names the tenants table, whose name CloudFormation generates.
 TENANTS_TABLE_OUTPUT = "TenantsTable"
 

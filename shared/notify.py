@@ -7,6 +7,7 @@ from collections.abc import Callable
 from shared import frames
 from shared.aws.connections import ConnectionStore
 from shared.aws.push import ConnectionPoster
+from shared.events import state_seq
 from shared.models import Job
 from shared.views import job_view
 
@@ -16,7 +17,8 @@ def push_status(
 ) -> int:
     """Posts a job.status frame to every subscriber; removes the ones that are gone. Returns posts made."""
     view = job_view(job, presign) if job.status.is_terminal else None
-    frame = frames.status(job, view)
+    # Numbered by the transition just written; not logged: the job item itself holds a terminal state.
+    frame = frames.numbered(frames.status(job, view), state_seq(job))
     subscribers = connections.subscribers(job.job_id)
     for connection_id in subscribers:
         if not poster.post(connection_id, frame):

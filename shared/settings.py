@@ -23,6 +23,7 @@ class ResourceSettings(BaseSettings):
     jobs_table_name: str = "comfy-jobs"
     idempotency_table_name: str = "comfy-idempotency"
     connections_table_name: str = "comfy-connections"
+    job_events_table_name: str = "comfy-job-events"
     jobs_queue_url: str = ""
     bucket_name: str = "comfy-jobs-artifacts"
 

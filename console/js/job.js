@@ -53,6 +53,7 @@ export async function jobView(view, { jobId, notice }) {
   const percent = h("span", { id: "job-percent" }, "0%");
   const live = h("span", { id: "job-live", class: "live", hidden: true, title: "receiving live updates" }, "live");
   const step = h("p", { id: "job-step", class: "note", "aria-live": "polite" });
+  const preview = h("img", { id: "job-preview", class: "preview", alt: "live preview of the image being made", hidden: true });
   const cancel = h("button", { type: "button", id: "job-cancel", class: "danger", hidden: true }, "Cancel job");
   const problem = h("div", { class: "problem", role: "alert", hidden: true });
   const details = h("div", { id: "job-details" });
@@ -68,6 +69,7 @@ export async function jobView(view, { jobId, notice }) {
       notice ? h("p", { class: "notice", role: "status" }, notice) : null,
       h("div", { class: "progress-row" }, bar, percent, live),
       step,
+      preview,
       h("div", { class: "actions" }, cancel),
       problem,
       errorSlot,
@@ -78,6 +80,19 @@ export async function jobView(view, { jobId, notice }) {
 
   let job = null;
   let best = 0;
+  let previewUrl = null;
+  // A JPEG sent inline (base64) is shown from a blob: URL; the one before it is let go.
+  const showPreview = (frame) => {
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    preview.hidden = !frame;
+    if (!frame) return;
+    const bytes = Uint8Array.from(atob(frame.data), (c) => c.charCodeAt(0));
+    previewUrl = URL.createObjectURL(new Blob([bytes], { type: frame.content_type || "image/jpeg" }));
+    preview.src = previewUrl;
+    preview.width = frame.width;
+    preview.height = frame.height;
+  };
   const setPercent = (value) => {
     // Never backwards, as the API promises: a late snapshot must not undo a progress frame.
     best = Math.max(best, Math.min(100, Number(value) || 0));
@@ -92,7 +107,10 @@ export async function jobView(view, { jobId, notice }) {
     cancel.hidden = TERMINAL.has(job.status);
     cancel.disabled = Boolean(job.cancel_requested);
     if (job.cancel_requested && !TERMINAL.has(job.status)) step.textContent = "cancel requested…";
-    if (TERMINAL.has(job.status)) step.textContent = "";
+    if (TERMINAL.has(job.status)) {
+      step.textContent = "";
+      showPreview(null);
+    }
     replace(errorSlot, job.error ? errorView(job.error) : null);
     replace(outputs, (job.outputs || []).length ? [h("h2", {}, "Outputs"), h("div", { class: "gallery" }, job.outputs.map(outputView))] : null);
     replace(
@@ -129,8 +147,9 @@ export async function jobView(view, { jobId, notice }) {
   await refresh();
   if (!job || TERMINAL.has(job.status)) return null;
 
-  // Reconnects when the socket drops (API Gateway closes idle ones): the snapshot that opens every
-  // subscription brings the job up to date, so nothing is missed in between.
+  // Reconnects when the socket drops (API Gateway closes idle ones): the first subscription opens with a
+  // snapshot, and a reconnection resumes after the last event seen, so nothing is missed in between.
+  const cursor = { seq: null };
   let stopped = false;
   let socket = null;
   let retries = 0;
@@ -138,10 +157,19 @@ export async function jobView(view, { jobId, notice }) {
     if (stopped || !view.isConnected || TERMINAL.has(job.status)) return;
     try {
       socket = await watchJob(jobId, {
+        cursor,
+        // null: a resumed subscription caught up (job.replayed); the replayed events follow.
         onSnapshot: (snapshot) => {
           retries = 0;
+          if (!snapshot) {
+            live.hidden = false;
+            return null;
+          }
           live.hidden = TERMINAL.has(snapshot.status);
           return TERMINAL.has(snapshot.status) ? refresh() : render({ ...job, ...snapshot });
+        },
+        onPreview: (frame) => {
+          if (frame.data && !TERMINAL.has(job.status)) showPreview(frame);
         },
         onProgress: (frame) => {
           setPercent(frame.percent);

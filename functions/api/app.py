@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from functions.api.problems import install_problem_handlers
-from functions.api.routes import docs, health, jobs, templates, uploads, ws_tokens
+from functions.api.routes import docs, events, health, jobs, templates, uploads, ws_tokens
 from functions.api.routes.health import VERSION
 
 # API Gateway checks the key before the function runs; the document says so, and the docs page's
@@ -39,6 +39,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(events.router)
     app.include_router(uploads.router)
     app.include_router(templates.router)
     app.include_router(ws_tokens.router)

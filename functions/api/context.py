@@ -12,6 +12,7 @@ from functions.api.tenancy import TenantDirectory
 from shared.aws.catalog import CachedCatalog, CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
+from shared.aws.events import EventLog
 from shared.aws.in_flight import InFlightJobs
 from shared.aws.jobs import JobStore
 from shared.aws.pool_queues import JobSender, PoolQueues
@@ -36,6 +37,8 @@ class ApiContext:
     connections: ConnectionStore | None = None
     # None when no WebSocket API is configured: nobody can be subscribed.
     poster: ConnectionPoster | None = None
+    # Each job's event log, read by GET /v1/jobs/{id}/events.
+    events: EventLog | None = None
     clock: Callable[[], float] = field(default=time.time)
     # Pools, lanes and tier limits; None: every job goes to ``queue``, unlimited (no pools declared).
     router: JobRouter | None = None
@@ -76,6 +79,7 @@ class ApiContext:
                 else None
             ),
             router=router,
+            events=EventLog(clients.dynamodb, settings.job_events_table_name),
         )
 
 

@@ -15,9 +15,11 @@ from functions.observability import logger, tracer
 from shared import frames
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
+from shared.aws.events import EventLog
 from shared.aws.jobs import JobStore
 from shared.aws.push import ConnectionPoster
 from shared.aws.storage import ArtifactStore
+from shared.events import latest_seq, replay, state_seq
 from shared.names import WsAction
 from shared.settings import WebSocketSettings
 from shared.views import job_view
@@ -32,6 +34,7 @@ class WsDeps:
     jobs: JobStore
     artifacts: ArtifactStore
     posters: dict[str, ConnectionPoster]
+    events: EventLog
 
     def poster(self, event: dict[str, Any]) -> ConnectionPoster:
         context = event["requestContext"]
@@ -53,6 +56,7 @@ def _deps() -> WsDeps:
         JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
         ArtifactStore(clients.s3, settings.bucket_name),
         {},
+        EventLog(clients.dynamodb, settings.job_events_table_name),
     )
 
 
@@ -80,12 +84,29 @@ def disconnect(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[
     return OK
 
 
+def _subscribe_options(message: dict[str, Any]) -> tuple[bool, int | None] | str:
+    """``previews`` and ``after`` from a subscribe message, or what is wrong with them."""
+    previews = message.get("previews", False)
+    if not isinstance(previews, bool):
+        return "'previews' must be true or false"
+    after = message.get("after")
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+        return "'after' must be the non-negative integer 'seq' of the last event you received"
+    return previews, after
+
+
 def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
     poster = deps.poster(event)
-    job_id = _message(event).get("job_id")
+    message = _message(event)
+    job_id = message.get("job_id")
     if not isinstance(job_id, str) or not job_id:
         poster.post(connection_id, frames.error("bad_request", "subscribe needs a 'job_id' string"))
         return OK
+    options = _subscribe_options(message)
+    if isinstance(options, str):
+        poster.post(connection_id, frames.error("bad_request", options))
+        return OK
+    previews, after = options
     owner = _owner(event)
     job = deps.jobs.get(job_id)
     if job is None or job.owner != owner:
@@ -96,16 +117,31 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
     def presign(key: str) -> str:
         return deps.artifacts.presign_get(key, ttl)
 
+    expires = int(time.time()) + deps.settings.connection_ttl_seconds
+    if after is not None:
+        # Live frames start once the subscription is in, then the log fills in what came before: a
+        # frame may come both ways (same seq) and live ones may come first; job.replayed ends the replay.
+        deps.connections.subscribe(connection_id, job_id, owner, expires, previews=previews)
+        latest = deps.jobs.get(job_id) or job
+        view = job_view(latest, presign) if latest.status.is_terminal else None
+        missed = replay(latest, deps.events.after(job_id, after), after, view)
+        for frame in missed:
+            poster.post(connection_id, {**frame, "replay": True})
+        through = int(missed[-1]["seq"]) if missed else after
+        poster.post(connection_id, frames.replayed(job_id, through))
+        logger.info("resumed", extra={"job_id": job_id, "after": after, "replayed": len(missed)})
+        return OK
+
     # The snapshot goes out before the subscription exists, so it is always the first frame; a state
     # change between the two reads reaches the client as a job.status (possibly once more from the
     # runner's fan-out, which is harmless), so nothing is lost in between.
     view = job_view(job, presign)
-    poster.post(connection_id, frames.snapshot(view))
-    expires = int(time.time()) + deps.settings.connection_ttl_seconds
-    deps.connections.subscribe(connection_id, job_id, owner, expires)
+    poster.post(connection_id, frames.snapshot(view, latest_seq(job, deps.events.latest(job_id))))
+    deps.connections.subscribe(connection_id, job_id, owner, expires, previews=previews)
     latest = deps.jobs.get(job_id) or job
     if latest.status.is_terminal or latest.status is not job.status:
-        poster.post(connection_id, frames.status(latest, job_view(latest, presign)))
+        status = frames.status(latest, job_view(latest, presign))
+        poster.post(connection_id, frames.numbered(status, state_seq(latest)))
     logger.info("subscribed", extra={"job_id": job_id, "status": latest.status.value})
     return OK
 

@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir", default=None, help="holds input/, output/ and temp/ (default: a temp dir)"
     )
+    parser.add_argument(
+        "--preview-method",
+        choices=("none", "auto", "latent2rgb", "taesd"),
+        default="none",
+        help="as ComfyUI's: samplers send a preview with each step unless none (ComfyUI's default)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -52,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         node_delay=args.node_delay,
         gc_interval=args.gc_interval,
         gc_pause=args.gc_pause,
+        preview_method=args.preview_method,
     )
     done = threading.Event()
 

@@ -51,8 +51,11 @@ class _NodeContext:
         self.extra_pnginfo = run.item.extra_data.get("extra_pnginfo")
         self.storage = executor.storage
         self.step_delay = executor.step_delay
+        self.preview_method = executor.preview_method
 
-    def progress(self, value: int, total: int, preview_png: bytes | None = None) -> None:
+    def progress(
+        self, value: int, total: int, preview_png: bytes | None = None, image_format: str = "PNG"
+    ) -> None:
         hub, sid = self._executor.hub, self._run.client_id
         self._executor.check_interrupt()
         self._run.progress.update(self.node_id, value, total)
@@ -64,13 +67,14 @@ class _NodeContext:
                 "display_node_id": self.node_id,
                 "parent_node_id": None,
                 "real_node_id": self.node_id,
-                "image_type": "image/png",
+                "image_type": "image/jpeg" if image_format == "JPEG" else "image/png",
             }
             hub.send_bytes_sync(binary.preview_image_with_metadata(preview_png, metadata), sid)
         progress = {"value": value, "max": total, "prompt_id": self.prompt_id, "node": self.node_id}
         hub.send_sync("progress", progress, sid)
         if preview_png is not None and not with_metadata:
-            hub.send_bytes_sync(binary.preview_image(preview_png), sid)
+            code = binary.IMAGE_FORMAT_JPEG if image_format == "JPEG" else binary.IMAGE_FORMAT_PNG
+            hub.send_bytes_sync(binary.preview_image(preview_png, code), sid)
 
     def send_text(self, text: str) -> None:
         self._executor.hub.send_bytes_sync(binary.text(self.node_id, text))
@@ -98,6 +102,8 @@ class Executor:
         self.node_delay = node_delay
         self.gc_interval = gc_interval
         self.gc_pause = gc_pause
+        # Set by the server from --preview-method; samplers send previews unless it is "none".
+        self.preview_method = "none"
         # (start, end) in epoch seconds of each collection, for tests and the benchmark.
         self.collections: list[tuple[float, float]] = []
         self.interrupted = threading.Event()

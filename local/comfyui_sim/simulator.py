@@ -33,8 +33,10 @@ class SimulatorServer:
         node_delay: float = 0.0,
         gc_interval: float = GC_INTERVAL_SECONDS,
         gc_pause: float = GC_PAUSE_SECONDS,
+        preview_method: str = "none",
     ) -> None:
         self.host = host
+        self.preview_method = preview_method
         self.requested_port = port
         self.step_delay = step_delay
         self.node_delay = node_delay
@@ -93,6 +95,7 @@ class SimulatorServer:
         self.simulator = Simulator(
             self.data_dir, self.step_delay, self.node_delay, self.gc_interval, self.gc_pause
         )
+        self.simulator.executor.preview_method = self.preview_method
         self._runner = web.AppRunner(self.simulator.app(), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port)

@@ -6,6 +6,7 @@ subscription items carry ``job_id`` for the ``by-job`` index the fan-out queries
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
 
 CONNECTION_ITEM = "connection"
 SUBSCRIPTION_PREFIX = "sub#"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    connection_id: str
+    # Asked for live preview images (subscribe with previews: true); others are never sent one.
+    previews: bool = False
 
 
 class ConnectionStore:
@@ -36,7 +44,9 @@ class ConnectionStore:
             }
         )
 
-    def subscribe(self, connection_id: str, job_id: str, owner: str, expires_at: int) -> None:
+    def subscribe(
+        self, connection_id: str, job_id: str, owner: str, expires_at: int, *, previews: bool = False
+    ) -> None:
         self._put(
             {
                 ConnectionAttr.CONNECTION_ID: connection_id,
@@ -44,6 +54,8 @@ class ConnectionStore:
                 ConnectionAttr.JOB_ID: job_id,
                 ConnectionAttr.OWNER: owner,
                 ConnectionAttr.EXPIRES_AT: expires_at,
+                # Only when asked: an item without it costs nothing more to write or read.
+                ConnectionAttr.PREVIEWS: True if previews else None,
             }
         )
 
@@ -73,7 +85,11 @@ class ConnectionStore:
 
     def subscribers(self, job_id: str) -> list[str]:
         """Connection ids subscribed to the job, by the ``by-job`` index."""
-        ids: list[str] = []
+        return [s.connection_id for s in self.subscriptions(job_id)]
+
+    def subscriptions(self, job_id: str) -> list[Subscription]:
+        """The job's subscriptions, by the ``by-job`` index, with what each asked for."""
+        found: list[Subscription] = []
         kwargs = {
             "TableName": self._table,
             "IndexName": CONNECTIONS_BY_JOB_INDEX,
@@ -83,10 +99,16 @@ class ConnectionStore:
         }
         while True:
             response = self._db.query(**kwargs)
-            ids += [deserialize(item)[ConnectionAttr.CONNECTION_ID] for item in response.get("Items", [])]
+            for item in response.get("Items", []):
+                plain = deserialize(item)
+                found.append(
+                    Subscription(
+                        plain[ConnectionAttr.CONNECTION_ID], bool(plain.get(ConnectionAttr.PREVIEWS))
+                    )
+                )
             last = response.get("LastEvaluatedKey")
             if not last:
-                return ids
+                return found
             kwargs["ExclusiveStartKey"] = last
 
     def _put(self, plain: dict[str, object]) -> None:

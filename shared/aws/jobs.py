@@ -94,6 +94,12 @@ def _is_condition_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+# Every state change moves the job's event sequence on in its own conditional write (shared/events.py).
+_NEXT_EVENT = "#evseq = if_not_exists(#evseq, :ev0) + :ev1"
+_NEXT_EVENT_NAMES = {"#evseq": JobAttr.EVENT_SEQ}
+_NEXT_EVENT_VALUES = {":ev0": value(0), ":ev1": value(1)}
+
+
 def _status_in(placeholder_prefix: str, statuses: frozenset[JobStatus]) -> tuple[str, dict[str, Any]]:
     names = sorted(s.value for s in statuses)
     keys = [f":{placeholder_prefix}{i}" for i in range(len(names))]
@@ -323,6 +329,7 @@ class JobStore:
         removes: tuple[str, ...] = (),
         allowed: frozenset[JobStatus] = ACTIVE_STATUSES,
         unless_cancel_requested: bool = False,
+        state_change: bool = False,
     ) -> Job | None:
         """An update that only the holder of ``attempt`` can make, and only while the job is active."""
         names = {"#status": JobAttr.STATUS, "#attempt": JobAttr.ATTEMPT}
@@ -332,6 +339,10 @@ class JobStore:
             names[f"#a{i}"] = attr
             values[f":v{i}"] = value(new_value)
             assignments.append(f"#a{i} = :v{i}")
+        if state_change:
+            assignments.append(_NEXT_EVENT)
+            names.update(_NEXT_EVENT_NAMES)
+            values.update(_NEXT_EVENT_VALUES)
         update = "SET " + ", ".join(assignments)
         if removes:
             for i, attr in enumerate(removes):
@@ -369,6 +380,7 @@ class JobStore:
             sets,
             # A later attempt of a job whose runner died restarts it: running again, under its own fence.
             allowed=ACTIVE_STATUSES,
+            state_change=True,
         )
 
     def record_progress(self, job_id: str, attempt: int, percent: float, now_ms: int) -> Job | None:
@@ -410,6 +422,7 @@ class JobStore:
             removes=(JobAttr.LEASE_UNTIL, JobAttr.IN_FLIGHT),
             allowed=sources_of(status),
             unless_cancel_requested=status is JobStatus.SUCCEEDED,
+            state_change=True,
         )
 
     # -- transitions made by others than the lease holder -------------------------------------
@@ -418,7 +431,7 @@ class JobStore:
         """queued -> canceled, whether or not a runner holds it (it drops it from ComfyUI's queue)."""
         return self._update(
             job_id,
-            "SET #status = :canceled, #fin = :now, #upd = :now REMOVE #if",
+            f"SET #status = :canceled, #fin = :now, #upd = :now, {_NEXT_EVENT} REMOVE #if",
             "#status = :queued AND #owner = :owner",
             {
                 "#if": JobAttr.IN_FLIGHT,
@@ -426,12 +439,14 @@ class JobStore:
                 "#fin": JobAttr.FINISHED_AT,
                 "#upd": JobAttr.UPDATED_AT,
                 "#owner": JobAttr.OWNER,
+                **_NEXT_EVENT_NAMES,
             },
             {
                 ":canceled": value(JobStatus.CANCELED.value),
                 ":queued": value(JobStatus.QUEUED.value),
                 ":now": value(now_ms),
                 ":owner": value(owner),
+                **_NEXT_EVENT_VALUES,
             },
         )
 
@@ -469,6 +484,7 @@ class JobStore:
             },
             removes=(JobAttr.LEASE_UNTIL, JobAttr.IN_FLIGHT),
             allowed=frozenset({JobStatus.QUEUED}),
+            state_change=True,
         )
 
     def fail_if_active(self, job_id: str, error: JobError, now_ms: int) -> Job | None:
@@ -476,7 +492,7 @@ class JobStore:
         status_cond, status_values = _status_in("s", ACTIVE_STATUSES)
         return self._update(
             job_id,
-            "SET #status = :failed, #fin = :now, #upd = :now, #err = :err REMOVE #lu, #if",
+            f"SET #status = :failed, #fin = :now, #upd = :now, #err = :err, {_NEXT_EVENT} REMOVE #lu, #if",
             status_cond,
             {
                 "#if": JobAttr.IN_FLIGHT,
@@ -485,12 +501,14 @@ class JobStore:
                 "#upd": JobAttr.UPDATED_AT,
                 "#err": JobAttr.ERROR,
                 "#lu": JobAttr.LEASE_UNTIL,
+                **_NEXT_EVENT_NAMES,
             },
             {
                 ":failed": value(JobStatus.FAILED.value),
                 ":now": value(now_ms),
                 ":err": value(_error_value(error)),
                 **status_values,
+                **_NEXT_EVENT_VALUES,
             },
         )
 

@@ -217,15 +217,22 @@ def test_a_run_shows_the_bar_advance_and_the_image_one_job_per_double_click(
     assert client.delete(f"{stack.rest_url}/v1/jobs/{ahead}", timeout=10).status_code == 202
 
     seen: list[float] = []
+    previewed = False
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not page.locator(".output img").count():
         seen.append(float(page.eval_on_selector("#job-progress", "bar => bar.value")))
+        # The sampler's live preview, sent inline over the WebSocket and shown from a blob: URL.
+        previewed = previewed or page.eval_on_selector(
+            "#job-preview", "img => !img.hidden && img.src.startsWith('blob:') && img.naturalWidth > 0"
+        )
         time.sleep(0.03)
     image = page.locator(".output img")
     image.wait_for()
     page.wait_for_function("() => document.querySelector('.output img').naturalWidth > 0")
     assert any(0 < value < 100 for value in seen), seen
     assert seen == sorted(seen), "the bar never goes back"
+    assert previewed, "a live preview was shown while the sampler ran"
+    assert page.locator("#job-preview").is_hidden(), "and put away once the job ended"
     assert page.eval_on_selector("#job-progress", "bar => bar.value") == 100
     assert page.locator("#job-status").inner_text().lower() == "succeeded"
     assert "Download txt2img" in page.locator(".output a[download]").inner_text()

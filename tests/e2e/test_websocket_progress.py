@@ -167,3 +167,78 @@ def test_bad_tokens_cannot_connect(stack: Stack, token: str | None) -> None:
 
 def test_stack_writes_no_secret_to_disk(stack: Stack) -> None:
     assert SECRET not in Path(stack.state_dir / "stack.json").read_text()
+
+
+def frames_until(socket: websocket.WebSocket, done: Any) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    while not frames or not done(frames[-1]):
+        frames.append(json.loads(socket.recv()))
+    return frames
+
+
+def is_terminal(frame: dict[str, Any]) -> bool:
+    return frame["type"] == "job.status" and frame["status"] in TERMINAL
+
+
+def test_a_subscriber_that_drops_mid_job_resumes_after_its_last_seq_and_sees_every_event_once(
+    stack: Stack,
+) -> None:
+    client = stack.client()
+    job_id = submit(client, stack.rest_url, sampler_workflow(150)).json()["job_id"]
+    # Two who stay: one asked for previews (so the job makes them, and logs their metadata), one did not.
+    stayers = {"previews": open_socket(stack), "plain": open_socket(stack)}
+    stayers["previews"].send(json.dumps({"action": "subscribe", "job_id": job_id, "previews": True}))
+    stayers["plain"].send(json.dumps({"action": "subscribe", "job_id": job_id}))
+    seen: dict[str, list[dict[str, Any]]] = {name: [] for name in stayers}
+    threads = [
+        threading.Thread(target=lambda n=n, s=s: seen[n].extend(frames_until(s, is_terminal)))
+        for n, s in stayers.items()
+    ]
+    for thread in threads:
+        thread.start()
+
+    dropping = open_socket(stack)
+    dropping.send(json.dumps({"action": "subscribe", "job_id": job_id, "previews": True}))
+    first = frames_until(
+        dropping, lambda f: f["type"] == "job.progress" and f["node_type"] == "KSampler" and f["value"] >= 10
+    )
+    dropping.sock.close()  # the network went away mid-job
+    time.sleep(1.5)
+    last_seq = max(f["seq"] for f in first if "seq" in f)
+    resumed = open_socket(stack)
+    resumed.send(json.dumps({"action": "subscribe", "job_id": job_id, "after": last_seq, "previews": True}))
+    second = frames_until(resumed, is_terminal)
+    resumed.close()
+    for thread in threads:
+        thread.join(30)
+
+    # On the wire: the replay, in order and after last_seq, ends with job.replayed; live frames go on.
+    end = next(i for i, f in enumerate(second) if f["type"] == "job.replayed")
+    replayed = [f for f in second if f.get("replay")]
+    assert replayed and all(second.index(f) < end for f in replayed)
+    assert [f["seq"] for f in replayed] == sorted({f["seq"] for f in replayed})
+    assert replayed[0]["seq"] > last_seq
+    # What a client makes of it: hold live frames until the replay ends, order them, drop what it has.
+    held = sorted(second[:end], key=lambda f: f["seq"]) + second[end + 1 :]
+    events = [f for f in first if "seq" in f]
+    for frame in held:
+        if "seq" in frame and frame["seq"] > events[-1]["seq"]:
+            events.append(frame)
+    seqs = [f["seq"] for f in events]
+    assert seqs == sorted(set(seqs)), "every event once, in order"
+    logged = client.get(f"{stack.rest_url}/v1/jobs/{job_id}/events?after=0", timeout=10).json()["items"]
+    # The snapshot holds what came before it; every logged event after it was seen.
+    assert first[0]["type"] == "job.snapshot"
+    assert {f["seq"] for f in logged if f["seq"] > first[0]["seq"]} <= set(seqs), "nothing was missed"
+    assert [f for f in events if is_terminal(f)] == [events[-1]]
+    assert events[-1]["status"] == "succeeded"
+
+    # Previews: to those who asked, within one 32 KB billing unit, about one a second.
+    previews = [f for f in seen["previews"] if f["type"] == "job.preview"]
+    assert previews and not [f for f in seen["plain"] if f["type"] == "job.preview"]
+    assert all(len(json.dumps(f, separators=(",", ":"))) <= 32 * 1024 for f in previews)
+    span = (previews[-1]["ts"] - previews[0]["ts"]) / 1000
+    assert len(previews) <= span + 2
+    assert any(f["type"] == "job.preview" for f in second), "a resumed subscription keeps its previews"
+    for socket in stayers.values():
+        socket.close()

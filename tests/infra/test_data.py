@@ -10,6 +10,7 @@ from shared.names import (
     ALL_TABLES,
     CONNECTIONS_TABLE,
     IDEMPOTENCY_TABLE,
+    JOB_EVENTS_TABLE,
     JOBS_TABLE,
     TENANTS_TABLE,
     S3Prefix,
@@ -28,6 +29,7 @@ def _table_id(synth: Synth, spec: TableSpec) -> str:
         IDEMPOTENCY_TABLE: data.idempotency_table,
         CONNECTIONS_TABLE: data.connections_table,
         TENANTS_TABLE: data.tenants_table,
+        JOB_EVENTS_TABLE: data.job_events_table,
     }[spec]
     return synth.logical_id(construct)
 

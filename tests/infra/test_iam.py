@@ -198,6 +198,8 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "dynamodb:Query",
             "dynamodb:DeleteItem",
             "dynamodb:BatchWriteItem",
+            # the job event log (gpu_runner/events.py)
+            "dynamodb:PutItem",
             "s3:PutObject",
             "s3:DeleteObject",
             "s3:GetObject",
@@ -271,3 +273,20 @@ def test_only_the_api_function_reads_the_tenants_table_and_only_by_key(synth: Sy
         for role in props.get("Roles", [])
     }
     assert readers == {(synth.logical_id(synth.stack.api_function.role), "dynamodb:GetItem")}
+
+
+def test_the_runner_appends_to_the_job_event_log_and_only_late_readers_query_it(synth: Synth) -> None:
+    events = synth.logical_id(synth.stack.data.job_events_table)
+    users = {
+        (role["Ref"], action)
+        for _, props, statement in _allow_statements(synth)
+        if events in json.dumps(statement.get("Resource"))
+        for action in _listed(statement["Action"])
+        for role in props.get("Roles", [])
+    }
+    stack = synth.stack
+    assert users == {
+        (synth.logical_id(stack.runners.task_definition.task_role), "dynamodb:PutItem"),
+        (synth.logical_id(stack.api_function.role), "dynamodb:Query"),
+        (synth.logical_id(stack.ws_routes.role), "dynamodb:Query"),
+    }

@@ -440,3 +440,49 @@ def test_body_less_endpoints_answer_empty_200(sim: SimulatorServer) -> None:
         assert (response.status_code, response.content) == (200, b""), path
     response = requests.post(f"{sim.url}/interrupt", timeout=10)
     assert (response.status_code, response.content) == (200, b"")
+
+
+@pytest.mark.parametrize("scenario", ["sampler_previews_ff", "sampler_previews"])
+def test_a_sampler_sends_previews_as_comfyui_does_with_a_preview_method(
+    scenario: str, tmp_path: Path
+) -> None:
+    """Recorded with --preview-method latent2rgb: a 512 px JPEG per step, event 4 before its progress
+    frame when the client sent feature flags, event 1 after it otherwise."""
+    records = load_transcript(scenario)
+    with_flags = scenario.endswith("_ff")
+    request = copy.deepcopy(http_records(records, "POST", "/prompt")[0]["req"])
+    # The recording ran a tiny random-weight checkpoint; the simulator knows its own names only.
+    request["prompt"]["1"]["inputs"]["ckpt_name"] = "v1-5-pruned-emaonly.safetensors"
+    with SimulatorServer(data_dir=tmp_path / "comfy", step_delay=0.01, preview_method="latent2rgb") as sim:
+        main = RecordingSocket(sim.ws_url, new_id(), with_flags)
+        try:
+            main.wait_count(2 if with_flags else 1)
+            start = len(main.frames)
+            if not with_flags:
+                # The plain run was recorded second, with the loader and encoders cached by the first.
+                first = copy.deepcopy(request)
+                first["prompt"]["5"]["inputs"]["seed"] = 42
+                first_id = submit(sim, first, main_id(main)).json()["prompt_id"]
+                start = main.wait_done(first_id) + 1
+            prompt_id = submit(sim, request, main_id(main)).json()["prompt_id"]
+            main.wait_done(prompt_id, start)
+        finally:
+            main.close()
+
+    def prompt_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [f for f in frames if f["kind"] == "binary" or f["type"] not in ("status", "feature_flags")]
+
+    assert shapes(prompt_frames(main.frames[start:])) == shapes(
+        prompt_frames(transcript_frames(records, "main"))
+    )
+    got = prompt_frames(main.frames[start:])
+    previews = [f for f in got if f["kind"] == "binary"]
+    assert len(previews) == 4
+    for frame in previews:
+        assert Image.open(io.BytesIO(frame["payload"])).size == (512, 512)
+        assert Image.open(io.BytesIO(frame["payload"])).format == "JPEG"
+
+
+def main_id(sock: RecordingSocket) -> str:
+    """The client id the socket connected with (the server echoes it as ``sid``)."""
+    return str(sock.frames[0]["data"]["sid"])

@@ -150,3 +150,31 @@ def test_a_message_after_a_progress_bar_starts_on_its_own_line(capsys: pytest.Ca
     quiet.progress()
     quiet.error("no bar was drawn")
     assert capsys.readouterr().err == "comfy-jobs: no bar was drawn\n"
+
+
+def test_watch_with_previews_asks_for_them_and_saves_each_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from comfy_jobs.models import Preview
+
+    def preview(seq: int, image: bytes | None) -> Preview:
+        return Preview("j1", "3", seq, 20, "image/jpeg", 4, 4, image, seq=seq)
+
+    class Stub:
+        asked: bool | None = None
+
+        def wait(self, job_id: str, timeout: Any = None, on_event: Any = None, previews: bool = False) -> Job:
+            self.asked = previews
+            # A live preview, and one replayed from the log that keeps no image.
+            for event in (preview(5, b"\xff\xd8one"), preview(6, None), preview(9, b"\xff\xd8two")):
+                on_event(event)
+            return Job.from_dict({**BASE, "job_id": job_id, "status": "succeeded"})
+
+    stub = Stub()
+    args = cli.build_parser().parse_args(["watch", "j1", "--previews", str(tmp_path / "p"), "--json"])
+    assert cli.run(args, stub, cli.build_parser()) == 0  # type: ignore[arg-type]
+    assert stub.asked is True
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["j1-5.jpg", "j1-9.jpg"]
+    assert (tmp_path / "p" / "j1-9.jpg").read_bytes() == b"\xff\xd8two"
+    printed = [line for line in capsys.readouterr().out.splitlines() if '"job.preview"' in line]
+    assert len(printed) == 3 and '"image": 5' in printed[0], "the image's size is printed, never its bytes"

@@ -12,7 +12,7 @@ from typing import Any
 
 from comfy_jobs.client import Client
 from comfy_jobs.errors import ComfyJobsError, WaitTimeout
-from comfy_jobs.models import Event, Job, Snapshot, Template
+from comfy_jobs.models import Event, Job, Preview, Snapshot, Template
 from comfy_jobs.progress import ProgressBar
 
 OK, FAILED, USAGE, CANCELED, EXPIRED, API_ERROR, TIMED_OUT, INTERNAL_ERROR = 0, 1, 2, 3, 4, 5, 6, 7
@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     watch = commands.add_parser("watch", parents=[_common()], help="follow a job live until it ends")
     watch.add_argument("job_id")
     watch.add_argument("--timeout", type=float, help="seconds to wait at most")
+    watch.add_argument(
+        "--previews",
+        type=Path,
+        metavar="DIR",
+        help="ask for live previews (about one JPEG a second) and save each into DIR as <job_id>-<seq>.jpg",
+    )
     templates = commands.add_parser("templates", parents=[_common()], help="list templates, or show one")
     templates.add_argument("name", nargs="?")
     return parser
@@ -183,7 +189,7 @@ def run(
         out.job(client.cancel(args.job_id))
         return OK
     if args.command == "watch":
-        job = follow(client, args.job_id, args.timeout, out)
+        job = follow(client, args.job_id, args.timeout, out, args.previews)
         out.job(job)
         return EXIT_FOR_STATUS.get(job.status, OK)
     if args.command == "templates":
@@ -227,10 +233,25 @@ def submit(args: argparse.Namespace, client: Client, parser: argparse.ArgumentPa
     return EXIT_FOR_STATUS.get(job.status, OK)
 
 
-def follow(client: Client, job_id: str, timeout: float | None, out: Output) -> Job:
-    """The job once it has ended, drawing progress (or, with --json, printing each event as a line)."""
-    on_event = out.event if out.as_json else out.progress()
-    return client.wait(job_id, timeout=timeout, on_event=on_event)
+def follow(
+    client: Client, job_id: str, timeout: float | None, out: Output, previews: Path | None = None
+) -> Job:
+    """The job once it has ended, drawing progress (or, with --json, printing each event as a line);
+    with ``previews``, each live preview is saved there."""
+    show = out.event if out.as_json else out.progress()
+    saved: list[Path] = []
+
+    def on_event(event: Event) -> None:
+        if previews is not None and isinstance(event, Preview):
+            path = event.save(previews)
+            if path is not None:
+                saved.append(path)
+        show(event)
+
+    job = client.wait(job_id, timeout=timeout, on_event=on_event, previews=previews is not None)
+    if previews is not None:
+        out.note(f"{len(saved)} previews saved in {previews}")
+    return job
 
 
 class Output:
@@ -311,9 +332,17 @@ class Output:
 def event_dict(event: Event) -> dict[str, Any]:
     kind = type(event).__name__
     if isinstance(event, Snapshot):
-        return {"type": "job.snapshot", "job": event.job.raw}
+        return {"type": "job.snapshot", "job": event.job.raw, "seq": event.seq}
     body = dataclasses.asdict(event)
-    names = {"Progress": "job.progress", "StatusChange": "job.status", "ErrorEvent": "error"}
+    if isinstance(event, Preview):
+        # The image is saved with --previews, never printed: its size says what it was.
+        body["image"] = len(event.image) if event.image is not None else None
+    names = {
+        "Progress": "job.progress",
+        "StatusChange": "job.status",
+        "Preview": "job.preview",
+        "ErrorEvent": "error",
+    }
     return {"type": names.get(kind, kind), **body}
 
 

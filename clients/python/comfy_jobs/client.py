@@ -228,10 +228,14 @@ class Client:
         """Opens a WebSocket; a subclass may override it (to trace or wrap the socket)."""
         return default_connect(url, timeout)
 
-    def watch(self, job_id: str, timeout: float | None = None, reconnects: int = 5) -> Iterator[Event]:
-        """The job's events (Snapshot, Progress, StatusChange, ErrorEvent) until a terminal StatusChange.
+    def watch(
+        self, job_id: str, timeout: float | None = None, reconnects: int = 5, previews: bool = False
+    ) -> Iterator[Event]:
+        """The job's events (Snapshot, Progress, StatusChange, Preview, ErrorEvent) until a terminal
+        StatusChange, each once and in order.
 
-        A dropped socket is reopened with a fresh token and re-subscribed; that starts with a new Snapshot.
+        A dropped socket is reopened with a fresh token and re-subscribed after the last event seen: what
+        happened meanwhile is replayed first. ``previews`` asks for live JPEG previews (about one a second).
         """
         connect: Connect = self.connect
         return watch_job(
@@ -242,15 +246,26 @@ class Client:
             connect=connect,
             poll=lambda: self.get(job_id),
             clock=self.clock,
+            previews=previews,
         )
 
+    def events(self, job_id: str, after: int = 0) -> tuple[builtins.list[dict[str, Any]], int]:
+        """The job's logged events after ``after`` (``GET /v1/jobs/{id}/events``), and the ``seq`` to ask
+        after next time: for clients that poll instead of holding a WebSocket."""
+        body = self.request("GET", f"/v1/jobs/{job_id}/events", params={"after": after}).json()
+        return list(body["items"]), int(body["last_seq"])
+
     def wait(
-        self, job_id: str, timeout: float | None = None, on_event: Callable[[Event], None] | None = None
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        previews: bool = False,
     ) -> Job:
         """Blocks until the job ends and returns it; follows the WebSocket, or polls when it cannot."""
         deadline = Deadline(timeout, job_id, self.clock)
         try:
-            for event in self.watch(job_id, timeout=timeout):
+            for event in self.watch(job_id, timeout=timeout, previews=previews):
                 if on_event is not None:
                     on_event(event)
                 if isinstance(event, StatusChange | Snapshot) and _ended(event):

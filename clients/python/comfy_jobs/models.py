@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "expired"})
@@ -143,9 +147,10 @@ class Upload:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The job's whole state, sent after each (re)subscription."""
+    """The job's whole state, sent after a subscription; ``seq`` is the newest event it reflects."""
 
     job: Job
+    seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class Progress:
     max: float
     percent: float
     ts: int | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,7 @@ class StatusChange:
     ts: int | None = None
     outputs: list[Output] = field(default_factory=list)
     error: JobError | None = None
+    seq: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -182,14 +189,77 @@ class ErrorEvent:
     message: str
 
 
-Event = Snapshot | Progress | StatusChange | ErrorEvent
+@dataclass(frozen=True)
+class Preview:
+    """A live preview of the image a node is making (watch with ``previews=True``); ``image`` is a JPEG,
+    or None for a preview replayed from the job's log, which keeps only what it was."""
+
+    job_id: str
+    node_id: str | None
+    value: float | None
+    max: float | None
+    content_type: str
+    width: int
+    height: int
+    image: bytes | None
+    ts: int | None = None
+    seq: int | None = None
+
+    def save(self, directory: str | os.PathLike[str]) -> Path | None:
+        """Writes the JPEG as ``<job_id>-<seq>.jpg`` in ``directory``; None when it carries no image."""
+        if self.image is None:
+            return None
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{self.job_id}-{self.seq if self.seq is not None else self.ts or 0}.jpg"
+        path.write_bytes(self.image)
+        return path
 
 
-def parse_event(frame: dict[str, Any]) -> Event | None:
+@dataclass(frozen=True)
+class Replayed:
+    """Ends the replay of what a resumed subscription missed: live events follow."""
+
+    through: int
+
+
+Event = Snapshot | Progress | StatusChange | Preview | ErrorEvent
+
+
+def _seq(frame: dict[str, Any]) -> int | None:
+    seq = frame.get("seq")
+    return int(seq) if isinstance(seq, int) else None
+
+
+def _image(data: Any) -> bytes | None:
+    if not isinstance(data, str):
+        return None
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def parse_event(frame: dict[str, Any]) -> Event | Replayed | None:
     """A typed event, or None for frames a watcher need not see (``pong``, types added later)."""
     kind = frame.get("type")
     if kind == "job.snapshot":
-        return Snapshot(Job.from_dict(frame["job"]))
+        return Snapshot(Job.from_dict(frame["job"]), _seq(frame))
+    if kind == "job.replayed":
+        return Replayed(int(frame.get("through") or 0))
+    if kind == "job.preview":
+        return Preview(
+            job_id=str(frame["job_id"]),
+            node_id=frame.get("node_id"),
+            value=frame.get("value"),
+            max=frame.get("max"),
+            content_type=str(frame.get("content_type") or "image/jpeg"),
+            width=int(frame.get("width") or 0),
+            height=int(frame.get("height") or 0),
+            image=_image(frame.get("data")),
+            ts=frame.get("ts"),
+            seq=_seq(frame),
+        )
     if kind == "job.progress":
         return Progress(
             job_id=str(frame["job_id"]),
@@ -199,6 +269,7 @@ def parse_event(frame: dict[str, Any]) -> Event | None:
             max=float(frame.get("max", 0)),
             percent=float(frame.get("percent", 0)),
             ts=frame.get("ts"),
+            seq=_seq(frame),
         )
     if kind == "job.status":
         return StatusChange(
@@ -207,6 +278,7 @@ def parse_event(frame: dict[str, Any]) -> Event | None:
             ts=frame.get("ts"),
             outputs=[Output.from_dict(o) for o in frame.get("outputs") or []],
             error=JobError.from_dict(frame.get("error")),
+            seq=_seq(frame),
         )
     if kind == "error":
         return ErrorEvent(code=str(frame.get("code", "")), message=str(frame.get("message", "")))

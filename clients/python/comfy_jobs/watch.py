@@ -1,4 +1,10 @@
-"""Following one job over the WebSocket API, reconnecting with a fresh token when the socket drops."""
+"""Following one job over the WebSocket API, reconnecting with a fresh token when the socket drops.
+
+Every job event carries ``seq``, a number that only grows. A reconnection resumes after the last one seen
+(``subscribe`` with ``after``): the server replays what was missed, ends the replay with ``job.replayed``,
+and live frames go on. Live frames may arrive during the replay, and a frame may come both ways, so
+frames are held until the replay ends, put in order, and anything at or below the last ``seq`` is dropped.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,16 @@ from collections.abc import Callable, Iterator
 import websocket
 
 from comfy_jobs.errors import ComfyJobsError, ConnectionFailed, NotFound, WaitTimeout
-from comfy_jobs.models import ErrorEvent, Event, Job, Progress, Snapshot, StatusChange, parse_event
+from comfy_jobs.models import (
+    ErrorEvent,
+    Event,
+    Job,
+    Progress,
+    Replayed,
+    Snapshot,
+    StatusChange,
+    parse_event,
+)
 
 # How long a socket may stay silent before we ping it and re-read the job over REST: the fan-out can miss
 # a subscriber that joined moments before the job ended, so silence is checked rather than trusted.
@@ -33,6 +48,27 @@ def _stale(event: Event, snapshot: Snapshot) -> bool:
     if isinstance(event, Progress):
         return event.percent < snapshot.job.progress
     return isinstance(event, StatusChange) and event.status == snapshot.job.status
+
+
+class _Order:
+    """The ``seq`` of the newest event yielded: one at or below it was seen already."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def fresh(self, event: Event) -> bool:
+        seq = getattr(event, "seq", None)
+        if seq is None:
+            return True
+        if self.last is not None and seq <= self.last:
+            return False
+        self.last = seq
+        return True
+
+
+def _in_order(held: list[Event]) -> list[Event]:
+    """Numbered events by number; any unnumbered ones after them, as they came."""
+    return sorted(held, key=lambda e: (getattr(e, "seq", None) is None, getattr(e, "seq", None) or 0))
 
 
 class _Dropped(Exception):
@@ -98,21 +134,31 @@ def watch_job(
     idle: float = IDLE_SECONDS,
     poll: Callable[[], Job] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    previews: bool = False,
 ) -> Iterator[Event]:
-    """Yields the job's events until a terminal ``StatusChange``; each (re)connection starts with a Snapshot.
+    """Yields the job's events until a terminal ``StatusChange``, each once and in order.
 
+    The first subscription starts with a Snapshot; a reconnection resumes after the last event seen.
     ``socket_url`` returns a URL with a fresh token each time, since tokens are short-lived; ``poll`` reads
-    the job over REST when the socket has been silent for ``idle`` seconds.
+    the job over REST when the socket has been silent for ``idle`` seconds; ``previews`` asks for
+    ``Preview`` events (live JPEGs, about one a second).
     """
     deadline = Deadline(timeout, job_id, clock)
     failures = 0
+    order = _Order()
     while True:
         socket: websocket.WebSocket | None = None
         try:
             socket = connect(socket_url(), deadline.bound(min(FIRST_IDLE_SECONDS, idle)))
-            socket.send(json.dumps({"action": "subscribe", "job_id": job_id}))
-            # The fan-out can post a frame before the subscription's snapshot: hold those until it arrives.
-            early: list[Event] | None = []
+            resume = order.last is not None
+            message: dict[str, object] = {"action": "subscribe", "job_id": job_id}
+            if previews:
+                message["previews"] = True
+            if resume:
+                message["after"] = order.last
+            socket.send(json.dumps(message))
+            # Frames that come before the snapshot (or, resuming, before the replay's end) are held.
+            held: list[Event] | None = []
             while True:
                 deadline.bound(idle)
                 received = _receive(socket, poll, idle, deadline)
@@ -124,15 +170,21 @@ def watch_job(
                     continue
                 if isinstance(event, ErrorEvent) and event.code == "not_found":
                     raise NotFound(404, {"title": "Not Found", "detail": event.message})
-                if early is not None and not isinstance(event, Snapshot | ErrorEvent):
-                    early.append(event)
+                if isinstance(event, Replayed):
+                    if held is None or not resume:
+                        continue
+                    batch, held, failures = _in_order(held), None, 0
+                elif held is not None and isinstance(event, Snapshot) and not resume:
+                    batch = [event, *(e for e in held if not _stale(e, event))]
+                    held, failures = None, 0
+                elif held is not None and not isinstance(event, ErrorEvent):
+                    held.append(event)
                     continue
-                batch = [event]
-                if isinstance(event, Snapshot) and early is not None:
-                    failures = 0
-                    batch += [e for e in early if not _stale(e, event)]
-                    early = None
+                else:
+                    batch = [event]
                 for item in batch:
+                    if not order.fresh(item):
+                        continue
                     yield item
                     if isinstance(item, Snapshot) and item.job.is_terminal:
                         # It ended before (or while) we were away: its snapshot already says how.

@@ -33,9 +33,14 @@ class RunContext(Protocol):
     extra_pnginfo: Any
     storage: Storage
     step_delay: float
+    # ComfyUI's --preview-method: "none" (its default) sends samplers' previews to no one.
+    preview_method: str
 
-    def progress(self, value: int, total: int, preview_png: bytes | None = None) -> None:
-        """Report a progress tick; raises InterruptProcessingError first if an interrupt is pending."""
+    def progress(
+        self, value: int, total: int, preview_png: bytes | None = None, image_format: str = "PNG"
+    ) -> None:
+        """Report a progress tick, with a preview image (PNG or JPEG bytes); raises
+        InterruptProcessingError first if an interrupt is pending."""
 
     def send_text(self, text: str) -> None:
         """Send a binary TEXT frame for this node to every socket."""

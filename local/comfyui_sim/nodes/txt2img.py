@@ -6,12 +6,13 @@ mistaken for a generated picture.
 
 from __future__ import annotations
 
+import io
 import random
 import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..storage import Storage
 from .base import ImageBatch, InputTypes, Node, NodeOutput, RunContext, from_pil
@@ -194,10 +195,20 @@ class KSampler(Node):
 
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
         steps: int = inputs["steps"]
+        latent: SimLatent = inputs["latent_image"]
+        # What the sampler converges to, at the latent's size: drawn once, not at every step.
+        target = placeholder(latent, 0).resize((max(1, latent.width // 8), max(1, latent.height // 8)))
+        # Encoded once per tenth of the way: a long run's previews cost the simulator little.
+        previews: dict[int, bytes] = {}
         for step in range(steps):
             ctx.pause(ctx.step_delay)
-            ctx.progress(step + 1, steps)
-        latent: SimLatent = inputs["latent_image"]
+            if ctx.preview_method == "none":
+                ctx.progress(step + 1, steps)
+                continue
+            tenth = (10 * (step + 1)) // steps
+            if tenth not in previews:
+                previews[tenth] = latent_preview(target, inputs["seed"], tenth / 10)
+            ctx.progress(step + 1, steps, previews[tenth], image_format="JPEG")
         positive: SimConditioning = inputs["positive"]
         negative: SimConditioning = inputs["negative"]
         model: SimModel = inputs["model"]
@@ -234,6 +245,22 @@ class VAEDecode(Node):
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
         latent: SimLatent = inputs["samples"]
         return NodeOutput(([from_pil(placeholder(latent, i)) for i in range(latent.batch_size)],))
+
+
+# ComfyUI's --preview-size default: its previews are scaled to fit this square, up or down.
+PREVIEW_SIZE = 512
+
+
+def latent_preview(target: Image.Image, seed: int, done: float) -> bytes:
+    """A sampler's preview as ComfyUI's latent2rgb makes it: the latent's size (``target``'s, an eighth of
+    the image's), scaled to fit ``PREVIEW_SIZE`` (bilinear), JPEG at quality 95. Noise clears as ``done``
+    goes to 1."""
+    noise = random.Random(seed).randbytes(target.width * target.height * 3)
+    image = Image.blend(Image.frombytes("RGB", target.size, noise), target, done)
+    image = ImageOps.contain(image, (PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
 
 
 def placeholder(latent: SimLatent, index: int) -> Image.Image:

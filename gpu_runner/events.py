@@ -1,0 +1,91 @@
+"""One attempt's part of its job's event log: numbers its events and keeps the few a late reader needs.
+
+What is kept (shared/events.py): the attempt's ``running``, the whole job's progress at each milestone,
+and previews' metadata while someone asked for previews (at most ``MAX_PREVIEW_ENTRIES``). Each is one
+small write, made off the prompt loop and only while the attempt holds its lease; a write that fails
+costs a late reader that one entry, never the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from gpu_runner.log import logger
+from gpu_runner.notify import Guard
+from shared import frames
+from shared.aws.events import EventLog
+from shared.events import MAX_PREVIEW_ENTRIES, EventNumbers, milestone_crossed
+from shared.models import Job
+
+# When a job carries no expiry of its own, its log is kept this long.
+DEFAULT_KEEP_SECONDS = 30 * 24 * 3600
+
+
+class AttemptEvents:
+    def __init__(self, log: EventLog | None, job: Job, guard: Guard) -> None:
+        self._log = log
+        self._job_id = job.job_id
+        self._expires_at = job.expires_at or int(time.time()) + DEFAULT_KEEP_SECONDS
+        self._guard = guard
+        self._numbers = EventNumbers(job)
+        # Milestones are of the whole job: what earlier attempts passed is not logged again.
+        self._percent_logged = job.progress
+        self._previews_logged = 0
+        self._writes: set[asyncio.Task[None]] = set()
+        self.entries_written = 0
+
+    def state_changed(self, job: Job) -> int:
+        """``job`` was just written with a new state: its number; a non-terminal state is logged."""
+        seq = self._numbers.moved_on(job)
+        if not job.status.is_terminal:
+            self._keep(frames.numbered(frames.status(job), seq))
+        return seq
+
+    def progress(
+        self, job: Job, node_id: str, node_type: str | None, value: float, maximum: float
+    ) -> tuple[int | None, bool]:
+        """The progress frame's number, and whether it is a milestone (logged, never coalesced away)."""
+        seq = self._numbers.next()
+        milestone = milestone_crossed(self._percent_logged, job.progress)
+        if milestone is None or seq is None:
+            return seq, False
+        self._percent_logged = job.progress
+        frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
+        self._keep(frames.numbered(frame, seq))
+        return seq, True
+
+    def next(self) -> int | None:
+        return self._numbers.next()
+
+    def preview_sent(self, frame: dict[str, Any]) -> None:
+        """Keeps a preview's metadata (never its image) for late readers, up to the bound."""
+        if self._previews_logged >= MAX_PREVIEW_ENTRIES or "seq" not in frame:
+            return
+        self._previews_logged += 1
+        self._keep({k: v for k, v in frame.items() if k != "data"})
+
+    async def drain(self) -> None:
+        """Waits for the writes in flight (at the attempt's end)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    def _keep(self, event: dict[str, Any]) -> None:
+        if self._log is None:
+            return
+        task = asyncio.create_task(self._write(event))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, event: dict[str, Any]) -> None:
+        assert self._log is not None
+        try:
+            if await self._guard.holds():
+                await asyncio.to_thread(self._log.append, self._job_id, event, self._expires_at)
+                self.entries_written += 1
+        except Exception as error:  # a lost entry costs a late reader one event, never the job
+            logger.warning(
+                "event log write failed",
+                extra={"job_id": self._job_id, "seq": event.get("seq"), "error": str(error)},
+            )

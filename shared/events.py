@@ -1,0 +1,89 @@
+"""A job's event numbers and the log a late reader replays (subscribe with ``after``, the events route).
+
+Numbering. Every frame a job's subscribers get carries ``seq``, a number that only grows for the life of
+the job, whoever emits it. A state change is numbered by the job item itself: each conditional transition
+write (the runner's, the API's cancel, the dead-letter function's, an expiry) also adds one to the item's
+``event_seq``, so the writer that wins the condition owns the next number and no two writers can take
+the same one. The number of a state change is ``event_seq * SEQ_BLOCK``; the runner that made it
+numbers the events that follow it (progress, previews) ``event_seq * SEQ_BLOCK + n``. Any later state
+change, by anyone, is numbered above all of them. A stale runner that loses its fence and still gets a
+frame out gives it a number lower than what a client already saw: the client recognises it as old.
+
+The log. What a late reader needs and the job item cannot tell is kept as small items of their own
+(one per event, keyed by job and seq, expiring with the job): a runner's ``running``, the whole job's
+progress at each milestone, and previews' metadata when someone asked for previews. A terminal state is
+not logged: the job item holds it (outputs, error) and is replayed from there, so the API and the
+dead-letter function write nothing more than the transition they already made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import frames
+from shared.models import Job
+from shared.views import JobView
+
+# Room for this many numbered events after each state change.
+SEQ_BLOCK = 1_000_000
+# The whole job's percent at which progress is logged: a late reader sees the job move, not every beat.
+PROGRESS_MILESTONES = (25.0, 50.0, 75.0)
+# Bounds on what one job's log holds: a handful of state changes per attempt, the milestones, and
+# previews' metadata (each entry under 1 KB), so a job's log stays a few KB whatever it runs.
+MAX_PREVIEW_ENTRIES = 10
+MAX_ENTRY_BYTES = 1024
+MAX_REPLAY = 100
+
+
+def state_seq(job: Job) -> int:
+    """The number of the job's latest state change (0 while it has had none: queued as created)."""
+    return job.event_seq * SEQ_BLOCK
+
+
+class EventNumbers:
+    """Numbers the events that follow a state change this process made (one per job in hand)."""
+
+    def __init__(self, job: Job) -> None:
+        self._base = state_seq(job)
+        self._next = 1
+
+    def moved_on(self, job: Job) -> int:
+        """A state change was written (``job`` is the item after it): its number, and a fresh block."""
+        base = state_seq(job)
+        if base > self._base:
+            self._base, self._next = base, 1
+        return self._base
+
+    def next(self) -> int | None:
+        """The next event's number; None once the block is used up (the frame still leaves, unnumbered)."""
+        if self._next >= SEQ_BLOCK:
+            return None
+        self._next += 1
+        return self._base + self._next - 1
+
+
+def milestone_crossed(before: float, after: float) -> float | None:
+    """The highest milestone passed going from ``before`` to ``after`` percent, if any."""
+    crossed = [m for m in PROGRESS_MILESTONES if before < m <= after]
+    return crossed[-1] if crossed else None
+
+
+def replay(job: Job, logged: list[dict[str, Any]], after: int, view: JobView | None) -> list[dict[str, Any]]:
+    """The events after ``after``, oldest first: the logged ones, then the terminal state from the job item.
+
+    ``view`` is the job's view (outputs with fresh URLs), needed only when the job is terminal."""
+    events = sorted((e for e in logged if int(e.get("seq", 0)) > after), key=lambda e: int(e["seq"]))
+    if job.status.is_terminal:
+        terminal = state_seq(job)
+        # Nothing follows the terminal state; a stale runner's late entry is not replayed after it.
+        events = [e for e in events if int(e["seq"]) < terminal]
+        if terminal > after:
+            frame = frames.status(job, view)
+            frame.update(seq=terminal, ts=job.finished_at or job.updated_at)
+            events.append(frame)
+    return events[-MAX_REPLAY:] if len(events) > MAX_REPLAY else events
+
+
+def latest_seq(job: Job, logged_latest: int | None) -> int:
+    """The number of the newest event known: the job's last state change or its newest logged event."""
+    return max(state_seq(job), logged_latest or 0)
