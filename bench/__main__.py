@@ -18,6 +18,7 @@ from bench import (
     progress_latency,
     steady_state,
     submit_path,
+    webhook_latency,
 )
 from bench.config import FULL, QUICK, Sizes
 from bench.harness import Bench, bench_stack
@@ -34,6 +35,7 @@ SECTIONS: dict[str, Callable[[Bench, Sizes], dict[str, Any]]] = {
     "overhead": lambda b, s: overhead.run(b, s.overhead_jobs),
     "progress_latency": lambda b, s: progress_latency.run(b, s.progress_jobs, s.progress_steps, s.step_delay),
     "cancel_latency": lambda b, s: cancel_latency.run(b, s.cancel_rounds, s.step_delay),
+    "webhook_latency": lambda b, s: webhook_latency.run(b, s.overhead_jobs),
     "steady_state": lambda b, s: steady_state.run(
         b, s.steady_jobs, s.steady_sample_every, s.steady_in_flight, s.steady_subscribers
     ),

@@ -44,6 +44,11 @@ def caller_of(user_agent: str) -> str:
 def _resource(body: dict[str, Any]) -> str:
     if "QueueUrl" in body:
         return "queue " + str(body["QueueUrl"]).rsplit("/", 1)[-1]
+    if "ShardIterator" in body or "StreamArn" in body:  # DynamoDB Streams: the table whose stream it is
+        stream = str(body.get("StreamArn") or body["ShardIterator"]).partition("|")[0]
+        return "stream " + stream.split(":table/", 1)[-1].split("/stream/", 1)[0]
+    if "Entries" in body and "EventBusName" in str(body["Entries"][:1]):
+        return "bus " + str(body["Entries"][0]["EventBusName"])
     if "TransactItems" in body:
         tables = {next(iter(item.values())).get("TableName", "") for item in body["TransactItems"]}
         return " + ".join(sorted(tables))
@@ -121,7 +126,13 @@ class CallLog:
                 result = chunks
                 if b'"Messages"' not in b"".join(chunks):
                     operation = "ReceiveMessage (empty)"
-            name = "dynamodb" if service.startswith("DynamoDB") else "sqs"
+            name = (
+                "dynamodb"
+                if service.startswith("DynamoDB")
+                else "events"
+                if service == "AWSEvents"
+                else "sqs"
+            )
             log._add(Call(caller, name, operation, _resource(body), _items(operation, body)))
             return result
 

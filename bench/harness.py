@@ -58,9 +58,14 @@ class Bench:
         return self.stack.resources
 
     def background(self) -> set[str]:
-        """Resources only the stack's own pollers touch: the sweeper's index and the DLQ."""
+        """Resources only the stack's own pollers touch: the sweeper's index, the DLQ, and the jobs table's
+        stream (Lambda's own poller reads it in AWS, free of charge for a Lambda trigger)."""
         jobs_index = f"{self.resources.jobs_table}/{JOBS_ENQUEUE_PENDING_INDEX}"
-        return {jobs_index, "queue " + self.resources.dlq_url.rsplit("/", 1)[-1]}
+        return {
+            jobs_index,
+            "queue " + self.resources.dlq_url.rsplit("/", 1)[-1],
+            "stream " + self.resources.jobs_table,
+        }
 
     def client(self) -> requests.Session:
         session = requests.Session()
@@ -265,6 +270,8 @@ def bench_stack(step_delay: float, gc_scale: float = 1.0) -> Iterator[Bench]:
             state_dir=str(state),
             api_keys=API_KEY,
             ws_token_secret=secrets.token_urlsafe(32),
+            # The webhook measurement's receiver listens on 127.0.0.1.
+            webhook_allow_local_http=True,
         )
         stack = LocalStack(settings)
         try:

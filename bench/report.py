@@ -110,6 +110,15 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 + ", ".join(f"{k} {v}" for k, v in t["connection_posts_per_job_by_caller"].items()),
             )
         )
+    if w := r.get("webhook_latency"):
+        rows.append(
+            (
+                f"8. Webhook: terminal write to the receiver's 2xx, ms p50 / p95 / p99 ({w['jobs']} jobs)",
+                _pcts(w["terminal_write_to_2xx_ms"]),
+                f"deliveries per event {w['deliveries_per_event']}, events missed {w['events_missed']}, "
+                f"signatures verified: {w['all_signatures_verified']}",
+            )
+        )
     return rows
 
 

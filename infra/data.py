@@ -20,6 +20,7 @@ from shared.names import (
     JOB_EVENTS_TABLE,
     JOBS_TABLE,
     TENANTS_TABLE,
+    WEBHOOKS_TABLE,
     S3Prefix,
     TableSpec,
 )
@@ -58,6 +59,8 @@ class DataStore(Construct):
         self.tenants_table = self._table("TenantsTable", TENANTS_TABLE, removal)
         # What late readers of a job replay (subscribe with after, GET /v1/jobs/{id}/events).
         self.job_events_table = self._table("JobEventsTable", JOB_EVENTS_TABLE, removal)
+        # Webhook endpoints and secrets under the tenant, deliveries under the job (infra/webhooks.py).
+        self.webhooks_table = self._table("WebhooksTable", WEBHOOKS_TABLE, removal)
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -128,6 +131,7 @@ class DataStore(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=spec.ttl_attribute,
+            stream=dynamodb.StreamViewType[spec.stream_view] if spec.stream_view else None,
             # Off until asked for: a protected table cannot be removed when its own creation rolls back.
             deletion_protection=self._config.table_deletion_protection,
             removal_policy=removal,

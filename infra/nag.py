@@ -54,6 +54,11 @@ REASONS = {
         "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions: AWS "
         "requires Resource '*' for them (Tracing.ACTIVE); the role's other statements name their resources"
     ),
+    "stream-xray": (
+        "X-Ray's PutTraceSegments and PutTelemetryRecords, and dynamodb:ListStreams that the stream's event "
+        "source mapping needs, have no resource-level permissions (AWS requires '*'); the stream's own "
+        "reads (DescribeStream, GetShardIterator, GetRecords) name the jobs table's stream"
+    ),
     "runtime": (
         "The service targets Python 3.11 (pyproject requires-python, the runner's python:3.11 image, wheels "
         "bundled for cp311); the Lambda runtime moves together with the code, not ahead of it"
@@ -171,10 +176,13 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
         stack.dlq_function,
         stack.ws_authorizer,
         stack.ws_routes,
+        stack.webhooks.deliverer,
     ]
-    for function in functions:
+    for function in (*functions, stack.webhooks.dispatcher):
         acknowledge(function.function, "AwsSolutions-L1", REASONS["runtime"])
+    for function in functions:
         acknowledge(function.role, _ANY_RESOURCE, REASONS["xray"])
+    acknowledge(stack.webhooks.dispatcher.role, _ANY_RESOURCE, REASONS["stream-xray"])
 
     # S3 prefixes and @connections, granted in ComfyApiStack._grant and GpuRunners._grant_runner.
     runner_roles = [runners.task_definition.task_role for runners in stack.all_runners]
@@ -183,6 +191,8 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
         stack.dlq_function.role: (S3Prefix.OUTPUTS,),
         stack.ws_routes.role: (S3Prefix.OUTPUTS,),
         **dict.fromkeys(runner_roles, (S3Prefix.OUTPUTS, S3Prefix.INPUTS, S3Prefix.WORKFLOWS)),
+        stack.webhooks.dispatcher.role: (S3Prefix.OUTPUTS,),
+        stack.webhooks.deliverer.role: (S3Prefix.OUTPUTS,),
     }
     for role, prefixes in prefix_grants.items():
         for prefix in prefixes:

@@ -27,6 +27,7 @@ from infra.observability import Observability
 from infra.pools import PoolQueues, runner_pool_settings
 from infra.rest_api import RestApi
 from infra.runner import GpuRunners
+from infra.webhooks import Webhooks
 from infra.websocket_api import WebSocketApi
 from shared.names import (
     CONNECTIONS_BY_JOB_INDEX,
@@ -112,6 +113,16 @@ class ComfyApiStack(Stack):
                 **options,  # type: ignore[arg-type]
             )
 
+        # -- job events: EventBridge and webhooks, from the jobs table's stream (infra/webhooks.py) ----
+        self.webhooks = Webhooks(
+            self,
+            "Webhooks",
+            data=data,
+            function=function,
+            alarm_topic=self.alarm_topic,
+            dlq_retention=Duration.days(config.dlq_retention_days),
+        )
+
         # -- WebSocket API: $connect's authorizer and the route function ----------------------------
         self.ws_authorizer = function(
             "WsAuthorizer",
@@ -149,6 +160,8 @@ class ComfyApiStack(Stack):
                     if tier_policies
                     else {}
                 ),
+                setting_env(ApiSettings, "webhooks_table_name"): data.webhooks_table.table_name,
+                setting_env(ApiSettings, "webhook_queue_url"): self.webhooks.queue.queue_url,
             },
             memory_mib=config.api_memory_mib,
             timeout=API_TIMEOUT,
@@ -267,6 +280,8 @@ class ComfyApiStack(Stack):
                 "DeadLetters": self.dlq_function,
                 "WsAuthorizer": self.ws_authorizer,
                 "WsRoutes": self.ws_routes,
+                "WebhookDispatcher": self.webhooks.dispatcher,
+                "WebhookDeliverer": self.webhooks.deliverer,
             },
             rest_api=self.rest.api,
             runner_service=self.runners.service,
@@ -364,6 +379,7 @@ class ComfyApiStack(Stack):
         api.allow(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [connections])
         # GET /v1/jobs/{id}/events reads a job's event log (shared/aws/events.py).
         api.allow(["dynamodb:Query"], [data.job_events_table.table_arn])
+        self.webhooks.grant_api(api, data)
 
         sweeper = self.sweeper
         sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.aws.clients import AwsClients
-from shared.names import ALL_TABLES, BUCKET_NAME, TableSpec, pool_queue_name
+from shared.names import (
+    ALL_TABLES,
+    BUCKET_NAME,
+    EVENT_BUS_NAME,
+    WEBHOOK_DLQ_NAME,
+    WEBHOOK_QUEUE_NAME,
+    TableSpec,
+    pool_queue_name,
+)
 from shared.pools import DEFAULT_POOL, PRIORITY_LANE, STANDARD_LANE
 
 
@@ -24,6 +32,10 @@ class LocalResources:
     # pool -> lane ("standard", "priority", "dlq") -> queue URL, the default pool's included.
     pool_queues: dict[str, dict[str, str]] = field(default_factory=dict)
     job_events_table: str = ""
+    webhooks_table: str = ""
+    webhook_queue_url: str = ""
+    webhook_dlq_url: str = ""
+    event_bus: str = ""
 
 
 def _create_table(clients: AwsClients, spec: TableSpec, name: str) -> None:
@@ -47,6 +59,8 @@ def _create_table(clients: AwsClients, spec: TableSpec, name: str) -> None:
             }
             for index in spec.indexes
         ]
+    if spec.stream_view:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream_view}
     clients.dynamodb.create_table(**kwargs)
     if spec.ttl_attribute:
         clients.dynamodb.update_time_to_live(
@@ -77,7 +91,12 @@ def create_resources(
     default = pool_queues[DEFAULT_POOL]
     bucket = (prefix + BUCKET_NAME).lower()
     clients.s3.create_bucket(Bucket=bucket)
-    jobs, idempotency, connections, tenants, events = (names[spec.default_name] for spec in ALL_TABLES)
+    jobs, idempotency, connections, tenants, events, webhooks = (
+        names[spec.default_name] for spec in ALL_TABLES
+    )
+    webhook_queue_url, webhook_dlq_url = _webhook_queues(clients, prefix, visibility_timeout_seconds)
+    event_bus = prefix + EVENT_BUS_NAME
+    clients.events.create_event_bus(Name=event_bus)
     return LocalResources(
         jobs,
         idempotency,
@@ -88,7 +107,28 @@ def create_resources(
         bucket,
         pool_queues,
         job_events_table=events,
+        webhooks_table=webhooks,
+        webhook_queue_url=webhook_queue_url,
+        webhook_dlq_url=webhook_dlq_url,
+        event_bus=event_bus,
     )
+
+
+def _webhook_queues(clients: AwsClients, prefix: str, visibility_seconds: int) -> tuple[str, str]:
+    """The webhook attempts queue and its dead-letter queue."""
+    dlq_url = clients.sqs.create_queue(QueueName=prefix + WEBHOOK_DLQ_NAME)["QueueUrl"]
+    dlq_arn = clients.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    # A message whose handling keeps raising (not a failed attempt: those are handled) is parked.
+    queue_url = clients.sqs.create_queue(
+        QueueName=prefix + WEBHOOK_QUEUE_NAME,
+        Attributes={
+            "VisibilityTimeout": str(visibility_seconds),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        },
+    )["QueueUrl"]
+    return queue_url, dlq_url
 
 
 def _pool_queues(

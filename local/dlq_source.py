@@ -1,4 +1,5 @@
-"""The DLQ function's SQS event source mapping, as Lambda runs it: poll, invoke, delete what succeeded."""
+"""An SQS event source mapping, as Lambda runs it: poll, invoke, delete what succeeded (the DLQ
+function's and the webhook delivery function's)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ class _Context:
     log_group_name = "/aws/lambda/dlq"
     log_stream_name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "dlq") -> None:
+        self.function_name = name
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        self.log_group_name = f"/aws/lambda/{name}"
         self.aws_request_id = str(uuid.uuid4())
 
     @staticmethod
@@ -49,7 +53,16 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 class SqsEventSource:
-    def __init__(self, clients: AwsClients, queue_url: str, handler: Handler, region: str) -> None:
+    def __init__(
+        self,
+        clients: AwsClients,
+        queue_url: str,
+        handler: Handler,
+        region: str,
+        name: str = "dlq",
+        batch_size: int = 10,
+    ) -> None:
+        self._batch_size = batch_size
         self._sqs = clients.sqs
         self._url = queue_url
         self._handler = handler
@@ -58,7 +71,8 @@ class SqsEventSource:
             "Attributes"
         ]["QueueArn"]
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="dlq-event-source", daemon=True)
+        self._name = name
+        self._thread = threading.Thread(target=self._poll, name=f"{name}-event-source", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -70,13 +84,13 @@ class SqsEventSource:
     def poll_once(self, wait_seconds: int = 1) -> int:
         messages = self._sqs.receive_message(
             QueueUrl=self._url,
-            MaxNumberOfMessages=10,
+            MaxNumberOfMessages=self._batch_size,
             WaitTimeSeconds=wait_seconds,
             MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             return 0
-        result = self._handler(sqs_event(messages, self._arn, self._region), _Context())
+        result = self._handler(sqs_event(messages, self._arn, self._region), _Context(self._name))
         failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:
@@ -88,5 +102,5 @@ class SqsEventSource:
             try:
                 self.poll_once()
             except Exception as error:  # the poller outlives a failed invocation, as Lambda's does
-                print(f"dlq event source: {error}", flush=True)
+                print(f"{self._name} event source: {error}", flush=True)
                 self._stopping.wait(1)

@@ -36,6 +36,9 @@ class LocalStackSettings(BaseSettings):
     pools: str = ""
     # Each tier's jobs in flight and priority lane, e.g. '{"free": {"maxJobsInFlight": 4}}'.
     tier_policies: str = ""
+    # Webhooks to http://127.0.0.1 (test receivers) are accepted; never so in AWS. The retry schedule
+    # is the webhook functions' own settings (WEBHOOK_RETRY_BASE_SECONDS...), read from the environment.
+    webhook_allow_local_http: bool = False
     # Signs WebSocket tokens; empty: a new random secret per start.
     ws_token_secret: str = ""
 

@@ -54,6 +54,7 @@ from local.pools import (
     synth_context,
 )
 from local.settings import LocalStackSettings
+from local.stream_source import StreamEventSource, filters_of
 from shared.aws.clients import AwsClients, sessions_from
 from shared.aws.tenants import Tenant, TenantKey, TenantStore
 from shared.console import CONSOLE_PATH, content_security_policy
@@ -104,6 +105,7 @@ class LocalStack:
     _gateway: ApiGatewayEmulator | None = None
     _sweeper: threading.Thread | None = None
     _dlq_sources: list[SqsEventSource] = field(default_factory=list)
+    _event_sources: list[StreamEventSource | SqsEventSource] = field(default_factory=list)
     ecs_agent: EcsAgentServer | None = None
     # The declared pools (POOLS) and their runners, each on a simulated instance of its own.
     pools: tuple[PoolSpec, ...] = ()
@@ -123,6 +125,7 @@ class LocalStack:
         self._start_gateway()
         self._start_sweeper()
         self._start_dlq_consumer()
+        self._start_webhooks()
         # The ECS agent's task-protection endpoint, which ECS gives every task in AWS.
         self.ecs_agent = EcsAgentServer().start()
         self.runner_env_path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.runner_env().items())))
@@ -198,6 +201,10 @@ class LocalStack:
             Env.JOB_EVENTS_TABLE: self.resources.job_events_table,
             Env.JOBS_QUEUE_URL: self.resources.queue_url,
             Env.BUCKET: self.resources.bucket,
+            Env.WEBHOOKS_TABLE: self.resources.webhooks_table,
+            Env.WEBHOOK_QUEUE_URL: self.resources.webhook_queue_url,
+            Env.WEBHOOK_DLQ_URL: self.resources.webhook_dlq_url,
+            Env.EVENT_BUS: self.resources.event_bus,
         }
 
     def _install_lambda_environment(self) -> None:
@@ -209,6 +216,7 @@ class LocalStack:
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         os.environ["WS_TOKEN_SECRET"] = self.settings.ws_token_secret or secrets.token_urlsafe(32)
+        os.environ["WEBHOOK_ALLOW_LOCAL_HTTP"] = str(self.settings.webhook_allow_local_http).lower()
         os.environ.update(self._routing_env())
         if self.settings.tier_policies:
             os.environ["TIER_POLICIES"] = self.settings.tier_policies
@@ -341,6 +349,36 @@ class LocalStack:
             source.start()
             self._dlq_sources.append(source)
 
+    def _start_webhooks(self) -> None:
+        """The jobs table's stream feeds the dispatcher, and the attempts queue the delivery function, each
+        polled with its function's role and filtered as the template's event source mappings say."""
+        from functions.webhooks.handlers import deliver_handler, dispatch_handler
+        from local.iam.template import LAMBDA_HANDLERS
+
+        assert self.resources is not None and self.iam is not None
+        patterns, batch_size = filters_of(synthesized_template(), LAMBDA_HANDLERS["webhook_dispatch"])
+        dispatcher = StreamEventSource(
+            local_clients(self.aws_endpoint).dynamodb,
+            AwsClients(self.iam.session("webhook_dispatch"), endpoint_url=self.aws_endpoint).dynamodbstreams,
+            self.resources.jobs_table,
+            self.as_role("webhook_dispatch", dispatch_handler),
+            patterns=patterns,
+            batch_size=batch_size,
+            region=REGION,
+            name="webhook_dispatch",
+        )
+        deliverer = SqsEventSource(
+            AwsClients(self.iam.session("webhook_delivery"), endpoint_url=self.aws_endpoint),
+            self.resources.webhook_queue_url,
+            self.as_role("webhook_delivery", deliver_handler),
+            REGION,
+            name="webhook_delivery",
+            batch_size=5,
+        )
+        for source in (dispatcher, deliverer):
+            source.start()
+            self._event_sources.append(source)
+
     @property
     def runner_env_path(self) -> Path:
         return self.state_dir / "runner.env"
@@ -434,6 +472,8 @@ class LocalStack:
         self.fleet.stop()
         for source in self._dlq_sources:
             source.stop()
+        for event_source in self._event_sources:
+            event_source.stop()
         if self._gateway is not None:
             self._gateway.stop()
         if self.ecs_agent is not None:

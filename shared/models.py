@@ -58,6 +58,13 @@ class OutputFile(BaseModel):
     kind: str = "output"
 
 
+class JobWebhook(BaseModel):
+    """Where this job's events are also sent, signed with the tenant's job-webhook secret."""
+
+    url: str
+    events: list[str]
+
+
 class Job(BaseModel):
     """A job as stored. Times are epoch milliseconds."""
 
@@ -84,6 +91,7 @@ class Job(BaseModel):
     workflow: dict[str, Any] | None = None
     workflow_s3_key: str | None = None
     enqueue_pending: str | None = None
+    webhook: JobWebhook | None = None
     # Epoch seconds after which DynamoDB's TTL may delete the item.
     expires_at: int | None = None
     # The runner pool it runs in (None: the default pool) and its lane there ("priority" or None).

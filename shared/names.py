@@ -32,6 +32,10 @@ class Env:
     COMFYUI_TEMP_DIR = "COMFYUI_TEMP_DIR"
     # The pool a runner serves; the local stack also finds each pool's task role by it.
     POOL_NAME = "POOL_NAME"
+    WEBHOOKS_TABLE = "WEBHOOKS_TABLE_NAME"
+    WEBHOOK_QUEUE_URL = "WEBHOOK_QUEUE_URL"
+    WEBHOOK_DLQ_URL = "WEBHOOK_DLQ_URL"
+    EVENT_BUS = "EVENT_BUS_NAME"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     AWS_REGION = "AWS_DEFAULT_REGION"
 
@@ -56,6 +60,8 @@ class TableSpec:
     indexes: tuple[IndexSpec, ...] = field(default=())
     # attribute name -> DynamoDB scalar type ("S" or "N") for every key attribute above
     key_types: tuple[tuple[str, str], ...] = field(default=())
+    # The table's stream view type, when it has a stream.
+    stream_view: str | None = None
 
 
 class JobAttr:
@@ -172,6 +178,8 @@ JOBS_TABLE = TableSpec(
         (JobAttr.ENQUEUE_PENDING, "S"),
         (JobAttr.IN_FLIGHT, "S"),
     ),
+    # The outbox of job events: every committed status change, whoever wrote it (docs/webhooks.md).
+    stream_view="NEW_AND_OLD_IMAGES",
 )
 
 IDEMPOTENCY_TABLE = TableSpec(
@@ -211,7 +219,34 @@ TENANTS_TABLE = TableSpec(
     key_types=((TenantAttr.ITEM, "S"), (TenantAttr.TENANT_ID, "S")),
 )
 
-ALL_TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, CONNECTIONS_TABLE, TENANTS_TABLE, JOB_EVENTS_TABLE)
+
+class WebhookAttr:
+    """Attribute names of an item in the webhooks table: an endpoint, a tenant's secret, or a delivery."""
+
+    # "tenant#<owner>" (endpoints, the job-webhook secret) or "job#<job_id>" (that job's deliveries)
+    SCOPE = "scope"
+    ITEM = "item"
+    EXPIRES_AT = "expires_at"
+
+
+# The webhooks table's partition and sort keys: endpoints and secrets under the tenant, deliveries under
+# the job, so a tenant's endpoints and a job's deliveries are each one Query.
+WEBHOOKS_TABLE = TableSpec(
+    default_name="comfy-webhooks",
+    partition_key=WebhookAttr.SCOPE,
+    sort_key=WebhookAttr.ITEM,
+    ttl_attribute=WebhookAttr.EXPIRES_AT,
+    key_types=((WebhookAttr.SCOPE, "S"), (WebhookAttr.ITEM, "S")),
+)
+
+ALL_TABLES = (
+    JOBS_TABLE,
+    IDEMPOTENCY_TABLE,
+    CONNECTIONS_TABLE,
+    TENANTS_TABLE,
+    JOB_EVENTS_TABLE,
+    WEBHOOKS_TABLE,
+)
 # The stack output that names the tenants table, whose name CloudFormation generates.
 TENANTS_TABLE_OUTPUT = "TenantsTable"
 
@@ -229,6 +264,14 @@ def pool_queue_name(pool: str, lane: str) -> str:
     return f"{JOBS_QUEUE_NAME}-{pool}" + ("" if lane == "standard" else f"-{lane}")
 
 
+# Webhook attempts waiting for their time (SQS delays), and the events given up after the last try.
+WEBHOOK_QUEUE_NAME = "comfy-webhooks"
+WEBHOOK_DLQ_NAME = "comfy-webhooks-dlq"
+# Every job transition is put on this EventBridge bus, with this source and the event name as detail-type.
+EVENT_BUS_NAME = "comfy-api-service"
+EVENT_SOURCE = SERVICE_NAME
+# The tag that says which of these a queue of the template is (its physical name is CloudFormation's).
+QUEUE_ROLE_TAG = "comfy-api-service:queue"
 BUCKET_NAME = "comfy-jobs-artifacts"
 
 

@@ -70,6 +70,13 @@ class ApiSettings(RoutingSettings):
     tier_policies: str = ""
     # The answer's Retry-After when a tier's jobs in flight are at its limit.
     tier_limit_retry_after_seconds: int = Field(default=10, ge=1, le=3600)
+    # Webhook endpoints and deliveries (docs/webhooks.md); the queue takes redeliveries.
+    webhooks_table_name: str = "comfy-webhooks"
+    webhook_queue_url: str = ""
+    # The local stack's receivers: http://127.0.0.1 is accepted only when this is set. Never in AWS.
+    webhook_allow_local_http: bool = False
+    # After a rotation the previous secret keeps signing beside the new one this long.
+    webhook_secret_grace_seconds: int = Field(default=24 * 3600, ge=0)
 
 
 class SweeperSettings(RoutingSettings):
@@ -83,6 +90,29 @@ class DlqSettings(ResourceSettings):
 
     output_url_ttl_seconds: int = Field(default=3600, ge=60)
     websocket_management_url: str = ""
+
+
+class WebhookSettings(ResourceSettings):
+    """The webhook functions: the dispatcher (the jobs table's stream) and the delivery worker (SQS)."""
+
+    webhooks_table_name: str = "comfy-webhooks"
+    webhook_queue_url: str = ""
+    webhook_dlq_url: str = ""
+    # The EventBridge bus every transition is put on; empty: no bus (a local stack without one).
+    event_bus_name: str = ""
+    output_url_ttl_seconds: int = Field(default=3600, ge=60)
+    # One attempt: connect, send, and read the answer, all within this.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # A receiver's answer is read up to this many bytes, for the deliveries log.
+    webhook_max_response_bytes: int = Field(default=4096, ge=0, le=65536)
+    # Exponential backoff with jitter: the n-th retry waits about base * 2^(n-1), at most max_delay,
+    # and none starts later than window after the first attempt.
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_delay_seconds: float = Field(default=4 * 3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # After a rotation the previous secret keeps signing beside the new one this long.
+    webhook_secret_grace_seconds: int = Field(default=24 * 3600, ge=0)
+    webhook_allow_local_http: bool = False
 
 
 class WebSocketSettings(ResourceSettings):

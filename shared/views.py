@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.models import Job, JobStatus
+from shared.models import Job, JobStatus, JobWebhook
 
 
 class OutputView(BaseModel):
@@ -49,6 +49,7 @@ class JobView(BaseModel):
         default=None, description="The template parameters used, defaults and the chosen seed included"
     )
     pool: str = Field(default="default", description="The runner pool the job runs in")
+    webhook: JobWebhook | None = Field(default=None, description="Where this job's events are also sent")
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -85,4 +86,5 @@ def job_view(job: Job, presign: Callable[[str], str]) -> JobView:
         template=job.template,
         pool=job.pool or "default",
         params=job.params,
+        webhook=job.webhook,
     )

@@ -19,9 +19,12 @@ from shared.aws.pool_queues import JobSender, PoolQueues
 from shared.aws.push import ConnectionPoster
 from shared.aws.storage import ArtifactStore
 from shared.aws.tenants import TenantStore
+from shared.aws.webhook_queue import AttemptQueue
+from shared.aws.webhooks import WebhookStore
 from shared.pools import PoolDirectory, parse_tier_policies
 from shared.secrets import SigningSecret
 from shared.settings import ApiSettings
+from shared.webhooks.urls import Resolver, resolve_host
 
 
 @dataclass
@@ -39,6 +42,10 @@ class ApiContext:
     poster: ConnectionPoster | None = None
     # Each job's event log, read by GET /v1/jobs/{id}/events.
     events: EventLog | None = None
+    # Webhook endpoints and deliveries; the queue takes redeliveries.
+    webhooks: WebhookStore | None = None
+    attempts: AttemptQueue | None = None
+    resolve: Resolver = resolve_host
     clock: Callable[[], float] = field(default=time.time)
     # Pools, lanes and tier limits; None: every job goes to ``queue``, unlimited (no pools declared).
     router: JobRouter | None = None
@@ -73,6 +80,8 @@ class ApiContext:
                 CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds
             ),
             connections=ConnectionStore(clients.dynamodb, settings.connections_table_name),
+            webhooks=WebhookStore(clients.dynamodb, settings.webhooks_table_name),
+            attempts=AttemptQueue(clients.sqs, settings.webhook_queue_url),
             poster=(
                 ConnectionPoster(settings.websocket_management_url, session=clients.session)
                 if settings.websocket_management_url

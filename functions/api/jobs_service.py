@@ -15,6 +15,7 @@ from functions.api.context import ApiContext
 from functions.api.cursor import InvalidCursor, decode_cursor, encode_cursor
 from functions.api.routing import Placement
 from functions.api.schemas import JobRequest
+from functions.api.webhooks_service import WebhooksService
 from functions.observability import logger
 from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord
 from shared.errors import (
@@ -81,6 +82,10 @@ class JobsService:
         if isinstance(placement, SubmitOutcome):
             return placement
 
+        webhook = None
+        if request.webhook is not None:
+            webhook = WebhooksService(self._ctx).job_webhook(owner, request.webhook)
+
         now_ms = self._ctx.now_ms()
         job = Job(
             job_id=str(uuid.uuid4()),
@@ -96,6 +101,7 @@ class JobsService:
             pool=placement.pool,
             lane=placement.lane,
             in_flight=owner,
+            webhook=webhook,
         )
         encoded = json.dumps(workflow, separators=(",", ":")).encode()
         if len(encoded) > settings.inline_workflow_max_bytes:

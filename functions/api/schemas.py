@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from functions.api.webhook_schemas import JobWebhookRequest
 from shared.templates import load_templates
 from shared.uploads import UPLOAD_CONTENT_TYPES
 from shared.views import JobView
@@ -53,6 +54,9 @@ class JobRequest(BaseModel):
         description="The runner pool to run in; by default the pool that serves the template or the "
         "models the workflow names, else the default pool. An unknown pool, or one with no runners, "
         "is a 422.",
+    )
+    webhook: JobWebhookRequest | None = Field(
+        default=None, description="Also send this job's events here (docs/webhooks.md)"
     )
 
     @model_validator(mode="before")

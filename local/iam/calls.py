@@ -53,6 +53,11 @@ class Arns:
             else f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{name}"
         )
 
+    def event_bus(self, name_or_arn: str) -> str:
+        if name_or_arn.startswith("arn:"):
+            return name_or_arn
+        return f"arn:aws:events:{self.region}:{self.account_id}:event-bus/{name_or_arn}"
+
     def queue(self, url_or_name: str) -> str:
         name = (
             urlparse(url_or_name).path.rstrip("/").rsplit("/", 1)[-1] if "/" in url_or_name else url_or_name
@@ -71,8 +76,14 @@ _TRANSACT_WRITE = {
 
 
 def dynamodb_calls(request: HttpRequest, arns: Arns) -> list[Call]:
-    operation = request.headers.get("x-amz-target", "").rpartition(".")[2]
+    target = request.headers.get("x-amz-target", "")
+    operation = target.rpartition(".")[2]
     body = request.json()
+    if target.startswith("DynamoDBStreams"):
+        # A shard iterator starts with its stream's ARN (moto's, as AWS's are opaque): GetRecords is
+        # authorized on the stream, as in AWS.
+        stream = body.get("StreamArn") or str(body.get("ShardIterator", "")).partition("|")[0]
+        return [Call(f"dynamodb:{operation}", stream or "*")]
     if operation == "TransactWriteItems":
         return [
             Call(f"dynamodb:{_TRANSACT_WRITE[kind]}", arns.table(spec["TableName"]))
@@ -92,6 +103,19 @@ def dynamodb_calls(request: HttpRequest, arns: Arns) -> list[Call]:
     if body.get("IndexName"):
         resource += f"/index/{body['IndexName']}"
     return [Call(f"dynamodb:{operation}", resource)]
+
+
+# -- EventBridge ---------------------------------------------------------------------------------------
+
+
+def events_calls(request: HttpRequest, arns: Arns) -> list[Call]:
+    """PutEvents is authorized on each entry's bus; other operations on the bus they name."""
+    operation = request.headers.get("x-amz-target", "").rpartition(".")[2]
+    body = request.json()
+    buses = [str(e.get("EventBusName") or "default") for e in body.get("Entries", [])] or [
+        str(body.get("EventBusName") or body.get("Name") or "default")
+    ]
+    return [Call(f"events:{operation}", arns.event_bus(bus)) for bus in dict.fromkeys(buses)]
 
 
 # -- SQS -----------------------------------------------------------------------------------------------

@@ -23,7 +23,16 @@ from xml.sax.saxutils import escape
 
 from werkzeug.formparser import parse_form_data
 
-from local.iam.calls import Arns, Call, HttpRequest, dynamodb_calls, s3_calls, split_s3_path, sqs_calls
+from local.iam.calls import (
+    Arns,
+    Call,
+    HttpRequest,
+    dynamodb_calls,
+    events_calls,
+    s3_calls,
+    split_s3_path,
+    sqs_calls,
+)
 from local.iam.policy import Principal
 from local.iam.post_policy import PolicyRefused, check_post
 
@@ -76,7 +85,7 @@ def _json_error(status: int, code: str, message: str, query_code: str) -> tuple[
 
 
 def _error(service: str, method: str, denied: Denied) -> tuple[int, dict[str, str], bytes]:
-    if service == "dynamodb":
+    if service in {"dynamodb", "events"}:
         code = "AccessDeniedException" if denied.code == "AccessDenied" else "UnrecognizedClientException"
         return _json_error(400, code, str(denied), code)
     if service == "sqs":
@@ -206,6 +215,8 @@ class IamGuard:
             return sqs_calls(request, self._arns)
         if service == "s3":
             return s3_calls(request)
+        if service == "events":
+            return events_calls(request, self._arns)
         raise Denied(403, "AccessDenied", f"{service} is not a service of the local stack")
 
     def _hide_missing_objects(

@@ -24,10 +24,12 @@ from local import processes
 from shared.names import (
     ALL_TABLES,
     BUCKET_NAME,
+    EVENT_BUS_NAME,
     JOBS_DLQ_NAME,
     JOBS_QUEUE_NAME,
     LANE_TAG,
     POOL_TAG,
+    QUEUE_ROLE_TAG,
     Env,
     S3Prefix,
     pool_queue_name,
@@ -45,6 +47,8 @@ LAMBDA_HANDLERS = {
     "ws_routes": "functions.ws.handler.handler",
     "sweeper": "functions.sweeper.handler.handler",
     "dlq": "functions.dlq.handler.handler",
+    "webhook_dispatch": "functions.webhooks.handlers.dispatch_handler",
+    "webhook_delivery": "functions.webhooks.handlers.deliver_handler",
 }
 RUNNER = "runner"
 RUNNER_CONTAINER = "runner"
@@ -124,7 +128,8 @@ class Resolver:
         if kind == "AWS::DynamoDB::Table":
             name = self.resolve(props["TableName"]) if "TableName" in props else _table_by_key(props)
             arn = f"arn:aws:dynamodb:{r}:{a}:table/{name}"
-            return {"Ref": name, "Arn": arn, "StreamArn": f"{arn}/stream/local"}
+            # A stream's label is the time it was made; the local table has one stream, whatever its label.
+            return {"Ref": name, "Arn": arn, "StreamArn": f"{arn}/stream/*"}
         if kind == "AWS::SQS::Queue":
             name = self.resolve(props["QueueName"]) if "QueueName" in props else _queue_by_role(props)
             arn = f"arn:aws:sqs:{r}:{a}:{name}"
@@ -132,6 +137,12 @@ class Resolver:
         if kind == "AWS::S3::Bucket" and ("BucketName" in props or _is_artifacts(props)):
             name = self._account.bucket_name(self.resolve(props.get("BucketName", BUCKET_NAME)))
             return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+        if kind == "AWS::Events::EventBus":
+            return {
+                "Ref": EVENT_BUS_NAME,
+                "Name": EVENT_BUS_NAME,
+                "Arn": f"arn:aws:events:{r}:{a}:event-bus/{EVENT_BUS_NAME}",
+            }
         if kind == "AWS::ApiGatewayV2::Api" and props.get("ProtocolType") == "WEBSOCKET":
             return {"Ref": self._account.websocket_api_id}
         # Anything else has no local counterpart: a name that no local call can match.
@@ -195,11 +206,13 @@ def _table_by_key(props: Mapping[str, Any]) -> str:
 
 
 def _queue_by_role(props: Mapping[str, Any]) -> str:
-    """A pool's queue by its pool and lane tags; else the jobs queue is the one with a redrive policy,
-    the other its dead-letter queue."""
+    """A pool's queue by its pool and lane tags, a webhook queue by its role tag; else the jobs queue is
+    the one with a redrive policy, the other its dead-letter queue."""
     tags = {tag["Key"]: tag["Value"] for tag in props.get("Tags", [])}
     if POOL_TAG in tags:
         return pool_queue_name(tags[POOL_TAG], tags[LANE_TAG])
+    if QUEUE_ROLE_TAG in tags:
+        return str(tags[QUEUE_ROLE_TAG])
     return JOBS_QUEUE_NAME if "RedrivePolicy" in props else JOBS_DLQ_NAME
 
 

@@ -87,6 +87,15 @@ class AwsClients:
         return self._client("secretsmanager")
 
     @cached_property
+    def events(self) -> Any:
+        """EventBridge."""
+        return self._client("events")
+
+    @cached_property
+    def dynamodbstreams(self) -> Any:
+        return self._client("dynamodbstreams")
+
+    @cached_property
     def s3(self) -> S3Client:
         client = self._client("s3")
         if ".amazonaws.com" not in client.meta.endpoint_url:

@@ -26,7 +26,14 @@ WORKFLOWS = PROTOCOL_DIR / "workflows"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("cli-stack"), RUNNERS="1", SIM_STEP_DELAY="0.03")
+    running = start_stack(
+        tmp_path_factory.mktemp("cli-stack"),
+        RUNNERS="1",
+        SIM_STEP_DELAY="0.03",
+        # Webhooks to a receiver on 127.0.0.1 (tests only), retried on a short schedule.
+        WEBHOOK_ALLOW_LOCAL_HTTP="true",
+        WEBHOOK_RETRY_BASE_SECONDS="0.5",
+    )
     yield running
     stop_stack(running)
 
@@ -192,3 +199,51 @@ def test_a_timed_out_wait_exits_6_with_its_message_on_a_line_of_its_own(stack: S
     assert "\ncomfy-jobs: job " in result.stderr and "did not finish within 1 s" in result.stderr
     job_id = result.stderr.split("comfy-jobs: job ")[1].split()[0]
     cli(stack, "cancel", job_id)
+
+
+def test_webhooks_from_the_command_line_reach_a_receiver_signed_and_can_be_redelivered(stack: Stack) -> None:
+    from local.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver().start()
+    try:
+        created = as_json(cli(stack, "webhooks", "create", receiver.url("/hook"), "--json"))
+        receiver.secrets["/hook"] = created["secret"]
+        receiver.secrets["/job"] = as_json(cli(stack, "webhooks", "job-secret", "--json"))["secret"]
+        submitted = cli(
+            stack,
+            "submit",
+            str(WORKFLOWS / "simple_invert_save.json"),
+            "--webhook",
+            receiver.url("/job"),
+            "--json",
+        )
+        job_id = as_json(submitted)["job_id"]
+        deadline = time.monotonic() + 30
+        while len(receiver.events()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # The endpoint and the job's own webhook each heard the outcome once, signed (verified by the
+        # standardwebhooks package in the receiver), with the same event id.
+        assert sorted(receiver.events()) == sorted([receiver.events("/hook")[0], receiver.events("/job")[0]])
+        assert [t for _, t in receiver.events("/hook")] == ["job.succeeded"]
+        assert receiver.events("/hook")[0][0] == receiver.events("/job")[0][0]
+        assert all(r.verified and r.body["data"]["job_id"] == job_id for r in receiver.received)
+
+        deliveries = as_json(cli(stack, "webhooks", "deliveries", job_id, "--json"))
+        assert {d["delivery_id"]: d["status"] for d in deliveries} == {
+            f"job.succeeded@{created['webhook_id']}": "delivered",
+            "job.succeeded@job": "delivered",
+        }
+        redelivered = cli(stack, "webhooks", "redeliver", job_id, "job.succeeded@job")
+        assert redelivered.returncode == 0, redelivered.stderr
+        while len(receiver.events("/job")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first, second = receiver.events("/job")
+        assert first == second, "a redelivery is the same event (same webhook-id)"
+
+        listed = cli(stack, "webhooks", "list")
+        assert created["webhook_id"] in listed.stdout and "enabled" in listed.stdout
+        assert cli(stack, "webhooks", "delete", created["webhook_id"]).returncode == 0
+        missing = cli(stack, "webhooks", "delete", created["webhook_id"])
+        assert missing.returncode == 5 and "webhook" in missing.stderr.lower()
+    finally:
+        receiver.stop()

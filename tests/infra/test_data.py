@@ -13,6 +13,7 @@ from shared.names import (
     JOB_EVENTS_TABLE,
     JOBS_TABLE,
     TENANTS_TABLE,
+    WEBHOOKS_TABLE,
     S3Prefix,
     TableSpec,
 )
@@ -30,6 +31,7 @@ def _table_id(synth: Synth, spec: TableSpec) -> str:
         CONNECTIONS_TABLE: data.connections_table,
         TENANTS_TABLE: data.tenants_table,
         JOB_EVENTS_TABLE: data.job_events_table,
+        WEBHOOKS_TABLE: data.webhooks_table,
     }[spec]
     return synth.logical_id(construct)
 
@@ -126,7 +128,7 @@ def test_the_jobs_queue_redrives_to_the_dlq_after_max_receive_count(synth: Synth
 
 def test_every_queue_refuses_plain_http(synth: Synth) -> None:
     policies = synth.resources("AWS::SQS::QueuePolicy")
-    assert len(policies) == 2
+    assert len(policies) == 4  # the jobs queue and its DLQ, the webhook attempts queue and its DLQ
     for policy in policies.values():
         assert _denies_insecure_transport(policy["PolicyDocument"])
 

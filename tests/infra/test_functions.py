@@ -16,6 +16,7 @@ from shared.settings import (
     ResourceSettings,
     RunnerSettings,
     SweeperSettings,
+    WebhookSettings,
     WebSocketSettings,
     environment_names,
 )
@@ -34,7 +35,21 @@ def _env(*fields: str) -> set[str]:
 FUNCTIONS: dict[str, tuple[type[BaseSettings], set[str]]] = {
     "functions.api.handler.handler": (
         ApiSettings,
-        _env("websocket_url", "ws_token_secret_arn", "tenants_table_name"),
+        _env(
+            "websocket_url",
+            "ws_token_secret_arn",
+            "tenants_table_name",
+            "webhooks_table_name",
+            "webhook_queue_url",
+        ),
+    ),
+    "functions.webhooks.handlers.dispatch_handler": (
+        WebhookSettings,
+        _env("webhooks_table_name", "webhook_queue_url", "event_bus_name"),
+    ),
+    "functions.webhooks.handlers.deliver_handler": (
+        WebhookSettings,
+        _env("webhooks_table_name", "webhook_queue_url", "webhook_dlq_url"),
     ),
     "functions.sweeper.handler.handler": (SweeperSettings, set()),
     "functions.dlq.handler.handler": (DlqSettings, _env("websocket_management_url")),

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.infra
 RESOURCE_STAR_ALLOWED: dict[str, str] = {
     "xray:PutTraceSegments": "X-Ray has no resource-level permissions (Lambda active tracing)",
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions (Lambda active tracing)",
+    "dynamodb:ListStreams": "no resource-level permissions; the stream event source mapping needs it",
     "ecr:GetAuthorizationToken": "registry-wide token, no resource-level permissions (image pulls)",
     "ecs:DiscoverPollEndpoint": "no resource-level permissions (ECS container agent)",
     "ecs:Poll": "ECS agent; must carry a condition that names this cluster (checked below)",
@@ -180,6 +181,31 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "sqs:GetQueueAttributes",
         },
         stack.ws_authorizer.role: {"secretsmanager:GetSecretValue"},
+        stack.webhooks.dispatcher.role: {
+            "dynamodb:Query",
+            "sqs:SendMessage",
+            "events:PutEvents",
+            "s3:GetObject",
+            # the stream event source, and its failure destination
+            "dynamodb:ListStreams",
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+        },
+        stack.webhooks.deliverer.role: {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "sqs:SendMessage",
+            "s3:GetObject",
+            # the SQS event source
+            "sqs:ReceiveMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        },
         stack.ws_routes.role: {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",

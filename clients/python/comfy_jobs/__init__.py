@@ -30,6 +30,7 @@ from comfy_jobs.models import (
     Upload,
 )
 from comfy_jobs.progress import ProgressBar
+from comfy_jobs.webhooks import Delivery, InvalidSignature, Webhook, Webhooks, verify_webhook
 
 __all__ = [
     "TERMINAL",
@@ -38,10 +39,12 @@ __all__ = [
     "ComfyJobsError",
     "Conflict",
     "ConnectionFailed",
+    "Delivery",
     "ErrorEvent",
     "Event",
     "Forbidden",
     "InvalidRequest",
+    "InvalidSignature",
     "Job",
     "JobError",
     "NotFound",
@@ -58,4 +61,7 @@ __all__ = [
     "Unauthorized",
     "Upload",
     "WaitTimeout",
+    "Webhook",
+    "Webhooks",
+    "verify_webhook",
 ]

@@ -14,6 +14,7 @@ from comfy_jobs.client import Client
 from comfy_jobs.errors import ComfyJobsError, WaitTimeout
 from comfy_jobs.models import Event, Job, Preview, Snapshot, Template
 from comfy_jobs.progress import ProgressBar
+from comfy_jobs.webhooks_cli import add_webhooks_parser, run_webhooks
 
 OK, FAILED, USAGE, CANCELED, EXPIRED, API_ERROR, TIMED_OUT, INTERNAL_ERROR = 0, 1, 2, 3, 4, 5, 6, 7
 EXIT_FOR_STATUS = {"succeeded": OK, "failed": FAILED, "canceled": CANCELED, "expired": EXPIRED}
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action="store_true", help="follow the job with a progress bar")
     submit.add_argument("--out", type=Path, help="save the outputs here (implies --wait; default: .)")
     submit.add_argument("--timeout", type=float, help="seconds to wait at most")
+    submit.add_argument("--webhook", metavar="URL", help="also send this job's outcome here (signed)")
 
     status = commands.add_parser("status", parents=[_common()], help="show a job")
     status.add_argument("job_id")
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     templates = commands.add_parser("templates", parents=[_common()], help="list templates, or show one")
     templates.add_argument("name", nargs="?")
+    add_webhooks_parser(commands, _common)
     return parser
 
 
@@ -192,6 +195,8 @@ def run(
         job = follow(client, args.job_id, args.timeout, out, args.previews)
         out.job(job)
         return EXIT_FOR_STATUS.get(job.status, OK)
+    if args.command == "webhooks":
+        return run_webhooks(args, client)
     if args.command == "templates":
         out.templates(
             [client.template(args.name)] if args.name else client.templates(), detail=bool(args.name)
@@ -219,6 +224,7 @@ def submit(args: argparse.Namespace, client: Client, parser: argparse.ArgumentPa
             uploads=uploads or None,
             metadata=args.metadata,
             idempotency_key=args.idempotency_key,
+            webhook=args.webhook,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -23,6 +23,7 @@ from comfy_jobs.errors import (
 )
 from comfy_jobs.models import Event, Job, Snapshot, StatusChange, Template, Upload
 from comfy_jobs.watch import Connect, Deadline, default_connect, watch_job
+from comfy_jobs.webhooks import Webhooks
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_WAIT = 20  # the most the API holds a request open for `Prefer: wait`
@@ -133,6 +134,8 @@ class Client:
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         wait: int | None = None,
+        webhook: str | None = None,
+        webhook_events: builtins.list[str] | None = None,
     ) -> Job:
         """Submit a workflow (API format) or a template with params; returns the job (finished if ``wait``).
 
@@ -155,10 +158,17 @@ class Client:
             body = {"workflow": with_inputs(workflow, refs) if refs else workflow}
         if metadata is not None:
             body["metadata"] = metadata
+        if webhook is not None:  # signed with the tenant's job-webhook secret (client.webhooks.job_secret())
+            body["webhook"] = {"url": webhook, **({"events": webhook_events} if webhook_events else {})}
         # One key for every retry below, so a lost answer never becomes a second job.
         key = idempotency_key or str(uuid.uuid4())
         response = self.request("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": key}, wait=wait)
         return Job.from_dict(response.json())
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Webhook endpoints, the job-webhook secret, and a job's deliveries."""
+        return Webhooks(self)
 
     def get(self, job_id: str, wait: int | None = None) -> Job:
         """The job; with ``wait`` (seconds, at most 20) the API answers when it ends, or at the limit."""
