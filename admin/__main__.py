@@ -1,4 +1,5 @@
 """``python -m admin tenants ...``: create tenants, issue and revoke their API keys, move them between tiers.
+``python -m admin models ...``: upload models to the library the runners fetch from, list them.
 
 Against AWS it uses your usual credentials (``--profile``, ``--region``, or the environment) and finds the
 stack's tenants table (its ``TenantsTable`` output) and usage plans (``<stackName>-<tier>``). With
@@ -18,22 +19,40 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from admin import models
 from admin.tenants import AdminError, TenantAdmin, as_json
 from shared.aws.clients import AwsClients
+from shared.aws.models import ModelLibrary
 from shared.aws.tenants import TenantStore
 from shared.names import DEFAULT_STACK_NAME, TENANTS_TABLE_OUTPUT
 
 
+def local_stack(args: argparse.Namespace) -> tuple[dict[str, Any], AwsClients]:
+    endpoints_file = Path(args.local) / "stack.json"
+    if not endpoints_file.exists():
+        raise AdminError(f"{endpoints_file} does not exist: start the local stack with `make up` first")
+    stack = json.loads(endpoints_file.read_text())
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
+    )
+    return stack, AwsClients(session, endpoint_url=stack["aws_endpoint"])
+
+
+def connect_models(args: argparse.Namespace) -> ModelLibrary:
+    if args.local is not None:
+        stack, clients = local_stack(args)
+        location = args.location or stack["models_location"]
+    else:
+        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+        clients = AwsClients(session, endpoint_url=args.endpoint_url)
+        location = args.location or models.location_of(session, args.stack_name, args.endpoint_url)
+    bucket, prefix = models.parse_location(location)
+    return ModelLibrary(clients.s3, bucket, prefix)
+
+
 def connect(args: argparse.Namespace) -> TenantAdmin:
     if args.local is not None:
-        endpoints_file = Path(args.local) / "stack.json"
-        if not endpoints_file.exists():
-            raise AdminError(f"{endpoints_file} does not exist: start the local stack with `make up` first")
-        stack = json.loads(endpoints_file.read_text())
-        session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=stack["region"]
-        )
-        clients = AwsClients(session, endpoint_url=stack["aws_endpoint"])
+        stack, clients = local_stack(args)
         table, stack_name = stack["tenants_table"], stack["stack_name"]
     else:
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
@@ -77,11 +96,9 @@ def run(admin: TenantAdmin, args: argparse.Namespace) -> Any:
     return admin.tiers()
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m admin", description=__doc__.splitlines()[0])
-    groups = root.add_subparsers(dest="group", required=True)
-    tenants = groups.add_parser("tenants", help="tenants and their API keys", description=__doc__)
-    where = tenants.add_argument_group("where")
+def add_where(command: argparse.ArgumentParser) -> None:
+    """Where the stack is: the local one, or AWS through a profile, region and stack name."""
+    where = command.add_argument_group("where")
     where.add_argument(
         "--local",
         nargs="?",
@@ -93,6 +110,13 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--region", help="AWS region (default: the profile's or the environment's)")
     where.add_argument("--endpoint-url", help="an AWS endpoint to use instead of AWS's own")
     where.add_argument("--stack-name", default=DEFAULT_STACK_NAME, help="the stack's name (-c stackName)")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m admin", description=__doc__.splitlines()[0])
+    groups = root.add_subparsers(dest="group", required=True)
+    tenants = groups.add_parser("tenants", help="tenants and their API keys", description=__doc__)
+    add_where(tenants)
     commands = tenants.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="a new tenant in a tier, and its first API key")
     create.add_argument("name", help="who the tenant is, for people")
@@ -110,13 +134,16 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("tenant_id")
     commands.add_parser("list", help="every tenant")
     commands.add_parser("tiers", help="the stack's tiers and their usage plan ids")
+    models.add_parser(groups, add_where)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        answer = run(connect(args), args)
+        answer = (
+            models.run(connect_models(args), args) if args.group == "models" else run(connect(args), args)
+        )
     except AdminError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,10 +1,16 @@
 """What this runner's ComfyUI reads from its folders, read each time the runner (re)connects to it, and
-published to the artifacts bucket when it changed, so the API can refuse a bad file input at submit."""
+published to the artifacts bucket when it changed, so the API can refuse a bad file input, or a model the
+library lacks, at submit.
+
+Model inputs are found the way file inputs are: a probe file is placed in each of ComfyUI's model folders
+(named by its own ``GET /models``) inside the model cache, which ComfyUI reads as an extra model path,
+and a combo that then lists a folder's probe is a model input of that folder."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 from pathlib import Path
 
@@ -31,13 +37,20 @@ PROBE_SUFFIXES = (
     ".glb",
     ".obj",
 )
+# An extension every model folder's listing accepts (ComfyUI's supported_pt_extensions).
+MODEL_PROBE_SUFFIX = ".safetensors"
+# Folders in ComfyUI's list that hold no models a node input names.
+NOT_MODEL_FOLDERS = frozenset({"custom_nodes", "configs"})
 
 
 class CatalogKeeper:
-    def __init__(self, comfy: ComfyClient, store: CatalogStore, folders: ComfyFolders) -> None:
+    def __init__(
+        self, comfy: ComfyClient, store: CatalogStore, folders: ComfyFolders, model_root: Path | None = None
+    ) -> None:
         self._comfy = comfy
         self._store = store
         self._folders = folders
+        self._model_root = model_root
         self.catalog = FileInputCatalog()
         self._read_on: int | None = None
         self._published = False
@@ -72,12 +85,52 @@ class CatalogKeeper:
         """``/object_info``, asked while probe files sit in ComfyUI's folders, so a combo that lists a
         folder's files shows one of them."""
         token = f"comfy-api-probe-{secrets.token_hex(8)}"
+        model_folders = await self._comfy.model_folders() if self._model_root else []
         probes = await asyncio.to_thread(self._place_probes, token)
+        model_probes, placed = await asyncio.to_thread(self._place_model_probes, token, model_folders)
         try:
             info = await self._comfy.object_info()
         finally:
-            await asyncio.to_thread(_remove_probes, probes)
-        return catalog_from_object_info(info, token if probes else "")
+            await asyncio.to_thread(_remove_probes, probes + placed)
+        catalog = catalog_from_object_info(info, token if probes else "", model_probes)
+        if model_probes and not catalog.model_inputs:
+            logger.warning(
+                "ComfyUI lists none of the model cache's files: add it to ComfyUI's extra_model_paths",
+                extra={"model_cache": str(self._model_root)},
+            )
+        return await asyncio.to_thread(self._without_cached, catalog)
+
+    def _place_model_probes(self, token: str, folders: list[str]) -> tuple[dict[str, str], list[Path]]:
+        probes: dict[str, str] = {}
+        placed: list[Path] = []
+        if self._model_root is None:
+            return probes, placed
+        for folder in folders:
+            if folder in NOT_MODEL_FOLDERS or "/" in folder or folder.startswith("."):
+                continue
+            name = f"{token}-{folder}{MODEL_PROBE_SUFFIX}"
+            try:
+                (self._model_root / folder).mkdir(parents=True, exist_ok=True)
+                (self._model_root / folder / name).touch()
+            except OSError as error:
+                logger.warning(
+                    "could not probe a model folder", extra={"folder": folder, "error": str(error)}
+                )
+                continue
+            probes[name] = folder
+            placed.append(self._model_root / folder / name)
+        return probes, placed
+
+    def _without_cached(self, catalog: FileInputCatalog) -> FileInputCatalog:
+        """What ComfyUI lists in a model folder from the cache is not bundled with it: it may go."""
+        if self._model_root is None:
+            return catalog
+        bundled = {}
+        for folder, names in catalog.bundled_models.items():
+            base = self._model_root / folder
+            cached = {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
+            bundled[folder] = tuple(name for name in names if name not in cached)
+        return dataclasses.replace(catalog, bundled_models=bundled)
 
     def _place_probes(self, token: str) -> list[Path]:
         placed: list[Path] = []

@@ -206,6 +206,11 @@ class ComfyClient:
     async def object_info(self) -> dict[str, Any]:
         return dict(await self._json("GET", "/object_info"))
 
+    async def model_folders(self) -> list[str]:
+        """ComfyUI's own model folder names (``checkpoints``, ``loras``, ...), from ``GET /models``."""
+        listed = await self._json("GET", "/models")
+        return [str(name) for name in listed] if isinstance(listed, list) else []
+
     async def submit(self, prompt_id: str, graph: dict[str, Any]) -> dict[str, Any]:
         body = {"prompt": graph, "client_id": self.client_id, "prompt_id": prompt_id}
         response = await self._request("POST", "/prompt", json=body)

@@ -21,14 +21,17 @@ from gpu_runner.events import AttemptEvents
 from gpu_runner.faults import crash_if
 from gpu_runner.follow import OutcomeKind, PromptFollower, PromptOutcome, StopRequest
 from gpu_runner.job_errors import execution_error, rejection_error
+from gpu_runner.job_models import JobModels, make_models_local
 from gpu_runner.lease import AttemptLost, Lease
 from gpu_runner.log import logger
+from gpu_runner.model_cache import ModelCache
 from gpu_runner.notify import Notifier
 from gpu_runner.outputs import OutputUploader, socket_outputs
 from gpu_runner.previews import LivePreviews
 from gpu_runner.progress import ProgressTracker, nodes_that_run
 from gpu_runner.staging import InputRejected, stage_job
 from shared.aws.events import EventLog
+from shared.aws.job_timings import JobTimingsWriter
 from shared.aws.jobs import JobStore
 from shared.aws.queue import JobQueue, ReceivedMessage
 from shared.aws.storage import ArtifactStore
@@ -66,6 +69,9 @@ class RunnerDeps:
     catalog: FileInputCatalog = field(default_factory=FileInputCatalog)
     # Each job's event log for late readers; None: only live subscribers hear of events.
     event_log: EventLog | None = None
+    # Where the models a job names are made local; None: ComfyUI has only what its image has.
+    models: ModelCache | None = None
+    timings: JobTimingsWriter | None = None
 
 
 def backoff_seconds(receive_count: int) -> int:
@@ -107,6 +113,7 @@ class JobRun:
         self._outcome: PromptOutcome | None = None
         # The attempt's own folder in ComfyUI's input and output folders, once staged.
         self._job_folder = ""
+        self._models = JobModels()
 
     def _log(self, message: str, **extra: Any) -> None:
         logger.info(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
@@ -137,6 +144,7 @@ class JobRun:
         finally:
             await self.previews.close()
             await self.events.drain()
+            self._models.release()
             beating.cancel()
             watching.cancel()
             if self._timeout:
@@ -148,8 +156,11 @@ class JobRun:
                 await asyncio.to_thread(remove_job_files, self.deps.folders, self._job_folder, produced)
 
     async def _run(self) -> None:
+        workflow = await self._load_workflow()
+        self._models = await make_models_local(self.deps.models, workflow, self.deps.catalog)
+        await self._record_models_time(self._models.milliseconds)
         staged = await stage_job(
-            await self._load_workflow(),
+            workflow,
             owner=self.job.owner,
             catalog=self.deps.catalog,
             artifacts=self.deps.artifacts,
@@ -181,6 +192,15 @@ class JobRun:
         assert self.job.workflow_s3_key, "a job has its workflow inline or in S3"
         data = await asyncio.to_thread(self.deps.artifacts.get_bytes, self.job.workflow_s3_key)
         return dict(json.loads(data))
+
+    async def _record_models_time(self, milliseconds: int) -> None:
+        if self.deps.models is None or self.deps.timings is None or not await self.lease.holds():
+            return
+        self._log("models local", ms=milliseconds, fetched=[str(m.ref) for m in self._models.fetched])
+        with contextlib.suppress(ServiceUnavailable):  # a lost timing costs the job nothing else
+            await asyncio.to_thread(
+                self.deps.timings.record, self.job.job_id, self.attempt, "models_ms", milliseconds
+            )
 
     # -- PromptObserver ---------------------------------------------------------------------------
 

@@ -33,6 +33,10 @@ def emit(job: Job, outcome: PromptOutcome | None) -> None:
                 unit=MetricUnit.Milliseconds,
                 value=job.finished_at - job.started_at,
             )
+    if job.timings is not None and job.timings.models_ms is not None:
+        metrics.add_metric(
+            name=JobMetric.MODEL_FETCH_MS, unit=MetricUnit.Milliseconds, value=job.timings.models_ms
+        )
     if outcome and outcome.started_ms and outcome.finished_ms and job.finished_at is not None:
         # Everything but ComfyUI's own execution: API, queue, claim, upload and bookkeeping.
         comfy_ms = outcome.finished_ms - outcome.started_ms

@@ -17,13 +17,16 @@ from gpu_runner.job import TRANSIENT, JobRun, RunnerDeps, now_ms
 from gpu_runner.lanes import Lanes
 from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
+from gpu_runner.model_cache import model_cache_from_settings
 from gpu_runner.notify import NoSubscribers, Notifier
 from gpu_runner.spot import INTERRUPTED, return_unclaimed, watch_for_notice
 from gpu_runner.task_protection import TaskProtection
+from gpu_runner.warmup import warm_up
 from shared.aws.catalog import CatalogStore
 from shared.aws.clients import AwsClients
 from shared.aws.connections import ConnectionStore
 from shared.aws.events import EventLog
+from shared.aws.job_timings import JobTimingsWriter
 from shared.aws.jobs import JobStore
 from shared.aws.push import ConnectionPoster
 from shared.aws.queue import JobQueue, ReceivedMessage
@@ -64,15 +67,21 @@ class Runner:
             output_classes=set(),
             folders=ComfyFolders.from_settings(settings),
             event_log=EventLog(clients.dynamodb, settings.job_events_table_name),
+            models=model_cache_from_settings(settings, clients),
+            timings=JobTimingsWriter(clients.dynamodb, settings.jobs_table_name),
         )
         self._catalog = CatalogKeeper(
-            self.comfy, CatalogStore(clients.s3, settings.bucket_name), self.deps.folders
+            self.comfy,
+            CatalogStore(clients.s3, settings.bucket_name),
+            self.deps.folders,
+            self.deps.models.root if self.deps.models else None,
         )
         self.lanes = Lanes(
             self.deps.queue,
             JobQueue(clients.sqs, settings.priority_queue_url) if settings.priority_queue_url else None,
             settings.priority_poll_wait_seconds,
         )
+        self._warm = not settings.warmup_workflow
         if not self.deps.folders:
             logger.warning("ComfyUI's folders are not set: jobs' files stay on its disk after they end")
         self._stopping = asyncio.Event()
@@ -142,6 +151,8 @@ class Runner:
                     continue
                 if not await self._wait_for_comfyui():
                     continue
+                if not self._warm:
+                    await self._warm_up()
                 received = await asyncio.to_thread(
                     self.lanes.receive,
                     self.settings.receive_wait_seconds,
@@ -209,6 +220,18 @@ class Runner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), COMFYUI_PROBE_SECONDS)
         return False
+
+    async def _warm_up(self) -> None:
+        """Once, before the first claim: a failure is logged and the runner serves jobs all the same."""
+        self._warm = True
+        await warm_up(
+            self.settings.warmup_workflow,
+            self.comfy,
+            self.deps.catalog,
+            self.deps.models,
+            self.deps.folders,
+            self.settings.max_run_seconds,
+        )
 
     async def _refresh_catalog(self) -> None:
         async with self._catalog_lock:

@@ -34,6 +34,8 @@ _STAGE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+_S3_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Application Auto Scaling's cron: minutes hours day-of-month month day-of-week year.
 _CRON_FIELDS = 6
 # gp3 limits: 125-1000 MiB/s, 3000-16000 IOPS, and at most 0.25 MiB/s per provisioned IOPS.
@@ -144,6 +146,15 @@ class ServiceConfig:
     warm_pool_state: str = "Stopped"
     # Pull the ComfyUI image while an instance boots (before it joins the cluster, or into the warm pool).
     pre_pull_image: bool = False
+    # The model library: <modelsPrefix><folder>/<name> in modelsBucket (empty: the artifacts bucket).
+    models_bucket: str = ""
+    models_prefix: str = "models/"
+    # The runners' model cache on each GPU instance (its NVMe instance store where the type has one,
+    # else a gp3 volume of model_cache_volume_gib): least recently used models go past model_cache_gib.
+    model_cache_gib: int = 150
+    model_cache_volume_gib: int = 200
+    # A template name or API-format workflow JSON each runner runs before its first job (empty: none).
+    warmup_workflow: str = ""
     # Times of day with a floor of runners (office hours): the service never goes below it then.
     scheduled_min_runners: tuple[ScheduledMinimum, ...] = ()
     min_runners: int = 0
@@ -275,6 +286,16 @@ class ServiceConfig:
                 f"stopTimeoutSeconds must be in ({STOP_TIMEOUT_MARGIN_SECONDS}, {MAX_STOP_TIMEOUT_SECONDS}]",
             ),
             (bool(self.instance_types), "instanceTypes must name at least one instance type"),
+            (self.model_cache_gib >= 1, "modelCacheGiB must be at least 1"),
+            (
+                self.model_cache_gib <= self.model_cache_volume_gib,
+                "modelCacheGiB must fit its gp3 volume (modelCacheVolumeGiB)",
+            ),
+            (bool(_S3_PREFIX.match(self.models_prefix)), "modelsPrefix: a key prefix such as models/"),
+            (
+                not self.models_bucket or bool(_BUCKET.match(self.models_bucket)),
+                "modelsBucket must be an S3 bucket name",
+            ),
             (
                 GP3_THROUGHPUT_MIBPS[0] <= self.root_volume_throughput_mibps <= GP3_THROUGHPUT_MIBPS[1],
                 f"rootVolumeThroughputMiBps must be in {list(GP3_THROUGHPUT_MIBPS)}",
@@ -464,6 +485,11 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "warmPoolSize": ("warm_pool_size", _int),
     "warmPoolState": ("warm_pool_state", _str),
     "prePullImage": ("pre_pull_image", parse_bool),
+    "modelsBucket": ("models_bucket", _str),
+    "modelsPrefix": ("models_prefix", _str),
+    "modelCacheGiB": ("model_cache_gib", _int),
+    "modelCacheVolumeGiB": ("model_cache_volume_gib", _int),
+    "warmupWorkflow": ("warmup_workflow", _str),
     "scheduledMinRunners": ("scheduled_min_runners", _scheduled_minimums),
     "minRunners": ("min_runners", _int),
     "maxRunners": ("max_runners", _int),

@@ -50,6 +50,10 @@ REASONS = {
         "ManageConnections on this API's own stage only; connection ids exist only at run time, so the "
         "@connections/<id> part (and the method) cannot be named in advance"
     ),
+    "models": (
+        "Models are keyed <prefix><ComfyUI folder>/<name>, uploaded by the platform team at any time; the "
+        "role may only read (GetObject) under the model library's prefix, never write"
+    ),
     "xray": (
         "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions: AWS "
         "requires Resource '*' for them (Tracing.ACTIVE); the role's other statements name their resources"
@@ -198,6 +202,15 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
         for prefix in prefixes:
             finding = _object_prefix_finding(bucket, prefix)
             acknowledge(role, finding, REASONS["prefix"].format(prefix=prefix))
+    models = stack.models
+    if models.bucket is bucket:
+        model_finding = f"AwsSolutions-IAM5[Resource::<{_token(bucket)}.Arn>/{models.prefix}*]"
+    else:
+        model_finding = (
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{config.models_bucket}/{models.prefix}*]"
+        )
+    for role in (stack.api_function.role, *runner_roles):
+        acknowledge(role, model_finding, REASONS["models"])
     connections = (
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
         f"<{_token(stack.websocket.api)}>/{config.stage}/*/@connections/*]"

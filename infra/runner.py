@@ -25,14 +25,15 @@ from infra.config import ServiceConfig
 from infra.data import DataStore, index_arn, object_arns
 from infra.environment import service_environment
 from infra.gpu_boot import add_warm_start, boot_commands, root_volume
-from infra.pools import MODEL_CACHE_HOST_PATH, PoolQueueSet
+from infra.models import cache_block_device, cache_boot_commands, mount_cache
+from infra.pools import PoolQueueSet
 from shared.names import CONNECTIONS_BY_JOB_INDEX, Env, S3Prefix
 from shared.pools import PoolSpec
 from shared.settings import RunnerSettings
 
 RUNNER_DOCKERFILE = "gpu_runner/Dockerfile"
 # What the runner image is built from; the rest of the project stays out of the build context.
-RUNNER_IMAGE_CONTEXT = ("shared", "gpu_runner", "requirements.txt")
+RUNNER_IMAGE_CONTEXT = ("shared", "gpu_runner", "templates", "requirements.txt")
 COMFYUI_HEALTH_PATH = "/system_stats"
 # Placeholder that keeps synthesis going when no image is named; deploying is refused with an error.
 _MISSING_IMAGE = "comfyui-image-not-configured"
@@ -83,7 +84,7 @@ class GpuRunners(Construct):
         self.capacity_provider = self._capacity()
         self.cluster.add_asg_capacity_provider(self.capacity_provider)
         # After the cluster's own ECS_CLUSTER line.
-        self.user_data.add_commands(*boot_commands(config))
+        self.user_data.add_commands(*boot_commands(config), *cache_boot_commands(config))
         if self.pool.spot:
             # ECS drains a Spot instance on its interruption notice: its tasks get SIGTERM at once.
             self.user_data.add_commands("echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config")
@@ -141,13 +142,14 @@ class GpuRunners(Construct):
                 "temp": config.comfyui_temp_dir,
             },
         )
+        # One model cache per instance, on its fastest disk, shared by all its runners (the N tasks of an
+        # N-GPU instance read one copy of each model).
+        mount_cache(self.task_definition, self.comfyui, self.runner)
         self.runner.add_container_dependencies(
             ecs.ContainerDependency(
                 container=self.comfyui, condition=ecs.ContainerDependencyCondition.HEALTHY
             )
         )
-        if self.pool.gpus_per_instance > 1:
-            self._share_model_cache()
         self._grant_runner(data)
 
         self.security_group = ec2.SecurityGroup(
@@ -186,15 +188,6 @@ class GpuRunners(Construct):
 
     # -- capacity ------------------------------------------------------------------------------------
 
-    def _share_model_cache(self) -> None:
-        """The N ComfyUIs of an N-GPU instance (each its own task, pinned by ECS to its own GPU) read one
-        copy of each model: a folder of the instance, mounted in every task."""
-        self.task_definition.add_volume(name="models", host=ecs.Host(source_path=MODEL_CACHE_HOST_PATH))
-        models_dir = self._config.comfyui_input_dir.rsplit("/", 1)[0] + "/models"
-        self.comfyui.add_mount_points(
-            ecs.MountPoint(container_path=models_dir, source_volume="models", read_only=False)
-        )
-
     def _capacity(self) -> ecs.AsgCapacityProvider:
         config = self._config
         pool = self.pool
@@ -226,7 +219,10 @@ class GpuRunners(Construct):
             http_put_response_hop_limit=2 if pool.spot else None,
             detailed_monitoring=True,
             # The root volume holds the ComfyUI image and its models.
-            block_devices=[root_volume(config)],
+            block_devices=[
+                root_volume(config),
+                *filter(None, [cache_block_device(config, pool.instance_types)]),
+            ],
         )
         mixed = None
         if len(instance_types) > 1 or pool.spot:

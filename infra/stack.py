@@ -22,6 +22,7 @@ from infra.console import Console
 from infra.data import DataStore, index_arn, object_arns
 from infra.environment import setting_env
 from infra.function import ServiceFunction
+from infra.models import ModelLibrary, cache_environment
 from infra.nag import acknowledge_findings
 from infra.observability import Observability
 from infra.pools import PoolQueues, runner_pool_settings
@@ -34,6 +35,7 @@ from shared.names import (
     JOBS_BY_OWNER_INDEX,
     JOBS_ENQUEUE_PENDING_INDEX,
     JOBS_IN_FLIGHT_INDEX,
+    MODELS_LOCATION_OUTPUT,
     TENANTS_TABLE_OUTPUT,
     Env,
     S3Prefix,
@@ -62,6 +64,7 @@ class ComfyApiStack(Stack):
         data = DataStore(self, "Data", config=config)
         self.data = data
         self.pool_queues = PoolQueues(self, "Pools", config=config, data=data)
+        self.models = ModelLibrary(self, "Models", config=config, artifacts=data.bucket)
         self.ws_token_secret = secretsmanager.Secret(
             self,
             "WsTokenSecret",
@@ -162,6 +165,7 @@ class ComfyApiStack(Stack):
                 ),
                 setting_env(ApiSettings, "webhooks_table_name"): data.webhooks_table.table_name,
                 setting_env(ApiSettings, "webhook_queue_url"): self.webhooks.queue.queue_url,
+                **self.models.environment(),
             },
             memory_mib=config.api_memory_mib,
             timeout=API_TIMEOUT,
@@ -210,6 +214,8 @@ class ComfyApiStack(Stack):
             setting_env(RunnerSettings, "stop_timeout_seconds"): str(config.runner_stop_budget_seconds),
             setting_env(RunnerSettings, "websocket_management_url"): management_url,
             setting_env(RunnerSettings, "log_level"): config.log_level,
+            **self.models.environment(),
+            **cache_environment(config),
         }
         default_queues = self.pool_queues.sets[config.default_pool.name]
         self.runners = GpuRunners(
@@ -331,6 +337,12 @@ class ComfyApiStack(Stack):
         CfnOutput(self, "ArtifactsBucket", value=data.bucket.bucket_name)
         CfnOutput(
             self,
+            MODELS_LOCATION_OUTPUT,
+            value=self.models.location,
+            description="The model library (python -m admin models upload writes it)",
+        )
+        CfnOutput(
+            self,
             TENANTS_TABLE_OUTPUT,
             value=data.tenants_table.table_name,
             description="API key id -> tenant id (python -m admin tenants writes it)",
@@ -372,6 +384,10 @@ class ComfyApiStack(Stack):
         # The runners' file-input catalog, to refuse a file input that is not an upload at submit.
         for statement in catalog_statements(data.bucket, ["s3:GetObject"]):
             api.role.add_to_principal_policy(statement)
+        # Lists the model library and checks a job's models at submit; the runners fetch them.
+        self.models.grant_read(api.role)
+        for runners in self.all_runners:
+            self.models.grant_read(runners.task_definition.task_role)
         # Which tenant a key belongs to: one consistent GetItem, never a write.
         api.allow(["dynamodb:GetItem"], [data.tenants_table.table_arn])
         # A job canceled while queued is told to its subscribers (shared/notify.py).

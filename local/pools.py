@@ -129,16 +129,17 @@ def pool_runner_env(pool: PoolSpec, queues: dict[str, str]) -> dict[str, str]:
 
 
 def start_simulator(
-    state_dir: Path, name: str, step_delay: float, node_delay: float
+    state_dir: Path, name: str, step_delay: float, node_delay: float, model_paths: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = processes.free_port()
     data_dir = state_dir / f"comfyui-{name}"
+    models = ("--extra-model-paths-config", str(model_paths)) if model_paths else ()
     process = processes.start_simulator(
         port,
         step_delay,
         data_dir,
         state_dir / f"comfyui-sim-{name}.log",
-        extra_args=("--node-delay", str(node_delay)),
+        extra_args=("--node-delay", str(node_delay), *models),
     )
     return process, f"http://127.0.0.1:{port}", data_dir
 

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import subprocess
 import threading
 import time
@@ -58,12 +59,14 @@ from local.stream_source import StreamEventSource, filters_of
 from shared.aws.clients import AwsClients, sessions_from
 from shared.aws.tenants import Tenant, TenantKey, TenantStore
 from shared.console import CONSOLE_PATH, content_security_policy
+from shared.model_paths import EXTRA_MODEL_PATHS_FILE, extra_model_paths_yaml
 from shared.names import (
     DEFAULT_STACK_NAME,
     PUBLIC_REST_PATHS,
     WS_ROUTE_SELECTION_EXPRESSION,
     WS_TOKEN_QUERY_PARAMETER,
     Env,
+    S3Prefix,
     usage_plan_name,
 )
 from shared.pools import PRIORITY_LANE, PoolSpec, parse_tier_policies
@@ -173,7 +176,21 @@ class LocalStack:
             store.create_tenant(Tenant(tenant_id, f"API_KEYS key {index}", tiers[0] if tiers else "", now))
             store.add_key(TenantKey(api_key_id(key), tenant_id, now))
 
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.state_dir / "model-cache"
+
+    def _new_model_cache(self, cache: Path | None = None) -> Path:
+        """A model cache, empty as on a new GPU instance; its ComfyUI reads it as an extra model path."""
+        cache = cache or self.model_cache_dir
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        paths = cache / EXTRA_MODEL_PATHS_FILE
+        paths.write_text(extra_model_paths_yaml(str(cache)))
+        return paths
+
     def _start_comfyui(self) -> None:
+        model_paths = self._new_model_cache()
         if self.settings.comfyui_url:
             self.comfyui_url = self.settings.comfyui_url.rstrip("/")
             processes.wait_http(self.comfyui_url + "/system_stats", 30)
@@ -185,7 +202,14 @@ class LocalStack:
             self.simulator_data_dir,
             self.state_dir / "comfyui-sim.log",
             # Samplers send previews, as a deployment's ComfyUI does with --preview-method auto.
-            extra_args=("--node-delay", str(self.settings.sim_node_delay), "--preview-method", "auto"),
+            extra_args=(
+                "--node-delay",
+                str(self.settings.sim_node_delay),
+                "--preview-method",
+                "auto",
+                "--extra-model-paths-config",
+                str(model_paths),
+            ),
         )
         self.comfyui_url = f"http://127.0.0.1:{port}"
 
@@ -328,6 +352,7 @@ class LocalStack:
                 }
                 for pool in self.pools
             },
+            "models_location": f"s3://{self.resources.bucket if self.resources else ''}/{S3Prefix.MODELS}/",
         }
         # Written whole, then renamed: a reader polling for the file never sees half of it.
         partial = self.state_dir / "stack.json.partial"
@@ -391,6 +416,7 @@ class LocalStack:
             **self.iam.env("runner"),
             "COMFYUI_URL": self.comfyui_url,
             **self._comfyui_folders(),
+            "MODEL_CACHE_DIR": str(self.model_cache_dir),
             "VISIBILITY_TIMEOUT_SECONDS": str(self.settings.visibility_timeout_seconds),
             # Short polls let a local runner stop within seconds; in AWS 20 s polls cost least.
             "RECEIVE_WAIT_SECONDS": "2",
@@ -413,8 +439,14 @@ class LocalStack:
         runners = self.fleet.runners.setdefault(pool.name, [])
         index = len(runners)
         name = f"{pool.name}-{index}"
+        # An instance of its own: its own model cache.
+        model_cache = self.state_dir / f"model-cache-{name}"
         simulator, comfyui_url, data = start_simulator(
-            self.state_dir, name, self.settings.sim_step_delay, self.settings.sim_node_delay
+            self.state_dir,
+            name,
+            self.settings.sim_step_delay,
+            self.settings.sim_node_delay,
+            self._new_model_cache(model_cache),
         )
         imds = InstanceMetadata().start() if pool.spot else None
         # Not the default pool's lanes: this pool's own (pool_runner_env), priority included if it has one.
@@ -428,6 +460,7 @@ class LocalStack:
             Env.COMFYUI_INPUT_DIR: str(data / "input"),
             Env.COMFYUI_OUTPUT_DIR: str(data / "output"),
             Env.COMFYUI_TEMP_DIR: str(data / "temp"),
+            "MODEL_CACHE_DIR": str(model_cache),
             "ECS_AGENT_URI": self.ecs_agent.task_uri(f"runner-{name}") if self.ecs_agent else "",
             **pool_runner_env(pool, self.resources.pool_queues[pool.name]),
             **({"SPOT_METADATA_URL": imds.url} if imds else {}),

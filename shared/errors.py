@@ -14,6 +14,8 @@ class FieldError:
     message: str
     node_id: str | None = None
     input: str | None = None
+    # For a name that is not known: the known names nearest to it, best first.
+    closest: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pointer": self.pointer, "detail": self.message}
@@ -21,6 +23,8 @@ class FieldError:
             out["node_id"] = self.node_id
         if self.input is not None:
             out["input"] = self.input
+        if self.closest:
+            out["closest"] = list(self.closest)
         return out
 
 

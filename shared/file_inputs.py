@@ -6,8 +6,9 @@ resolved against them with few limits: ``"name.png [output]"`` reads the output 
 job's own ``upload://`` objects; the runner stages it under a name no other job can guess.
 
 The catalog is the compact part of ``/object_info`` this needs: the file inputs of each class, the
-output node classes and their ``filename_prefix`` inputs. It is versioned JSON so it can grow (model
-folders, for instance) without breaking readers.
+output node classes and their ``filename_prefix`` inputs, and the model inputs of each class with the
+model folder each reads (``shared.model_refs``). It is versioned JSON so it can grow without breaking
+readers: a field a reader does not know is ignored, a field a writer did not know reads as empty.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class FileInputCatalog:
     output_classes: frozenset[str] = frozenset()
     # class_type -> its filename_prefix input, for output nodes that save under a prefix
     prefix_inputs: dict[str, str] = field(default_factory=dict)
+    # class_type -> {input: the model folder it lists} ("checkpoints", "loras", ...)
+    model_inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    # folder -> the models ComfyUI has without the model cache (baked into its image)
+    bundled_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         body = {
@@ -45,6 +50,10 @@ class FileInputCatalog:
             "file_inputs": {name: list(inputs) for name, inputs in sorted(self.file_inputs.items())},
             "output_classes": sorted(self.output_classes),
             "prefix_inputs": dict(sorted(self.prefix_inputs.items())),
+            "model_inputs": {
+                name: dict(sorted(ins.items())) for name, ins in sorted(self.model_inputs.items())
+            },
+            "bundled_models": {name: sorted(names) for name, names in sorted(self.bundled_models.items())},
         }
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
@@ -57,20 +66,31 @@ class FileInputCatalog:
             file_inputs={str(k): tuple(map(str, v)) for k, v in body.get("file_inputs", {}).items()},
             output_classes=frozenset(map(str, body.get("output_classes", []))),
             prefix_inputs={str(k): str(v) for k, v in body.get("prefix_inputs", {}).items()},
+            model_inputs={
+                str(k): {str(i): str(f) for i, f in v.items()}
+                for k, v in body.get("model_inputs", {}).items()
+            },
+            bundled_models={str(k): tuple(map(str, v)) for k, v in body.get("bundled_models", {}).items()},
         )
 
 
-def catalog_from_object_info(object_info: dict[str, Any], probe_token: str = "") -> FileInputCatalog:
+def catalog_from_object_info(
+    object_info: dict[str, Any], probe_token: str = "", model_probes: dict[str, str] | None = None
+) -> FileInputCatalog:
     """The catalog of a ComfyUI's ``/object_info``.
 
     A file input is one ComfyUI offers an upload for (``image_upload``, ``audio_upload``, ...), one that
     reads a folder (``image_folder``), or a combo listing a folder's files: ``probe_token`` is the name
     stem of files the caller placed in the folders just before asking, so any combo that lists one lists
-    a folder. Model combos (checkpoints, LoRAs) list other folders and are left alone.
+    a folder. A model input is a combo listing one of ``model_probes`` (probe file name -> the model
+    folder, one of ComfyUI's own folder names, it was placed in); the rest of what such a combo lists,
+    less the probes, is what ComfyUI has in that folder already.
     """
     file_inputs: dict[str, tuple[str, ...]] = {}
     prefix_inputs: dict[str, str] = {}
     output_classes: set[str] = set()
+    model_inputs: dict[str, dict[str, str]] = {}
+    listed_in: dict[str, set[str]] = {}
     for class_type, spec in object_info.items():
         if not isinstance(spec, dict):
             continue
@@ -78,11 +98,37 @@ def catalog_from_object_info(object_info: dict[str, Any], probe_token: str = "")
         found = tuple(name for name, value in inputs if _is_file_input(value, probe_token))
         if found:
             file_inputs[class_type] = found
+        for name, value in inputs:
+            folder, listed = _model_folder(value, model_probes or {})
+            if folder:
+                model_inputs.setdefault(class_type, {})[name] = folder
+                listed_in.setdefault(folder, set()).update(listed)
         if spec.get("output_node"):
             output_classes.add(class_type)
             if any(name == PREFIX_INPUT and _type_of(value) == "STRING" for name, value in inputs):
                 prefix_inputs[class_type] = PREFIX_INPUT
-    return FileInputCatalog(file_inputs, frozenset(output_classes), prefix_inputs)
+    probes = set(model_probes or {})
+    bundled = {folder: tuple(sorted(names - probes)) for folder, names in listed_in.items()}
+    return FileInputCatalog(file_inputs, frozenset(output_classes), prefix_inputs, model_inputs, bundled)
+
+
+def _combo_options(value: Any) -> list[Any] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    options = value[1] if len(value) > 1 and isinstance(value[1], dict) else {}
+    listed = value[0] if isinstance(value[0], list) else options.get("options")
+    return listed if isinstance(listed, list) else None
+
+
+def _model_folder(value: Any, model_probes: dict[str, str]) -> tuple[str | None, set[str]]:
+    listed = _combo_options(value)
+    if not listed or not model_probes:
+        return None, set()
+    names = {item for item in listed if isinstance(item, str)}
+    for item in names:
+        if item in model_probes:
+            return model_probes[item], names
+    return None, set()
 
 
 def _input_specs(sections: Any) -> Iterator[tuple[str, Any]]:
@@ -106,8 +152,8 @@ def _is_file_input(value: Any, probe_token: str) -> bool:
         return True
     if not probe_token:
         return False
-    listed = value[0] if isinstance(value[0], list) else options.get("options")
-    return isinstance(listed, list) and any(isinstance(item, str) and probe_token in item for item in listed)
+    listed = _combo_options(value)
+    return listed is not None and any(isinstance(item, str) and probe_token in item for item in listed)
 
 
 def file_input_errors(

@@ -65,6 +65,16 @@ class JobWebhook(BaseModel):
     events: list[str]
 
 
+class JobTimings(BaseModel):
+    """Where a job's time went, stage by stage, in milliseconds; a stage not reached is None."""
+
+    queued_ms: int | None = None
+    # Making the job's models local on the runner (0: every one was in its cache).
+    models_ms: int | None = None
+    execution_ms: int | None = None
+    upload_ms: int | None = None
+
+
 class Job(BaseModel):
     """A job as stored. Times are epoch milliseconds."""
 
@@ -102,6 +112,7 @@ class Job(BaseModel):
     # Moved on by every state change's own conditional write, so event numbers only grow whoever
     # writes (shared/events.py).
     event_seq: int = 0
+    timings: JobTimings | None = None
 
 
 class QueueMessage(BaseModel):

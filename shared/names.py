@@ -95,6 +95,8 @@ class JobAttr:
     IN_FLIGHT = "in_flight"
     # How many times the job's event sequence moved on at a state change (shared/events.py).
     EVENT_SEQ = "event_seq"
+    # A map: where the job's time went, stage by stage (shared.models.JobTimings).
+    TIMINGS = "timings"
 
 
 class IdempotencyAttr:
@@ -249,6 +251,8 @@ ALL_TABLES = (
 )
 # The stack output that names the tenants table, whose name CloudFormation generates.
 TENANTS_TABLE_OUTPUT = "TenantsTable"
+# s3://bucket/prefix of the model library, for the platform team's upload command.
+MODELS_LOCATION_OUTPUT = "ModelsLocation"
 
 JOBS_QUEUE_NAME = "comfy-jobs"
 JOBS_DLQ_NAME = "comfy-jobs-dlq"
@@ -280,6 +284,8 @@ class S3Prefix:
     INPUTS = "inputs"
     WORKFLOWS = "workflows"
     CATALOG = "catalog"
+    # The model library's default place: <models>/<ComfyUI folder>/<name> (shared.aws.models).
+    MODELS = "models"
 
 
 # What the runners' ComfyUI reads from its folders (shared.file_inputs): runners publish it, the API reads it.
@@ -317,6 +323,8 @@ class JobMetric:
     QUEUE_WAIT_MS = "QueueWaitMs"
     RUN_TIME_MS = "RunTimeMs"
     ORCHESTRATION_OVERHEAD_MS = "OrchestrationOverheadMs"
+    # Time a job spent making its models local (0 when all were in the runner's cache).
+    MODEL_FETCH_MS = "ModelFetchMs"
 
 
 class GpuMetric:

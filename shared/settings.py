@@ -63,6 +63,11 @@ class ApiSettings(RoutingSettings):
     ws_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     # How long a warm function trusts the runners' file-input catalog before reading it again.
     catalog_cache_seconds: float = Field(default=60.0, ge=0)
+    # The model library: <models_prefix><folder>/<name> in models_bucket (empty: the artifacts bucket).
+    models_bucket: str = ""
+    models_prefix: str = "models/"
+    # How long a warm function trusts its listing of a model folder (a name it lacks is looked up).
+    models_cache_seconds: float = Field(default=30.0, ge=0)
     # The longest `Prefer: wait` applied; a longer one is shortened to it. In AWS the deployment lowers
     # it so that waiting requests fit in the function's reserved concurrency (docs/deploy.md).
     prefer_wait_max_seconds: int = Field(default=20, ge=0, le=20)
@@ -168,6 +173,19 @@ class RunnerSettings(ResourceSettings):
     release_on_sigterm: bool = False
     # With a priority lane, how long each poll of the standard lane waits before the priority one is read.
     priority_poll_wait_seconds: int = Field(default=2, ge=0, le=20)
+    # The model library (as for the API), and the local cache ComfyUI reads it from (extra_model_paths):
+    # <model_cache_dir>/<folder>/<name>. Empty: models are not fetched, ComfyUI has what its image has.
+    models_bucket: str = ""
+    models_prefix: str = "models/"
+    model_cache_dir: str = ""
+    # Least recently used models are evicted past this size, never one a job in hand needs.
+    model_cache_bytes: int = Field(default=100 * 1024**3, ge=1)
+    # A model is fetched in parts this large, this many at a time (S3 serves each range in parallel).
+    model_part_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
+    model_fetch_threads: int = Field(default=16, ge=1, le=64)
+    # Run before the first claim so the first job finds its model loaded: a template name (its
+    # defaults), or an API-format workflow as JSON. Empty: no warm-up.
+    warmup_workflow: str = ""
     # Fault injection for crash tests: the runner kills itself (SIGKILL) on reaching this step.
     crash_at_step: Literal["", "after_claim", "mid_run", "after_upload", "after_finish"] = ""
     log_level: str = "INFO"

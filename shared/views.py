@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.models import Job, JobStatus, JobWebhook
+from shared.models import Job, JobStatus, JobTimings, JobWebhook
 
 
 class OutputView(BaseModel):
@@ -50,6 +50,7 @@ class JobView(BaseModel):
     )
     pool: str = Field(default="default", description="The runner pool the job runs in")
     webhook: JobWebhook | None = Field(default=None, description="Where this job's events are also sent")
+    timings: JobTimings | None = Field(default=None, description="Where the job's time went, in ms")
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -87,4 +88,5 @@ def job_view(job: Job, presign: Callable[[str], str]) -> JobView:
         pool=job.pool or "default",
         params=job.params,
         webhook=job.webhook,
+        timings=job.timings,
     )

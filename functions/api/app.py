@@ -7,7 +7,17 @@ from typing import Any
 from fastapi import FastAPI
 
 from functions.api.problems import install_problem_handlers
-from functions.api.routes import docs, events, health, jobs, templates, uploads, webhooks, ws_tokens
+from functions.api.routes import (
+    docs,
+    events,
+    health,
+    jobs,
+    models,
+    templates,
+    uploads,
+    webhooks,
+    ws_tokens,
+)
 from functions.api.routes.health import VERSION
 
 # API Gateway checks the key before the function runs; the document says so, and the docs page's
@@ -42,6 +52,7 @@ def create_app() -> FastAPI:
     app.include_router(events.router)
     app.include_router(uploads.router)
     app.include_router(templates.router)
+    app.include_router(models.router)
     app.include_router(ws_tokens.router)
     app.include_router(webhooks.router)
     app.include_router(docs.router)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from functions.api.routing import JobRouter, TierOf
+from functions.api.routing import JobRouter, TierOf, models_named_by
 from functions.api.tenancy import TenantDirectory
 from shared.aws.catalog import CachedCatalog, CatalogStore
 from shared.aws.clients import AwsClients
@@ -15,6 +15,7 @@ from shared.aws.connections import ConnectionStore
 from shared.aws.events import EventLog
 from shared.aws.in_flight import InFlightJobs
 from shared.aws.jobs import JobStore
+from shared.aws.models import CachedModelNames, ModelLibrary
 from shared.aws.pool_queues import JobSender, PoolQueues
 from shared.aws.push import ConnectionPoster
 from shared.aws.storage import ArtifactStore
@@ -37,6 +38,9 @@ class ApiContext:
     tenants: TenantDirectory
     # What the runners' ComfyUI reads from its folders; None: file inputs are left to the runner.
     catalog: CachedCatalog | None = None
+    # The model library: listed by GET /v1/models, and what a job's models are checked against.
+    models: ModelLibrary | None = None
+    model_names: CachedModelNames | None = None
     connections: ConnectionStore | None = None
     # None when no WebSocket API is configured: nobody can be subscribed.
     poster: ConnectionPoster | None = None
@@ -60,12 +64,20 @@ class ApiContext:
             settings.pool_routes, settings.jobs_queue_url, settings.priority_queue_url
         )
         tenant_store = TenantStore(clients.dynamodb, settings.tenants_table_name)
+        catalog = CachedCatalog(
+            CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds
+        )
         router = JobRouter(
             pools,
             parse_tier_policies(settings.tier_policies),
             TierOf(tenant_store, settings.tenant_cache_seconds),
             InFlightJobs(clients.dynamodb, settings.jobs_table_name),
             settings.tier_limit_retry_after_seconds,
+            # The models a workflow names, by the model inputs the runners published.
+            models_of=models_named_by(catalog),
+        )
+        models = ModelLibrary(
+            clients.s3, settings.models_bucket or settings.bucket_name, settings.models_prefix
         )
         return cls(
             settings=settings,
@@ -76,9 +88,9 @@ class ApiContext:
                 settings.ws_token_secret, settings.ws_token_secret_arn, lambda: clients.secretsmanager
             ),
             tenants=TenantDirectory(tenant_store, settings.tenant_cache_seconds),
-            catalog=CachedCatalog(
-                CatalogStore(clients.s3, settings.bucket_name), settings.catalog_cache_seconds
-            ),
+            catalog=catalog,
+            models=models,
+            model_names=CachedModelNames(models, settings.models_cache_seconds),
             connections=ConnectionStore(clients.dynamodb, settings.connections_table_name),
             webhooks=WebhookStore(clients.dynamodb, settings.webhooks_table_name),
             attempts=AttemptQueue(clients.sqs, settings.webhook_queue_url),

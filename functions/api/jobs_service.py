@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.api.context import ApiContext
 from functions.api.cursor import InvalidCursor, decode_cursor, encode_cursor
+from functions.api.models_service import ModelsService
 from functions.api.routing import Placement
 from functions.api.schemas import JobRequest
 from functions.api.webhooks_service import WebhooksService
@@ -77,6 +78,7 @@ class JobsService:
             workflow = validate_workflow(request.workflow, max_nodes=settings.max_nodes)
         self._check_metadata(request.metadata)
         self._check_file_inputs(workflow, template)
+        ModelsService(self._ctx).check(workflow, _param_pointers(template))
         self._check_uploads(owner, workflow, template)
         placement = self._place(owner, request, workflow, idempotency_key, path)
         if isinstance(placement, SubmitOutcome):

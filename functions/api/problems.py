@@ -24,6 +24,7 @@ class ProblemFieldError(BaseModel):
     detail: str
     node_id: str | None = None
     input: str | None = None
+    closest: list[str] | None = None
 
 
 class Problem(BaseModel):

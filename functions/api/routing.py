@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.aws.catalog import CachedCatalog
 from shared.aws.in_flight import InFlightJobs
 from shared.aws.tenants import TenantStore
 from shared.errors import FieldError, InvalidRequest, TooManyJobsInFlight
+from shared.model_refs import model_refs
 from shared.pools import DEFAULT_POOL, PRIORITY_LANE, ModelRef, NoSuchPool, PoolDirectory, TierPolicy, route
 
 ModelsOf = Callable[[dict[str, Any]], frozenset[ModelRef]]
@@ -44,6 +46,19 @@ def models_by_input_name(workflow: dict[str, Any]) -> frozenset[ModelRef]:
             if isinstance(chosen, str) and chosen:
                 found.add((folder, chosen))
     return frozenset(found)
+
+
+def models_named_by(catalog: CachedCatalog) -> ModelsOf:
+    """The models a workflow names through the model inputs the runners published (ComfyUI's own);
+    by the loaders' usual input names until a runner has published them."""
+
+    def named(workflow: dict[str, Any]) -> frozenset[ModelRef]:
+        published = catalog.get()
+        if published is None or not published.model_inputs:
+            return models_by_input_name(workflow)
+        return frozenset((ref.folder, ref.name) for ref in model_refs(workflow, published))
+
+    return named
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,20 @@ class TemplateList(BaseModel):
 class Health(BaseModel):
     status: str = "ok"
     version: str
+
+
+class ModelInfo(BaseModel):
+    """One model of the library: name it in a model input of its folder's loaders."""
+
+    folder: str = Field(description="ComfyUI's folder: checkpoints, loras, vae, controlnet, ...")
+    name: str = Field(description="The value a loader's input takes, e.g. ckpt_name or lora_name")
+    size: int = Field(description="Bytes")
+    sha256: str | None = Field(description="The SHA-256 runners verify after fetching; null when unknown")
+    updated_at: datetime
+
+
+class ModelList(BaseModel):
+    """A page of the model library, in folder and name order."""
+
+    items: list[ModelInfo]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")

@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="none",
         help="as ComfyUI's: samplers send a preview with each step unless none (ComfyUI's default)",
     )
+    parser.add_argument(
+        "--extra-model-paths-config", default=None, help="ComfyUI's YAML of more model folders to read"
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         gc_interval=args.gc_interval,
         gc_pause=args.gc_pause,
         preview_method=args.preview_method,
+        extra_model_paths=args.extra_model_paths_config,
     )
     done = threading.Event()
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS, Executor
+from .model_folders import MODEL_FOLDERS
 from .nodes import NODE_CLASSES
 from .prompt_queue import PromptQueue, QueueItem
 from .storage import Storage, inside
@@ -22,11 +23,6 @@ from .ws import SERVER_FEATURES, SocketHub
 
 COMFYUI_VERSION = "0.3.64"
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
-MODEL_FOLDERS = [
-    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision",
-    "style_models", "embeddings", "diffusers", "vae_approx", "controlnet", "gligen", "upscale_models",
-    "custom_nodes", "hypernetworks", "photomaker", "classifiers", "model_patches", "audio_encoders",
-]  # fmt: skip
 # Content types a browser would run; served as downloads instead, as ComfyUI does.
 UNSAFE_CONTENT_TYPES = {
     "text/html",
@@ -47,8 +43,9 @@ class Simulator:
         node_delay: float = 0.0,
         gc_interval: float = GC_INTERVAL_SECONDS,
         gc_pause: float = GC_PAUSE_SECONDS,
+        extra_model_paths: Path | None = None,
     ) -> None:
-        self.storage = Storage(data_dir)
+        self.storage = Storage(data_dir, extra_model_paths)
         self.hub = SocketHub(lambda: self.queue.remaining())
         self.queue = PromptQueue(lambda: self.hub.send_sync("status", self.hub.status_data()))
         self.executor = Executor(
@@ -308,10 +305,7 @@ class Simulator:
         folder = request.match_info["folder"]
         if folder not in MODEL_FOLDERS:
             return web.Response(status=404)
-        if folder == "checkpoints":
-            checkpoint = NODE_CLASSES["CheckpointLoaderSimple"].input_types(self.storage)
-            return web.json_response(checkpoint["required"]["ckpt_name"][0])
-        return web.json_response([])
+        return web.json_response(self.storage.models.names(folder))
 
     async def embeddings(self, request: web.Request) -> web.Response:
         return web.json_response([])

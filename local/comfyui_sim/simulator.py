@@ -18,10 +18,11 @@ from .server import Simulator
 class SimulatorServer:
     """A ComfyUI simulator listening on ``host:port`` (port 0 picks a free one).
 
-    ``data_dir`` holds the input, output and temp folders; without one a temporary folder is used and
+    ``data_dir`` holds the input, output, temp and models folders; without one a temporary folder is used and
     removed on stop. ``step_delay`` is the time each KSampler step takes; ``node_delay`` is added to every
     node that really runs, to stand in for slow nodes; ``gc_pause`` is ComfyUI's garbage collection after a
-    prompt, at most once per ``gc_interval`` (all in seconds).
+    prompt, at most once per ``gc_interval`` (all in seconds). ``extra_model_paths`` is ComfyUI's
+    ``--extra-model-paths-config`` file: more folders its model loaders read.
     """
 
     def __init__(
@@ -34,9 +35,11 @@ class SimulatorServer:
         gc_interval: float = GC_INTERVAL_SECONDS,
         gc_pause: float = GC_PAUSE_SECONDS,
         preview_method: str = "none",
+        extra_model_paths: str | Path | None = None,
     ) -> None:
         self.host = host
         self.preview_method = preview_method
+        self.extra_model_paths = Path(extra_model_paths) if extra_model_paths else None
         self.requested_port = port
         self.step_delay = step_delay
         self.node_delay = node_delay
@@ -93,7 +96,12 @@ class SimulatorServer:
 
     async def _serve(self) -> None:
         self.simulator = Simulator(
-            self.data_dir, self.step_delay, self.node_delay, self.gc_interval, self.gc_pause
+            self.data_dir,
+            self.step_delay,
+            self.node_delay,
+            self.gc_interval,
+            self.gc_pause,
+            self.extra_model_paths,
         )
         self.simulator.executor.preview_method = self.preview_method
         self._runner = web.AppRunner(self.simulator.app(), access_log=None, shutdown_timeout=2.0)

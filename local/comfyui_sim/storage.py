@@ -6,6 +6,8 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
+from .model_folders import ModelFolders
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
@@ -26,8 +28,9 @@ def inside(base: Path, candidate: Path) -> bool:
 
 
 class Storage:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_model_paths: Path | None = None) -> None:
         self.root = root
+        self.models = ModelFolders(root, extra_model_paths)
         self.input_dir = root / "input"
         self.output_dir = root / "output"
         self.temp_dir = root / "temp"

@@ -101,3 +101,12 @@ class AwsClients:
         if ".amazonaws.com" not in client.meta.endpoint_url:
             client = self._client("s3", _PATH_STYLE)
         return client
+
+    def s3_for_transfers(self, connections: int) -> S3Client:
+        """An S3 client of its own whose connection pool fits ``connections`` requests at once (a
+        parallel ranged download); the shared one keeps botocore's default of 10."""
+        config = _CONFIG.merge(Config(max_pool_connections=connections))
+        client = self._client("s3", config)
+        if ".amazonaws.com" not in client.meta.endpoint_url:
+            client = self._client("s3", config.merge(_PATH_STYLE))
+        return client  # type: ignore[no-any-return]

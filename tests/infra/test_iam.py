@@ -284,7 +284,11 @@ def test_the_file_input_catalog_is_read_by_the_api_and_written_by_the_runners_an
         ]
         assert len(on_catalog) == 1 and set(_listed(on_catalog[0]["Action"])) == actions
         # Beside the unconditioned ListBucket that makes any missing upload a 404 for these two roles.
-        [listing] = [s for s in _statements_naming(synth, role, "s3:ListBucket") if "Condition" in s]
+        [listing] = [
+            s
+            for s in _statements_naming(synth, role, "s3:ListBucket")
+            if "Condition" in s and COMFYUI_CATALOG_KEY in json.dumps(s)
+        ]
         assert listing["Condition"] == {"StringEquals": {"s3:prefix": COMFYUI_CATALOG_KEY}}
         assert "Fn::GetAtt" in json.dumps(listing["Resource"])  # the bucket itself, not its objects
 
@@ -316,3 +320,23 @@ def test_the_runner_appends_to_the_job_event_log_and_only_late_readers_query_it(
         (synth.logical_id(stack.api_function.role), "dynamodb:Query"),
         (synth.logical_id(stack.ws_routes.role), "dynamodb:Query"),
     }
+
+
+def test_the_model_library_is_only_read_and_only_under_its_prefix(synth: Synth) -> None:
+    stack = synth.stack
+    prefix = stack.models.prefix
+    for role in (stack.api_function.role, stack.runners.task_definition.task_role):
+        role_statements = [
+            statement
+            for _, props, statement in _allow_statements(synth)
+            if {"Ref": synth.logical_id(role)} in props.get("Roles", [])
+        ]
+        on_models = [
+            s for s in role_statements if f"/{prefix}" in json.dumps(s) or prefix in str(s.get("Condition"))
+        ]
+        actions = {action for statement in on_models for action in _listed(statement["Action"])}
+        assert actions == {"s3:GetObject", "s3:ListBucket"}
+        [listing] = [s for s in on_models if "s3:ListBucket" in _listed(s["Action"])]
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{prefix}*"}}
+        [reading] = [s for s in on_models if "s3:GetObject" in _listed(s["Action"])]
+        assert f'"/{prefix}*"' in json.dumps(reading["Resource"])

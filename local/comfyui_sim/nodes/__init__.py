@@ -5,7 +5,16 @@ from __future__ import annotations
 from .base import InterruptProcessingError, Node, NodeOutput, RunContext
 from .image import EmptyImage, GetImageSize, ImageBlur, ImageInvert, ImageScale, ImageToMask, MaskToImage
 from .io import LoadImage, PreviewAny, PreviewImage, SaveImage, SaveImageWebsocket
-from .txt2img import CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler, VAEDecode, VAEEncode
+from .txt2img import (
+    CheckpointLoaderSimple,
+    CLIPTextEncode,
+    EmptyLatentImage,
+    KSampler,
+    LoraLoader,
+    VAEDecode,
+    VAEEncode,
+    VAELoader,
+)
 
 NODE_CLASSES: dict[str, Node] = {
     node.name: node
@@ -23,6 +32,8 @@ NODE_CLASSES: dict[str, Node] = {
         LoadImage(),
         PreviewAny(),
         CheckpointLoaderSimple(),
+        LoraLoader(),
+        VAELoader(),
         CLIPTextEncode(),
         EmptyLatentImage(),
         KSampler(),

@@ -18,7 +18,6 @@ from ..storage import Storage
 from .base import ImageBatch, InputTypes, Node, NodeOutput, RunContext, from_pil
 from .image import MAX_RESOLUTION
 
-CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"]
 SAMPLERS = [
     "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
     "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
@@ -79,11 +78,68 @@ class CheckpointLoaderSimple(Node):
 
     def input_types(self, storage: Storage) -> InputTypes:
         tooltip = "The name of the checkpoint (model) to load."
-        return {"required": {"ckpt_name": [list(CHECKPOINTS), {"tooltip": tooltip}]}}
+        return {"required": {"ckpt_name": [model_names(storage, "checkpoints"), {"tooltip": tooltip}]}}
 
     def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
         name = inputs["ckpt_name"]
+        read_model(ctx.storage, "checkpoints", name)
         return NodeOutput((SimModel(name), SimClip(name), SimVae(name)))
+
+
+def model_names(storage: Storage, folder: str) -> list[str]:
+    return storage.models.names(folder)
+
+
+def read_model(storage: Storage, folder: str, name: str) -> bytes:
+    """Reads the file as a loader would (it may be gone since validation: ComfyUI fails the node then)."""
+    return storage.models.full_path(folder, name).read_bytes()[:64]
+
+
+class LoraLoader(Node):
+    name = "LoraLoader"
+    display_name = "Load LoRA"
+    category = "loaders"
+    description = (
+        "LoRAs are used to modify diffusion and CLIP models, altering the way in which latents are denoised "
+        "such as applying styles. Multiple LoRA nodes can be linked together."
+    )
+    return_types = ("MODEL", "CLIP")
+    output_tooltips = ("The modified diffusion model.", "The modified CLIP model.")
+
+    def input_types(self, storage: Storage) -> InputTypes:
+        def strength(what: str) -> list[Any]:
+            tip = f"How strongly to modify the {what}. This value can be negative."
+            return ["FLOAT", {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01, "tooltip": tip}]
+
+        return {
+            "required": {
+                "model": ["MODEL", {"tooltip": "The diffusion model the LoRA will be applied to."}],
+                "clip": ["CLIP", {"tooltip": "The CLIP model the LoRA will be applied to."}],
+                "lora_name": [model_names(storage, "loras"), {"tooltip": "The name of the LoRA."}],
+                "strength_model": strength("diffusion model"),
+                "strength_clip": strength("CLIP model"),
+            }
+        }
+
+    def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
+        read_model(ctx.storage, "loras", inputs["lora_name"])
+        return NodeOutput((inputs["model"], inputs["clip"]))
+
+
+class VAELoader(Node):
+    name = "VAELoader"
+    display_name = "Load VAE"
+    category = "loaders"
+    return_types = ("VAE",)
+
+    def input_types(self, storage: Storage) -> InputTypes:
+        # ComfyUI also offers "pixel_space", which reads no file.
+        return {"required": {"vae_name": [[*model_names(storage, "vae"), "pixel_space"]]}}
+
+    def run(self, ctx: RunContext, inputs: dict[str, Any]) -> NodeOutput:
+        if inputs["vae_name"] != "pixel_space":
+            read_model(ctx.storage, "vae", inputs["vae_name"])
+        return NodeOutput((SimVae(inputs["vae_name"]),))
 
 
 class CLIPTextEncode(Node):
