@@ -109,4 +109,4 @@ class AwsClients:
         client = self._client("s3", config)
         if ".amazonaws.com" not in client.meta.endpoint_url:
             client = self._client("s3", config.merge(_PATH_STYLE))
-        return client  # type: ignore[no-any-return]
+        return client

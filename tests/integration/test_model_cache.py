@@ -1,0 +1,173 @@
+"""The runner's model cache against the library in moto: fetch, verify, share, evict."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpu_runner.model_cache import STATE_DIR, ModelCache, ModelCorrupt, ModelNotFound
+from shared.aws.models import ModelLibrary, ModelMismatch, ModelObject
+from shared.model_refs import ModelRef
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+PART = 64 * 1024
+
+
+class CountingLibrary(ModelLibrary):
+    """The real library, counting the ranged GETs that reach S3."""
+
+    ranges = 0
+
+    def read_range(self, model: ModelObject, start: int, end: int) -> bytes:
+        type(self).ranges += 1
+        return super().read_range(model, start, end)
+
+
+@pytest.fixture
+def library(moto_aws: Any) -> CountingLibrary:
+    clients, resources = moto_aws
+    CountingLibrary.ranges = 0
+    return CountingLibrary(clients.s3, resources.bucket, "models/")
+
+
+def model_file(tmp_path: Path, name: str, size: int, seed: int) -> Path:
+    path = tmp_path / "upload" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(hashlib.sha256(str(seed).encode()).digest() * (size // 32) + b"x" * (size % 32))
+    return path
+
+
+def cache_at(root: Path, library: ModelLibrary, budget: int = 10**9) -> ModelCache:
+    return ModelCache(root, budget, library, part_bytes=PART, threads=4)
+
+
+def test_a_model_is_fetched_in_parts_verified_and_then_served_from_disk(tmp_path: Path, library: Any) -> None:
+    source = model_file(tmp_path, "base.safetensors", 5 * PART + 123, 1)
+    stored = library.upload(ModelRef("checkpoints", "sub/base.safetensors"), source)
+    assert stored.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    cache = cache_at(tmp_path / "cache", library)
+
+    first = cache.acquire(ModelRef("checkpoints", "sub/base.safetensors"))
+    assert first.fetched and library.ranges == 6
+    assert first.path == tmp_path / "cache" / "checkpoints" / "sub" / "base.safetensors"
+    assert first.path.read_bytes() == source.read_bytes()
+    first.release()
+    again = cache.acquire(ModelRef("checkpoints", "sub/base.safetensors"))
+    assert not again.fetched and library.ranges == 6  # no GET at all
+    again.release()
+    assert list((tmp_path / "cache" / STATE_DIR / "tmp").iterdir()) == []
+
+
+def test_the_same_name_is_never_stored_with_other_bytes(tmp_path: Path, library: Any) -> None:
+    ref = ModelRef("loras", "style.safetensors")
+    library.upload(ref, model_file(tmp_path, "a", 100, 1))
+    assert library.upload(ref, model_file(tmp_path, "a", 100, 1)).size == 100  # the same again: fine
+    with pytest.raises(ModelMismatch, match="already holds another model"):
+        library.upload(ref, model_file(tmp_path, "b", 100, 2))
+
+
+def test_two_runners_sharing_a_cache_fetch_a_model_once(tmp_path: Path, library: Any) -> None:
+    ref = ModelRef("checkpoints", "shared.safetensors")
+    library.upload(ref, model_file(tmp_path, "shared", 8 * PART, 3))
+    runners = [cache_at(tmp_path / "cache", library), cache_at(tmp_path / "cache", library)]
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def take(cache: ModelCache) -> None:
+        barrier.wait()
+        results.append(cache.acquire(ref))
+
+    threads = [threading.Thread(target=take, args=(cache,)) for cache in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(result.fetched for result in results) == [False, True]
+    assert library.ranges == 8
+    for result in results:
+        result.release()
+
+
+def test_bytes_that_do_not_match_the_recorded_hash_never_land_under_the_name(
+    tmp_path: Path, library: Any, moto_aws: Any
+) -> None:
+    clients, resources = moto_aws
+    clients.s3.put_object(
+        Bucket=resources.bucket,
+        Key="models/vae/bad.safetensors",
+        Body=b"x" * 1000,
+        Metadata={"sha256": "0" * 64},
+    )
+    cache = cache_at(tmp_path / "cache", library)
+    with pytest.raises(ModelCorrupt, match="vae/bad.safetensors"):
+        cache.acquire(ModelRef("vae", "bad.safetensors"))
+    assert not (tmp_path / "cache" / "vae" / "bad.safetensors").exists()
+    assert list((tmp_path / "cache" / STATE_DIR / "tmp").iterdir()) == []
+    with pytest.raises(ModelNotFound):
+        cache.acquire(ModelRef("vae", "absent.safetensors"))
+
+
+def test_eviction_takes_the_least_recently_used_model_no_job_holds(tmp_path: Path, library: Any) -> None:
+    refs = [ModelRef("loras", f"{n}.safetensors") for n in "abc"]
+    for seed, ref in enumerate(refs):
+        library.upload(ref, model_file(tmp_path, ref.name, 1000, seed))
+    cache = cache_at(tmp_path / "cache", library, budget=2500)
+    held = cache.acquire(refs[0])  # oldest, but a queued prompt needs it
+    cache.acquire(refs[1]).release()
+    os.utime(cache._lock_path(refs[1], "use"), (1, 1))  # b last used long ago; a held, also old
+    os.utime(cache._lock_path(refs[0], "use"), (0, 0))
+    cache.acquire(refs[2]).release()
+    on_disk = {ref.name for ref, _, _ in cache.cached()}
+    assert on_disk == {"a.safetensors", "c.safetensors"} and cache.size() <= 2500
+    held.release()
+
+
+def test_a_model_another_process_holds_is_not_evicted(tmp_path: Path, library: Any) -> None:
+    ref = ModelRef("checkpoints", "busy.safetensors")
+    library.upload(ref, model_file(tmp_path, "busy", 1000, 7))
+    cache = cache_at(tmp_path / "cache", library, budget=1000)
+    cache.acquire(ref).release()
+    lock = cache._lock_path(ref, "use")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_SH);"
+            "print('held', flush=True); sys.stdin.read()",
+            str(lock),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        assert cache.make_room(1000) == []
+        assert cache.path_of(ref).exists()
+    finally:
+        holder.communicate(b"")
+    assert cache.make_room(1000) == [ref]
+    assert not cache.path_of(ref).exists()
+
+
+def test_a_dead_runners_partial_download_is_removed_but_a_live_one_is_not(
+    tmp_path: Path, library: Any
+) -> None:
+    cache_at(tmp_path / "cache", library)
+    partials = tmp_path / "cache" / STATE_DIR / "tmp"
+    (partials / "dead.part").write_bytes(b"half")
+    live = os.open(partials / "live.part", os.O_CREAT | os.O_RDWR)
+    import fcntl
+
+    fcntl.flock(live, fcntl.LOCK_EX)
+    try:
+        cache_at(tmp_path / "cache", library)
+        assert sorted(p.name for p in partials.iterdir()) == ["live.part"]
+    finally:
+        os.close(live)
