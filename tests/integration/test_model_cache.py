@@ -106,7 +106,7 @@ def test_bytes_that_do_not_match_the_recorded_hash_never_land_under_the_name(
         Metadata={"sha256": "0" * 64},
     )
     cache = cache_at(tmp_path / "cache", library)
-    with pytest.raises(ModelCorrupt, match="vae/bad.safetensors"):
+    with pytest.raises(ModelCorrupt, match=r"vae/bad\.safetensors"):
         cache.acquire(ModelRef("vae", "bad.safetensors"))
     assert not (tmp_path / "cache" / "vae" / "bad.safetensors").exists()
     assert list((tmp_path / "cache" / STATE_DIR / "tmp").iterdir()) == []

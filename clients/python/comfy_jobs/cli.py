@@ -7,12 +7,13 @@ import dataclasses
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from comfy_jobs.client import Client
 from comfy_jobs.errors import ComfyJobsError, WaitTimeout
-from comfy_jobs.models import Event, Job, Preview, Snapshot, Template
+from comfy_jobs.models import Event, Job, Model, Preview, Snapshot, Template
 from comfy_jobs.progress import ProgressBar
 from comfy_jobs.webhooks_cli import add_webhooks_parser, run_webhooks
 
@@ -66,6 +67,19 @@ def _metadata(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("--metadata must be a JSON object")
     return value
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def _common() -> argparse.ArgumentParser:
@@ -138,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     templates = commands.add_parser("templates", parents=[_common()], help="list templates, or show one")
     templates.add_argument("name", nargs="?")
     add_webhooks_parser(commands, _common)
+    models = commands.add_parser("models", parents=[_common()], help="list the models jobs may name")
+    models.add_argument("--folder", help="only this folder: checkpoints, loras, vae, ...")
     return parser
 
 
@@ -201,6 +217,9 @@ def run(
         out.templates(
             [client.template(args.name)] if args.name else client.templates(), detail=bool(args.name)
         )
+        return OK
+    if args.command == "models":
+        out.models(list(client.models(folder=args.folder)))
         return OK
     parser.error(f"unknown command {args.command}")
 
@@ -318,6 +337,15 @@ class Output:
         for job in jobs:
             created = job.created_at.isoformat(timespec="seconds") if job.created_at else ""
             print(f"{job.job_id}  {job.status:<10} {job.progress:5.0f}%  {created}")
+
+    def models(self, models: list[Model]) -> None:
+        if self.as_json:
+            items = [{**dataclasses.asdict(m), "updated_at": _iso(m.updated_at)} for m in models]
+            print(json.dumps({"items": items}))
+            return
+        for model in models:
+            digest = f"  sha256 {model.sha256[:12]}…" if model.sha256 else ""
+            print(f"{model.folder}/{model.name}  {_size(model.size)}{digest}")
 
     def templates(self, templates: list[Template], detail: bool) -> None:
         if self.as_json:

@@ -21,7 +21,7 @@ from comfy_jobs.errors import (
     error_for,
     problem_from_body,
 )
-from comfy_jobs.models import Event, Job, Snapshot, StatusChange, Template, Upload
+from comfy_jobs.models import Event, Job, Model, Snapshot, StatusChange, Template, Upload
 from comfy_jobs.watch import Connect, Deadline, default_connect, watch_job
 from comfy_jobs.webhooks import Webhooks
 
@@ -221,6 +221,22 @@ class Client:
         if not response.ok:
             raise self._error(response)
         return upload
+
+    def models(self, folder: str | None = None, page_size: int = MAX_PAGE) -> Iterator[Model]:
+        """The model library (checkpoints, LoRAs, VAEs, ...), in folder and name order, page by page."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": min(page_size, MAX_PAGE)}
+            if folder:
+                params["folder"] = folder
+            if cursor:
+                params["cursor"] = cursor
+            page = self.request("GET", "/v1/models", params=params).json()
+            for item in page.get("items", []):
+                yield Model.from_dict(item)
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
 
     def templates(self) -> builtins.list[Template]:
         return [Template.from_dict(t) for t in self.request("GET", "/v1/templates").json().get("items", [])]

@@ -82,6 +82,8 @@ class Job:
     outputs: list[Output]
     metadata: dict[str, Any] | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Where the job's time went, in ms: queued_ms, models_ms, execution_ms, upload_ms (None: not reached).
+    timings: dict[str, int | None] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -100,11 +102,33 @@ class Job:
             outputs=[Output.from_dict(o) for o in data.get("outputs") or []],
             metadata=data.get("metadata"),
             raw=dict(data),
+            timings=dict(data.get("timings") or {}),
         )
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model of the service's library: name it in a loader input of its folder."""
+
+    folder: str
+    name: str
+    size: int
+    sha256: str | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Model:
+        return cls(
+            folder=str(data["folder"]),
+            name=str(data["name"]),
+            size=int(data.get("size", 0)),
+            sha256=data.get("sha256"),
+            updated_at=parse_time(data.get("updated_at")),
+        )
 
 
 @dataclass(frozen=True)
