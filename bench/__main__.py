@@ -14,6 +14,7 @@ from bench import (
     cancel_latency,
     cold_start,
     gpu_busy,
+    model_fetch,
     overhead,
     progress_latency,
     steady_state,
@@ -36,6 +37,7 @@ SECTIONS: dict[str, Callable[[Bench, Sizes], dict[str, Any]]] = {
     "progress_latency": lambda b, s: progress_latency.run(b, s.progress_jobs, s.progress_steps, s.step_delay),
     "cancel_latency": lambda b, s: cancel_latency.run(b, s.cancel_rounds, s.step_delay),
     "webhook_latency": lambda b, s: webhook_latency.run(b, s.overhead_jobs),
+    "model_fetch": lambda b, s: model_fetch.run(b, s.model_mib),
     "steady_state": lambda b, s: steady_state.run(
         b, s.steady_jobs, s.steady_sample_every, s.steady_in_flight, s.steady_subscribers
     ),

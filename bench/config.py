@@ -28,6 +28,8 @@ class Sizes:
     steady_sample_every: int = 100
     steady_in_flight: int = 4
     steady_subscribers: int = 1
+    # The model the fetch section uploads to moto and has the runner fetch.
+    model_mib: int = 256
 
     @property
     def gc_scale(self) -> float:
@@ -36,6 +38,7 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
+    model_mib=32,
     overhead_jobs=20,
     busy_jobs=6,
     busy_steps=4,

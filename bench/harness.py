@@ -28,6 +28,7 @@ from local import processes
 from local.comfyui_sim.executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from local.settings import LocalStackSettings
 from local.stack import REGION, LocalStack
+from shared.model_paths import EXTRA_MODEL_PATHS_FILE, extra_model_paths_yaml
 from shared.names import CONNECTIONS_BY_JOB_INDEX, JOBS_ENQUEUE_PENDING_INDEX
 
 API_KEY = "bench-key"
@@ -229,6 +230,10 @@ def _start_simulator(
     frames_log, gc_log = state / "progress-frames.jsonl", state / "gc-pauses.jsonl"
     stops_log = state / STOPS_LOG
     gc_log.touch()
+    # The stack makes the runners' model cache at this path; ComfyUI reads it as an extra model path.
+    model_paths = state / "model-cache" / EXTRA_MODEL_PATHS_FILE
+    model_paths.parent.mkdir(parents=True)
+    model_paths.write_text(extra_model_paths_yaml(str(model_paths.parent)))
     process = processes.start_simulator(
         port,
         step_delay,
@@ -236,6 +241,8 @@ def _start_simulator(
         state / "comfyui-sim.log",
         module="bench.sim_observer",
         extra_args=(
+            "--extra-model-paths-config",
+            str(model_paths),
             "--frames-log",
             str(frames_log),
             "--stops-log",

@@ -8,6 +8,7 @@ import time
 
 from comfy_jobs import Client, ComfyJobsError, ProgressBar
 
+from local.demo_models import show_model_cache
 from local.processes import ROOT
 from local.settings import LocalStackSettings
 from local.stack import LocalStack
@@ -37,6 +38,8 @@ def demo(settings: LocalStackSettings) -> int:
                 print(f"job ended {job.status}: {job.error}")
                 return 1
             saved = client.download(job, OUT_DIR)
+            if not show_model_cache(stack, client):
+                return 1
         except ComfyJobsError as exc:
             print(f"the demo job did not run: {exc}")
             return 1
