@@ -87,7 +87,9 @@ class CatalogKeeper:
         token = f"comfy-api-probe-{secrets.token_hex(8)}"
         model_folders = await self._comfy.model_folders() if self._model_root else []
         probes = await asyncio.to_thread(self._place_probes, token)
-        model_probes, placed = await asyncio.to_thread(self._place_model_probes, token, model_folders)
+        # A token of its own: a model combo must not look like one listing the input folder.
+        model_token = f"comfy-api-model-probe-{secrets.token_hex(8)}"
+        model_probes, placed = await asyncio.to_thread(self._place_model_probes, model_token, model_folders)
         try:
             info = await self._comfy.object_info()
         finally:

@@ -63,7 +63,15 @@ def runner_with_cache(moto_aws: Any, tmp_path: Path) -> Iterator[tuple[Harness, 
     with SimulatorServer(data_dir=tmp_path / "comfy", step_delay=0.01, extra_model_paths=paths) as sim:
         harness = Harness(clients, resources, sim)
         harness.settings = harness.settings.model_copy(
-            update={"model_cache_dir": str(cache), "model_part_bytes": 64 * 1024}
+            update={
+                "model_cache_dir": str(cache),
+                "model_part_bytes": 64 * 1024,
+                # ComfyUI's folders too, so file inputs are probed beside model inputs, as in a task.
+                **{
+                    f"comfyui_{kind}_dir": str(tmp_path / "comfy" / kind)
+                    for kind in ("input", "output", "temp")
+                },
+            }
         )
         harness.runner = Runner(harness.settings, clients)
         harness.start()

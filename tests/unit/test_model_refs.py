@@ -16,7 +16,7 @@ from shared.model_refs import ModelRef, closest_names, missing_model_errors, mod
 from shared.models import Job, JobStatus, JobTimings
 from tests.unit.test_client_transport import FakeTransport, client_over, response
 
-PROBE = "comfy-api-probe-0123-checkpoints.safetensors"
+PROBE = "comfy-api-model-probe-0123-checkpoints.safetensors"
 OBJECT_INFO: dict[str, Any] = {
     "CheckpointLoaderSimple": {
         "input": {"required": {"ckpt_name": [["baked.safetensors", PROBE], {"tooltip": "x"}]}}
@@ -25,15 +25,16 @@ OBJECT_INFO: dict[str, Any] = {
         "input": {
             "required": {
                 "model": ["MODEL"],
-                "lora_name": ["COMBO", {"options": ["comfy-api-probe-0123-loras.safetensors"]}],
+                "lora_name": ["COMBO", {"options": ["comfy-api-model-probe-0123-loras.safetensors"]}],
             }
         }
     },
     # A combo of plain choices is no model input, even beside model inputs.
     "KSampler": {"input": {"required": {"sampler_name": [["euler", "dpmpp_2m"]]}}},
 }
-PROBES = {PROBE: "checkpoints", "comfy-api-probe-0123-loras.safetensors": "loras"}
-CATALOG = catalog_from_object_info(OBJECT_INFO, "", PROBES)
+PROBES = {PROBE: "checkpoints", "comfy-api-model-probe-0123-loras.safetensors": "loras"}
+# Read with the file-input probe too, as the runner does: no model combo is taken for a file input.
+CATALOG = catalog_from_object_info(OBJECT_INFO, "comfy-api-probe-4567", PROBES)
 
 
 def test_model_inputs_and_bundled_models_come_from_object_info_and_survive_json() -> None:
@@ -42,6 +43,7 @@ def test_model_inputs_and_bundled_models_come_from_object_info_and_survive_json(
         "LoraLoader": {"lora_name": "loras"},
     }
     assert CATALOG.bundled_models == {"checkpoints": ("baked.safetensors",), "loras": ()}
+    assert CATALOG.file_inputs == {}
     assert FileInputCatalog.from_json(CATALOG.to_json()) == CATALOG
     # A catalog written before models existed still reads, with none.
     old = json.dumps({"v": 1, "file_inputs": {}, "output_classes": [], "prefix_inputs": {}}).encode()
