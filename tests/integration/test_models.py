@@ -4,6 +4,8 @@ runner beside the simulator, whose loaders read the cache as ComfyUI reads an ex
 from __future__ import annotations
 
 import hashlib
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,40 @@ def test_the_api_lists_the_library_and_refuses_a_job_naming_a_model_it_lacks(
     upload(library, tmp_path, ModelRef("checkpoints", "just-now.safetensors"), 64)
     for name in (CHECKPOINT.name, "v1-5-pruned-emaonly.safetensors", "just-now.safetensors"):
         assert api("POST", "/v1/jobs", {"workflow": with_models(name, LORA.name)}).status == 202
+
+
+def test_a_warm_up_workflow_runs_before_the_first_claim_and_leaves_nothing_behind(
+    moto_aws: Any, tmp_path: Path
+) -> None:
+    clients, resources = moto_aws
+    library = ModelLibrary(clients.s3, resources.bucket, "models/")
+    upload(library, tmp_path, CHECKPOINT, 64 * 1024)
+    cache = tmp_path / "model-cache"
+    cache.mkdir()
+    paths = cache / "extra_model_paths.yaml"
+    paths.write_text(extra_model_paths_yaml(str(cache)))
+    comfy = tmp_path / "comfy"
+    with SimulatorServer(data_dir=comfy, step_delay=0.01, extra_model_paths=paths) as sim:
+        harness = Harness(clients, resources, sim)
+        harness.settings = harness.settings.model_copy(
+            update={
+                "model_cache_dir": str(cache),
+                "warmup_workflow": json.dumps(with_models(CHECKPOINT.name)),
+                **{f"comfyui_{kind}_dir": str(comfy / kind) for kind in ("input", "output", "temp")},
+            }
+        )
+        harness.runner = Runner(harness.settings, clients)
+        harness.start()
+        try:
+            # The first job's model is local before the runner takes it: the warm-up fetched it.
+            job = harness.run_until_terminal(harness.submit(with_models(CHECKPOINT.name)))
+        finally:
+            harness.stop()
+        history = json.loads(urllib.request.urlopen(f"{sim.url}/history", timeout=5).read())
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    # The warm-up ran to its end in ComfyUI first, then the job (whose model was already local).
+    warm_up, ran = list(history)
+    assert ran == job.prompt_id and warm_up != job.prompt_id
+    assert history[warm_up]["status"]["status_str"] == "success"
+    # Only the job's output went through S3; the warm-up's files are gone from ComfyUI's disk.
+    assert [p for p in (comfy / "output").rglob("*") if p.is_file()] == []
