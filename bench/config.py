@@ -38,7 +38,7 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
-    model_mib=32,
+    model_mib=8,
     overhead_jobs=20,
     busy_jobs=6,
     busy_steps=4,

@@ -22,6 +22,7 @@ SECTIONS = [
     "progress_latency",
     "cancel_latency",
     "steady_state",
+    "model_fetch",
 ]
 
 
@@ -77,6 +78,13 @@ def test_every_section_is_there_with_positive_numbers(results: dict[str, Any]) -
     cancel = results["cancel_latency"]
     assert positive(cancel["running_to_interrupt_ms"]["p50"])
     assert positive(cancel["prefetched_to_queue_delete_ms"]["p50"])
+    fetch = results["model_fetch"]
+    for key in ("cache_fetch_mib_s", "plain_boto3_get_object_mib_s", "boto3_download_file_mib_s"):
+        assert positive(fetch[key]), key
+    first, second = fetch["jobs"]
+    assert first["status"] == second["status"] == "succeeded"
+    # The first job fetched (a HEAD, then ranged GETs); the second found the model in the cache.
+    assert first["runner_s3_reads"] >= 2 and second["runner_s3_reads"] == 0
     cold = results["cold_start"]
     assert set(cold["handlers"]) == {"api", "ws", "authorizer", "dlq", "sweeper"}
     for handler in cold["handlers"].values():
