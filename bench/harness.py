@@ -73,13 +73,17 @@ class Bench:
         session.headers["x-api-key"] = API_KEY
         return session
 
-    def boto(self, service: str) -> Any:
-        """A client of the stack's moto, tagged as the bench's own."""
+    def boto(self, service: str, pool: int = 10) -> Any:
+        """A client of the stack's moto, tagged as the bench's own, with ``pool`` connections."""
         session = boto3.session.Session(
             aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
         )
         # Retries as the service's own clients have them: moto answers 500 to some concurrent transactions.
-        config = Config(user_agent_appid=FLOOR_APP_ID, retries={"mode": "standard", "max_attempts": 5})
+        config = Config(
+            user_agent_appid=FLOOR_APP_ID,
+            retries={"mode": "standard", "max_attempts": 5},
+            max_pool_connections=pool,
+        )
         if service == "s3":
             config = config.merge(Config(s3={"addressing_style": "path"}))
         return session.client(service, endpoint_url=self.stack.aws_endpoint, config=config)

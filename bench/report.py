@@ -125,7 +125,8 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"7. Model fetch from moto, {f['model_mib']} MiB: cache (ranged, parallel, hashed), MiB/s",
                 f"{f['cache_fetch_mib_s']}",
                 f"plain boto3 get_object {f['plain_boto3_get_object_mib_s']}, "
-                f"boto3 download_file {f['boto3_download_file_mib_s']}",
+                f"boto3 download_file {f['boto3_download_file_mib_s']}, "
+                f"the cache in one part {f['cache_fetch_one_part_mib_s']}",
             )
         )
         first, second = f["jobs"]

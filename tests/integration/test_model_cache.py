@@ -7,12 +7,15 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from gpu_runner.model_cache import STATE_DIR, ModelCache, ModelCorrupt, ModelNotFound
+from shared.aws.clients import AwsClients
 from shared.aws.models import ModelLibrary, ModelMismatch, ModelObject
 from shared.model_refs import ModelRef
 
@@ -31,10 +34,13 @@ class CountingLibrary(ModelLibrary):
 
 
 @pytest.fixture
-def library(moto_aws: Any) -> CountingLibrary:
-    clients, resources = moto_aws
-    CountingLibrary.ranges = 0
-    return CountingLibrary(clients.s3, resources.bucket, "models/")
+def library() -> Iterator[CountingLibrary]:
+    """A bucket in moto and nothing else: the cache needs no table or queue."""
+    with mock_aws():
+        s3 = AwsClients().s3
+        s3.create_bucket(Bucket="models-bucket")
+        CountingLibrary.ranges = 0
+        yield CountingLibrary(s3, "models-bucket", "models/")
 
 
 def model_file(tmp_path: Path, name: str, size: int, seed: int) -> Path:
@@ -96,11 +102,10 @@ def test_two_runners_sharing_a_cache_fetch_a_model_once(tmp_path: Path, library:
 
 
 def test_bytes_that_do_not_match_the_recorded_hash_never_land_under_the_name(
-    tmp_path: Path, library: Any, moto_aws: Any
+    tmp_path: Path, library: Any
 ) -> None:
-    clients, resources = moto_aws
-    clients.s3.put_object(
-        Bucket=resources.bucket,
+    library._s3.put_object(
+        Bucket=library.bucket,
         Key="models/vae/bad.safetensors",
         Body=b"x" * 1000,
         Metadata={"sha256": "0" * 64},
