@@ -72,7 +72,8 @@ async def make_models_local(
 def _raise_first(results: Sequence[object], uses: list[ModelUse]) -> None:
     """A permanent fault names its model and node; else the first transient one is raised as it is."""
     for result, use in zip(results, uses, strict=True):
-        if isinstance(result, ModelNotFound | ModelCorrupt):
+        # ValueError: a name that would leave its folder (a job submitted before any catalog existed).
+        if isinstance(result, ModelNotFound | ModelCorrupt | ValueError):
             where = f"input {use.input!r} of node {use.node_id} ({use.class_type})"
             raise ModelRejected(f"{where}: {result}", use.node_id) from result
     for result in results:
