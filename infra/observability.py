@@ -23,7 +23,12 @@ from shared.names import METRICS_NAMESPACE, SERVICE_NAME, GpuMetric, JobMetric
 POWERTOOLS_SERVICE_DIMENSION = "service"
 _PERIOD = Duration.minutes(1)
 _COUNTS = (JobMetric.SUBMITTED, JobMetric.SUCCEEDED, JobMetric.FAILED, JobMetric.CANCELED)
-_TIMINGS = (JobMetric.QUEUE_WAIT_MS, JobMetric.RUN_TIME_MS, JobMetric.ORCHESTRATION_OVERHEAD_MS)
+_TIMINGS = (
+    JobMetric.QUEUE_WAIT_MS,
+    JobMetric.RUN_TIME_MS,
+    JobMetric.ORCHESTRATION_OVERHEAD_MS,
+    JobMetric.MODEL_FETCH_MS,
+)
 _INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
 _AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 # Longer than the worst cold start in docs/deploy.md's timeline (about 20 minutes), so that a runner still

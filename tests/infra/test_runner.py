@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from infra.config import ServiceConfig
+from infra.models import CONTAINER_CACHE_PATH, HOST_CACHE_PATH
 from infra.runner import COMFYUI_HEALTH_PATH, RUNNER_DOCKERFILE
 from shared.names import Env
 from tests.infra.conftest import COMFYUI_IMAGE, Synth
@@ -58,7 +59,13 @@ def test_the_runner_image_is_built_from_its_dockerfile_for_x86(synth: Synth) -> 
     assert image["source"]["platform"] == "linux/amd64"
     staged = synth.outdir / image["source"]["directory"]
     # Only the build context the Dockerfile copies was staged, not the whole project.
-    assert {path.name for path in staged.iterdir()} == {"requirements.txt", "shared", "gpu_runner"}
+    # templates/: a warm-up workflow may name one.
+    assert {path.name for path in staged.iterdir()} == {
+        "requirements.txt",
+        "shared",
+        "gpu_runner",
+        "templates",
+    }
 
 
 def test_the_capacity_provider_scales_a_gpu_group_from_zero(synth: Synth) -> None:
@@ -147,9 +154,14 @@ def test_comfyui_folders_are_task_volumes_mounted_in_both_containers_and_named_t
         "comfyui-input",
         "comfyui-output",
         "comfyui-temp",
+        "model-cache",
     }
     containers = _containers(synth)
-    comfyui_mounts = {m["SourceVolume"]: m["ContainerPath"] for m in containers["comfyui"]["MountPoints"]}
+    comfyui_mounts = {
+        m["SourceVolume"]: m["ContainerPath"]
+        for m in containers["comfyui"]["MountPoints"]
+        if m["SourceVolume"] != "model-cache"
+    }
     assert comfyui_mounts == {
         "comfyui-input": config.comfyui_input_dir,
         "comfyui-output": config.comfyui_output_dir,
@@ -164,3 +176,16 @@ def test_comfyui_folders_are_task_volumes_mounted_in_both_containers_and_named_t
         ("temp", Env.COMFYUI_TEMP_DIR),
     ):
         assert environment[name] == runner_mounts[f"comfyui-{kind}"]
+
+
+def test_the_model_cache_is_the_instances_disk_mounted_in_both_containers(synth: Synth) -> None:
+    (task,) = synth.resources("AWS::ECS::TaskDefinition").values()
+    [volume] = [v for v in task["Volumes"] if v["Name"] == "model-cache"]
+    assert volume["Host"] == {"SourcePath": HOST_CACHE_PATH}  # one cache per instance, for all its runners
+    containers = _containers(synth)
+    for name in ("comfyui", "runner"):
+        mounts = {m["SourceVolume"]: m["ContainerPath"] for m in containers[name]["MountPoints"]}
+        assert mounts["model-cache"] == CONTAINER_CACHE_PATH
+    environment = {item["Name"]: item["Value"] for item in containers["runner"]["Environment"]}
+    assert environment["MODEL_CACHE_DIR"] == CONTAINER_CACHE_PATH
+    assert environment["MODEL_CACHE_BYTES"] == str(ServiceConfig().model_cache_gib * 1024**3)

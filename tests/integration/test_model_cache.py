@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -12,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from gpu_runner.job_models import ModelRejected, make_models_local
 from gpu_runner.model_cache import STATE_DIR, ModelCache, ModelCorrupt, ModelNotFound
 from shared.aws.clients import AwsClients
 from shared.aws.models import ModelLibrary, ModelMismatch, ModelObject
+from shared.errors import ServiceUnavailable
+from shared.file_inputs import FileInputCatalog
 from shared.model_refs import ModelRef
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -176,3 +181,38 @@ def test_a_dead_runners_partial_download_is_removed_but_a_live_one_is_not(
         assert sorted(p.name for p in partials.iterdir()) == ["live.part"]
     finally:
         os.close(live)
+
+
+class ReplacedMidFetch(CountingLibrary):
+    """S3's answer when the object changed since the HEAD: 412 on the ETag-pinned range."""
+
+    def read_range(self, model: ModelObject, start: int, end: int) -> bytes:
+        raise ClientError(
+            {"Error": {"Code": "PreconditionFailed", "Message": "At least one failed"}}, "GetObject"
+        )
+
+
+def test_a_transient_fetch_failure_releases_and_a_missing_model_is_named_for_the_job(
+    tmp_path: Path, library: Any
+) -> None:
+    ref = ModelRef("checkpoints", "moving.safetensors")
+    library.upload(ref, model_file(tmp_path, "moving", 3 * PART, 9))
+    flaky = ReplacedMidFetch(library._s3, library.bucket, "models/")
+    with pytest.raises(ServiceUnavailable):
+        cache_at(tmp_path / "cache", flaky).acquire(ref)
+    assert not (tmp_path / "cache" / "checkpoints" / "moving.safetensors").exists()
+    retried = cache_at(tmp_path / "cache", library).acquire(ref)
+    assert retried.fetched  # the next try fetches it
+    retried.release()
+
+    catalog = FileInputCatalog(model_inputs={"CheckpointLoaderSimple": {"ckpt_name": "checkpoints"}})
+    graph = {
+        "7": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "moving.safetensors"}},
+        "8": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "absent.safetensors"}},
+    }
+    cache = cache_at(tmp_path / "cache", library)
+    with pytest.raises(ModelRejected, match="node 8") as rejected:
+        asyncio.run(make_models_local(cache, graph, catalog))
+    assert rejected.value.node_id == "8" and "checkpoints/absent.safetensors" in str(rejected.value)
+    # What the failed job held is let go: the model it did get can be evicted again.
+    assert cache.make_room(10**9 * 2) == [ref]
