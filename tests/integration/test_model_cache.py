@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -216,3 +217,22 @@ def test_a_transient_fetch_failure_releases_and_a_missing_model_is_named_for_the
     assert rejected.value.node_id == "8" and "checkpoints/absent.safetensors" in str(rejected.value)
     # What the failed job held is let go: the model it did get can be evicted again.
     assert cache.make_room(10**9 * 2) == [ref]
+
+
+def test_the_platform_command_uploads_with_the_hash_and_refuses_a_taken_name(
+    tmp_path: Path, library: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from admin.__main__ import main
+
+    where = ["models", "--region", "us-east-1", "--location", "s3://models-bucket/models/"]
+    source = model_file(tmp_path, "ink.safetensors", 2000, 11)
+    assert main([*where, "upload", "loras", str(source), "--name", "styles/ink.safetensors"]) == 0
+    stored = json.loads(capsys.readouterr().out)
+    assert stored["key"] == "models/loras/styles/ink.safetensors"
+    assert stored["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert main([*where, "list", "--folder", "loras"]) == 0
+    assert [m["name"] for m in json.loads(capsys.readouterr().out)] == ["styles/ink.safetensors"]
+    other = model_file(tmp_path, "other.safetensors", 2000, 12)
+    assert main([*where, "upload", "loras", str(other), "--name", "styles/ink.safetensors"]) == 2
+    assert "already holds another model" in capsys.readouterr().err
+    assert main([*where, "upload", "loras", str(other), "--name", "../escape.safetensors"]) == 2
