@@ -56,52 +56,61 @@ def with_models(checkpoint: str, lora: str | None = None) -> dict[str, Any]:
 
 
 @pytest.fixture
-def runner_with_cache(moto_aws: Any, tmp_path: Path) -> Iterator[tuple[Harness, Path]]:
+def runner_with_cache(moto_aws: Any, tmp_path: Path) -> Iterator[tuple[Harness, Path, bytes]]:
+    """A runner beside a simulator that reads its cache; the checkpoint is in the library before it
+    starts, and its warm-up workflow names it."""
     clients, resources = moto_aws
+    checkpoint = upload(
+        ModelLibrary(clients.s3, resources.bucket, "models/"), tmp_path, CHECKPOINT, 300 * 1024
+    )
     cache = tmp_path / "model-cache"
     cache.mkdir()
     paths = cache / "extra_model_paths.yaml"
     paths.write_text(extra_model_paths_yaml(str(cache)))
-    with SimulatorServer(data_dir=tmp_path / "comfy", step_delay=0.01, extra_model_paths=paths) as sim:
+    comfy = tmp_path / "comfy"
+    with SimulatorServer(data_dir=comfy, step_delay=0.01, extra_model_paths=paths) as sim:
         harness = Harness(clients, resources, sim)
         harness.settings = harness.settings.model_copy(
             update={
                 "model_cache_dir": str(cache),
                 "model_part_bytes": 64 * 1024,
+                "warmup_workflow": json.dumps(with_models(CHECKPOINT.name)),
                 # ComfyUI's folders too, so file inputs are probed beside model inputs, as in a task.
-                **{
-                    f"comfyui_{kind}_dir": str(tmp_path / "comfy" / kind)
-                    for kind in ("input", "output", "temp")
-                },
+                **{f"comfyui_{kind}_dir": str(comfy / kind) for kind in ("input", "output", "temp")},
             }
         )
         harness.runner = Runner(harness.settings, clients)
         harness.start()
         try:
-            yield harness, cache
+            yield harness, cache, checkpoint
         finally:
             harness.stop()
 
 
-def test_the_runner_fetches_a_jobs_models_once_and_fails_a_job_naming_a_missing_one(
-    moto_aws: Any, runner_with_cache: tuple[Harness, Path], tmp_path: Path
+def test_the_runner_warms_up_fetches_a_jobs_models_once_and_fails_a_job_naming_a_missing_one(
+    moto_aws: Any, runner_with_cache: tuple[Harness, Path, bytes], tmp_path: Path
 ) -> None:
     clients, resources = moto_aws
-    harness, cache = runner_with_cache
-    library = ModelLibrary(clients.s3, resources.bucket, "models/")
-    checkpoint = upload(library, tmp_path, CHECKPOINT, 300 * 1024)
-    upload(library, tmp_path, LORA, 40 * 1024)
+    harness, cache, checkpoint = runner_with_cache
+    lora = upload(ModelLibrary(clients.s3, resources.bucket, "models/"), tmp_path, LORA, 40 * 1024)
 
+    # The checkpoint came with the warm-up; the LoRA is fetched by the job itself.
     first = harness.run_until_terminal(harness.submit(with_models(CHECKPOINT.name, LORA.name)))
     assert first.status is JobStatus.SUCCEEDED, first.error
     assert first.timings is not None and first.timings.models_ms is not None
-    on_disk = cache / "checkpoints" / CHECKPOINT.name
-    assert on_disk.read_bytes() == checkpoint
-    inode = on_disk.stat().st_ino
+    on_disk = [cache / "checkpoints" / CHECKPOINT.name, cache / "loras" / LORA.name]
+    assert [path.read_bytes() for path in on_disk] == [checkpoint, lora]
+    inodes = [path.stat().st_ino for path in on_disk]
 
-    second = harness.run_until_terminal(harness.submit(with_models(CHECKPOINT.name)))
+    second = harness.run_until_terminal(harness.submit(with_models(CHECKPOINT.name, LORA.name)))
     assert second.status is JobStatus.SUCCEEDED, second.error
-    assert on_disk.stat().st_ino == inode  # the same file: nothing was fetched again
+    assert [path.stat().st_ino for path in on_disk] == inodes  # the same files: nothing fetched again
+    # The warm-up ran to its end in ComfyUI before the first job, and left no file behind.
+    history = json.loads(urllib.request.urlopen(f"{harness.sim.url}/history", timeout=5).read())
+    warm_up, *jobs = list(history)
+    assert jobs == [first.prompt_id, second.prompt_id]
+    assert history[warm_up]["status"]["status_str"] == "success"
+    assert [p for p in (cache.parent / "comfy" / "output").rglob("*") if p.is_file()] == []
 
     # Named after the API's check (deleted meanwhile, or submitted before any catalog): input_error.
     missing = harness.run_until_terminal(harness.submit(with_models("gone.safetensors")))
@@ -171,40 +180,3 @@ def test_the_api_lists_the_library_and_refuses_a_job_naming_a_model_it_lacks(
     upload(library, tmp_path, ModelRef("checkpoints", "just-now.safetensors"), 64)
     for name in (CHECKPOINT.name, "v1-5-pruned-emaonly.safetensors", "just-now.safetensors"):
         assert api("POST", "/v1/jobs", {"workflow": with_models(name, LORA.name)}).status == 202
-
-
-def test_a_warm_up_workflow_runs_before_the_first_claim_and_leaves_nothing_behind(
-    moto_aws: Any, tmp_path: Path
-) -> None:
-    clients, resources = moto_aws
-    library = ModelLibrary(clients.s3, resources.bucket, "models/")
-    upload(library, tmp_path, CHECKPOINT, 64 * 1024)
-    cache = tmp_path / "model-cache"
-    cache.mkdir()
-    paths = cache / "extra_model_paths.yaml"
-    paths.write_text(extra_model_paths_yaml(str(cache)))
-    comfy = tmp_path / "comfy"
-    with SimulatorServer(data_dir=comfy, step_delay=0.01, extra_model_paths=paths) as sim:
-        harness = Harness(clients, resources, sim)
-        harness.settings = harness.settings.model_copy(
-            update={
-                "model_cache_dir": str(cache),
-                "warmup_workflow": json.dumps(with_models(CHECKPOINT.name)),
-                **{f"comfyui_{kind}_dir": str(comfy / kind) for kind in ("input", "output", "temp")},
-            }
-        )
-        harness.runner = Runner(harness.settings, clients)
-        harness.start()
-        try:
-            # The first job's model is local before the runner takes it: the warm-up fetched it.
-            job = harness.run_until_terminal(harness.submit(with_models(CHECKPOINT.name)))
-        finally:
-            harness.stop()
-        history = json.loads(urllib.request.urlopen(f"{sim.url}/history", timeout=5).read())
-    assert job.status is JobStatus.SUCCEEDED, job.error
-    # The warm-up ran to its end in ComfyUI first, then the job (whose model was already local).
-    warm_up, ran = list(history)
-    assert ran == job.prompt_id and warm_up != job.prompt_id
-    assert history[warm_up]["status"]["status_str"] == "success"
-    # Only the job's output went through S3; the warm-up's files are gone from ComfyUI's disk.
-    assert [p for p in (comfy / "output").rglob("*") if p.is_file()] == []
