@@ -27,9 +27,8 @@ from infra.models import (
 def test_a_gp3_volume_is_added_only_when_an_instance_type_has_no_nvme_store(
     instance_types: tuple[str, ...], volume: bool
 ) -> None:
-    config = ServiceConfig(instance_types=instance_types)
-    assert needs_cache_volume(config) is volume
-    device = cache_block_device(config)
+    assert needs_cache_volume(instance_types) is volume
+    device = cache_block_device(ServiceConfig(), instance_types)
     assert (device is not None) is volume
     if device is not None:
         assert device.device_name == CACHE_VOLUME_DEVICE
