@@ -24,8 +24,6 @@ from shared.settings import RunnerSettings
 
 # Where a Spot runner reads the interruption notice: the instance metadata service.
 INSTANCE_METADATA_URL = "http://169.254.169.254"
-# The instance's model files, on its root volume: every ComfyUI of a multi-GPU instance mounts them.
-MODEL_CACHE_HOST_PATH = "/var/lib/comfy-models"
 
 
 @dataclass(frozen=True)
