@@ -4,7 +4,7 @@ API says about a name the library lacks."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -127,3 +127,28 @@ def test_the_time_spent_on_models_is_a_metric(
     job_metrics.emit(job, None)
     document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert document["ModelFetchMs"] in (1234.0, [1234.0])
+
+
+class PublishedCatalog:
+    """A catalog store that has (or has not yet) a runner's publication."""
+
+    def __init__(self, catalog: FileInputCatalog | None) -> None:
+        self.catalog = catalog
+
+    def read(self) -> FileInputCatalog | None:
+        return self.catalog
+
+
+def test_routing_finds_a_workflows_models_by_the_published_model_inputs() -> None:
+    from functions.api.routing import models_named_by
+    from shared.aws.catalog import CachedCatalog, CatalogStore
+
+    # A custom loader whose input name no list knows: only the published catalog can tell.
+    workflow = {"1": {"class_type": "FancyLoader", "inputs": {"weights": "flux.safetensors"}}}
+    custom = FileInputCatalog(model_inputs={"FancyLoader": {"weights": "diffusion_models"}})
+    named = models_named_by(CachedCatalog(cast(CatalogStore, PublishedCatalog(custom)), 60))
+    assert named(workflow) == frozenset({("diffusion_models", "flux.safetensors")})
+    before_any_runner = models_named_by(CachedCatalog(cast(CatalogStore, PublishedCatalog(None)), 60))
+    assert before_any_runner(
+        {"1": {"class_type": "X", "inputs": {"ckpt_name": "a.safetensors"}}}
+    ) == frozenset({("checkpoints", "a.safetensors")})
