@@ -122,7 +122,7 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     if f := r.get("model_fetch"):
         rows.append(
             (
-                f"8. Model fetch from moto, {f['model_mib']} MiB: cache (ranged, parallel, hashed), MiB/s",
+                f"9. Model fetch from moto, {f['model_mib']} MiB: cache (ranged, parallel, hashed), MiB/s",
                 f"{f['cache_fetch_mib_s']}",
                 f"plain boto3 get_object {f['plain_boto3_get_object_mib_s']}, "
                 f"boto3 download_file {f['boto3_download_file_mib_s']}, "
@@ -132,7 +132,7 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         first, second = f["jobs"]
         rows.append(
             (
-                "8. A job's models: first job (fetch) / second job (cache hit), models_ms; runner S3 reads",
+                "9. A job's models: first job (fetch) / second job (cache hit), models_ms; runner S3 reads",
                 f"{first['models_ms']} / {second['models_ms']}",
                 f"S3 reads {first['runner_s3_reads']} / {second['runner_s3_reads']}",
             )
