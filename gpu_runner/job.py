@@ -30,6 +30,7 @@ from gpu_runner.outputs import OutputUploader, socket_outputs
 from gpu_runner.previews import LivePreviews
 from gpu_runner.progress import ProgressTracker, nodes_that_run
 from gpu_runner.staging import InputRejected, stage_job
+from gpu_runner.timings import AttemptClock
 from shared.aws.events import EventLog
 from shared.aws.job_timings import JobTimingsWriter
 from shared.aws.jobs import JobStore
@@ -114,6 +115,7 @@ class JobRun:
         # The attempt's own folder in ComfyUI's input and output folders, once staged.
         self._job_folder = ""
         self._models = JobModels()
+        self.clock = AttemptClock(job, settings.gpu_price_per_hour)
 
     def _log(self, message: str, **extra: Any) -> None:
         logger.info(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
@@ -194,6 +196,8 @@ class JobRun:
         return dict(json.loads(data))
 
     async def _record_models_time(self, milliseconds: int) -> None:
+        # The terminal write sets the whole timings map: it must carry this stage too.
+        self.clock.models_ms = milliseconds
         if self.deps.models is None or self.deps.timings is None or not await self.lease.holds():
             return
         self._log("models local", ms=milliseconds, fetched=[str(m.ref) for m in self._models.fetched])
@@ -286,6 +290,7 @@ class JobRun:
 
     async def _conclude(self, outcome: PromptOutcome) -> None:
         self._outcome = outcome
+        self.clock.executed(outcome.started_ms, outcome.finished_ms)
         reason = self.stop.reason
         if self.lease.lost:
             self._log("lease lost or job ended elsewhere; leaving it", reason=reason)
@@ -319,7 +324,9 @@ class JobRun:
         uploader = OutputUploader(self.deps.comfy, self.deps.artifacts, self.lease.ensure)
         try:
             await self._clear_earlier_attempts()
+            self.clock.upload_started()
             outputs = await uploader.upload(self.job.owner, self.job.job_id, self.attempt, produced, sent)
+            self.clock.upload_finished()
         except FileNotFoundError as missing:
             # ComfyUI named a file it cannot serve: running the prompt again would name it again.
             # Anything else (S3 or ComfyUI unreachable) is transient and releases the job for a retry.
@@ -367,6 +374,7 @@ class JobRun:
             now_ms(),
             outputs=outputs,
             error=error,
+            cost=self.clock.result(),
         )
         if job is None:
             current = await asyncio.to_thread(self.deps.store.get, self.job.job_id)

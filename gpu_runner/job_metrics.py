@@ -44,4 +44,22 @@ def emit(job: Job, outcome: PromptOutcome | None) -> None:
         metrics.add_metric(
             name=JobMetric.ORCHESTRATION_OVERHEAD_MS, unit=MetricUnit.Milliseconds, value=overhead
         )
+    _timings(metrics, job)
     metrics.flush_metrics()
+
+
+def _timings(metrics: EphemeralMetrics, job: Job) -> None:
+    timings = job.timings
+    parts = (
+        (JobMetric.QUEUED_MS, timings.queued_ms if timings else None),
+        (JobMetric.EXECUTION_MS, timings.execution_ms if timings else None),
+        (JobMetric.UPLOAD_MS, timings.upload_ms if timings else None),
+    )
+    for name, milliseconds in parts:
+        if milliseconds is not None:
+            metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
+    if job.gpu_seconds is not None:
+        metrics.add_metric(name=JobMetric.GPU_SECONDS, unit=MetricUnit.Seconds, value=job.gpu_seconds)
+    if job.gpu_cost_usd is not None:
+        # CloudWatch has no currency unit: the name carries it.
+        metrics.add_metric(name=JobMetric.GPU_COST_USD, unit=MetricUnit.NoUnit, value=job.gpu_cost_usd)

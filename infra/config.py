@@ -136,6 +136,9 @@ class ServiceConfig:
     runner_memory_reservation_mib: int = 1024
     # GPU instance types for the runner fleet; more than one makes a mixed-instances group.
     instance_types: tuple[str, ...] = ("g5.xlarge",)
+    # USD per instance hour (g5.xlarge on demand in us-east-1): each job's GPU cost is its GPU seconds at
+    # this price. Set it to what the fleet really pays (a Savings Plan, Spot, another region or type).
+    gpu_price_per_hour: float = 1.006
     root_volume_gib: int = 200
     # The root volume's gp3 throughput and IOPS: pulling a ~10 GB image is bound by them (gp3's base is
     # 125 MiB/s and 3000 IOPS).
@@ -296,6 +299,7 @@ class ServiceConfig:
                 not self.models_bucket or bool(_BUCKET.match(self.models_bucket)),
                 "modelsBucket must be an S3 bucket name",
             ),
+            (self.gpu_price_per_hour >= 0, "gpuPricePerHour must not be negative"),
             (
                 GP3_THROUGHPUT_MIBPS[0] <= self.root_volume_throughput_mibps <= GP3_THROUGHPUT_MIBPS[1],
                 f"rootVolumeThroughputMiBps must be in {list(GP3_THROUGHPUT_MIBPS)}",
@@ -479,6 +483,7 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "comfyuiUser": ("comfyui_user", _str),
     "runnerMemoryReservationMiB": ("runner_memory_reservation_mib", _int),
     "instanceTypes": ("instance_types", _strings),
+    "gpuPricePerHour": ("gpu_price_per_hour", _float),
     "rootVolumeGiB": ("root_volume_gib", _int),
     "rootVolumeThroughputMiBps": ("root_volume_throughput_mibps", _int),
     "rootVolumeIops": ("root_volume_iops", _int),

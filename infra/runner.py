@@ -130,7 +130,9 @@ class GpuRunners(Construct):
             self, "Logs", retention=config.log_retention, removal_policy=RemovalPolicy.DESTROY
         )
         self.comfyui = self._comfyui_container()
-        self.runner = self._runner_container({**settings, **runner_folder_environment()})
+        self.runner = self._runner_container(
+            {**settings, **runner_folder_environment(), "GPU_PRICE_PER_HOUR": str(config.gpu_price_per_hour)}
+        )
         # ComfyUI's input, output and temp folders are volumes of the task, mounted in both containers.
         share_comfyui_folders(
             self.task_definition,

@@ -102,6 +102,10 @@ class Job(BaseModel):
     workflow_s3_key: str | None = None
     enqueue_pending: str | None = None
     webhook: JobWebhook | None = None
+    timings: JobTimings | None = None
+    # Seconds the attempt that ended the job held its GPU, and what they cost at the instance's price.
+    gpu_seconds: float | None = None
+    gpu_cost_usd: float | None = None
     # Epoch seconds after which DynamoDB's TTL may delete the item.
     expires_at: int | None = None
     # The runner pool it runs in (None: the default pool) and its lane there ("priority" or None).

@@ -97,6 +97,8 @@ class JobAttr:
     EVENT_SEQ = "event_seq"
     # A map: where the job's time went, stage by stage (shared.models.JobTimings).
     TIMINGS = "timings"
+    GPU_SECONDS = "gpu_seconds"
+    GPU_COST_USD = "gpu_cost_usd"
 
 
 class IdempotencyAttr:
@@ -325,6 +327,12 @@ class JobMetric:
     ORCHESTRATION_OVERHEAD_MS = "OrchestrationOverheadMs"
     # Time a job spent making its models local (0 when all were in the runner's cache).
     MODEL_FETCH_MS = "ModelFetchMs"
+    # The job's timings (shared.models.JobTimings) and GPU cost, one value each per finished job.
+    QUEUED_MS = "QueuedMs"
+    EXECUTION_MS = "ExecutionMs"
+    UPLOAD_MS = "UploadMs"
+    GPU_SECONDS = "GpuSeconds"
+    GPU_COST_USD = "GpuCostUsd"
 
 
 class GpuMetric:

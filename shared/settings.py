@@ -186,6 +186,8 @@ class RunnerSettings(ResourceSettings):
     # Run before the first claim so the first job finds its model loaded: a template name (its
     # defaults), or an API-format workflow as JSON. Empty: no warm-up.
     warmup_workflow: str = ""
+    # The GPU instance's on-demand price in USD per hour: each job's GPU cost is its GPU seconds at it.
+    gpu_price_per_hour: float = Field(default=0.0, ge=0)
     # Fault injection for crash tests: the runner kills itself (SIGKILL) on reaching this step.
     crash_at_step: Literal["", "after_claim", "mid_run", "after_upload", "after_finish"] = ""
     log_level: str = "INFO"

@@ -51,6 +51,10 @@ class JobView(BaseModel):
     pool: str = Field(default="default", description="The runner pool the job runs in")
     webhook: JobWebhook | None = Field(default=None, description="Where this job's events are also sent")
     timings: JobTimings | None = Field(default=None, description="Where the job's time went, in ms")
+    gpu_seconds: float | None = Field(default=None, description="Seconds the job held its GPU")
+    gpu_cost_usd: float | None = Field(
+        default=None, description="The GPU seconds at the instance's configured hourly price"
+    )
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -89,4 +93,6 @@ def job_view(job: Job, presign: Callable[[str], str]) -> JobView:
         params=job.params,
         webhook=job.webhook,
         timings=job.timings,
+        gpu_seconds=job.gpu_seconds,
+        gpu_cost_usd=job.gpu_cost_usd,
     )

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from shared.aws.items import deserialize, job_from_item, job_to_item, serialize, value
 from shared.error_size import bounded
 from shared.errors import ServiceUnavailable
+from shared.gpu_cost import AttemptCost
 from shared.models import ACTIVE_STATUSES, ErrorCode, Job, JobError, JobStatus, OutputFile
 from shared.names import (
     ENQUEUE_PENDING_VALUE,
@@ -401,6 +402,7 @@ class JobStore:
         *,
         outputs: list[OutputFile] | None = None,
         error: JobError | None = None,
+        cost: AttemptCost | None = None,
     ) -> Job | None:
         """Move the job to a terminal state, fenced by the attempt. Success is refused once a cancel was
         asked for: the runner then ends the job canceled."""
@@ -415,6 +417,10 @@ class JobStore:
             sets[JobAttr.OUTPUTS] = [o.model_dump(mode="json") for o in outputs]
         if error is not None:
             sets[JobAttr.ERROR] = _error_value(error)
+        if cost is not None:
+            sets[JobAttr.TIMINGS] = cost.timings.model_dump(exclude_none=True)
+            sets[JobAttr.GPU_SECONDS] = cost.gpu_seconds
+            sets[JobAttr.GPU_COST_USD] = cost.gpu_cost_usd
         return self._fenced(
             job_id,
             attempt,

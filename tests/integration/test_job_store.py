@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord, JobStore
-from shared.models import ErrorCode, Job, JobError, JobStatus, OutputFile
+from shared.gpu_cost import gpu_cost
+from shared.models import ErrorCode, Job, JobError, JobStatus, JobTimings, OutputFile
 
 NOW = 1_800_000_000_000
 
@@ -100,6 +101,18 @@ def test_success_stores_outputs_and_clears_the_lease(store: JobStore) -> None:
         None,
         100,
     )
+
+
+def test_the_terminal_write_keeps_the_attempts_timings_and_gpu_cost(store: JobStore) -> None:
+    store.create(new_job(), None, 0)
+    store.claim("j1", "r", NOW, NOW + 1000)
+    cost = gpu_cost(JobTimings(queued_ms=900, execution_ms=4_000, upload_ms=500), price_per_hour=1.2)
+    store.finish("j1", 1, JobStatus.SUCCEEDED, NOW + 5, outputs=[], cost=cost)
+    stored = store.get("j1")
+    assert stored is not None
+    assert stored.timings == JobTimings(queued_ms=900, execution_ms=4_000, upload_ms=500)
+    assert (stored.gpu_seconds, stored.gpu_cost_usd) == (4.5, cost.gpu_cost_usd)
+    assert stored.gpu_cost_usd == pytest.approx(4.5 * 1.2 / 3600)
 
 
 def test_cancel_of_a_queued_job_is_immediate_and_owner_scoped(store: JobStore) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from gpu_runner import job_metrics
 from gpu_runner.follow import OutcomeKind, PromptOutcome
-from shared.models import Job, JobStatus
+from shared.models import Job, JobStatus, JobTimings
 
 
 def test_a_finished_job_emits_its_count_and_timings(
@@ -40,3 +40,27 @@ def test_a_job_that_never_ran_emits_no_timings(
     job_metrics.emit(job, None)
     document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "JobsCanceled" in document and "RunTimeMs" not in document
+
+
+def test_a_finished_job_emits_its_timings_and_gpu_cost(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    job = Job(
+        job_id="j",
+        owner="o",
+        status=JobStatus.SUCCEEDED,
+        created_at=1_000,
+        updated_at=9_000,
+        timings=JobTimings(queued_ms=2_000, execution_ms=5_000, upload_ms=400),
+        gpu_seconds=5.4,
+        gpu_cost_usd=0.0015,
+    )
+    job_metrics.emit(job, None)
+    document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert document["QueuedMs"] in (2000.0, [2000.0])
+    assert document["ExecutionMs"] in (5000.0, [5000.0])
+    assert document["UploadMs"] in (400.0, [400.0])
+    assert "ModelFetchMs" not in document  # no fetch measured: no value rather than a zero
+    assert document["GpuSeconds"] in (5.4, [5.4])
+    assert document["GpuCostUsd"] in (0.0015, [0.0015])
