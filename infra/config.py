@@ -186,6 +186,11 @@ class ServiceConfig:
     certificate_arn: str | None = None
     log_retention_days: int = 30
     log_level: str = "INFO"
+    # Lambda's own START/END/REPORT lines are INFO: about 360 bytes an invocation, not written at WARN.
+    lambda_system_log_level: str = "WARN"
+    # The share of REST requests X-Ray traces (a sampling rule without a reservoir, so the share holds at
+    # any traffic); the functions follow the API's decision.
+    xray_sampling_rate: float = 0.05
     lambda_architecture: str = "arm64"
     api_memory_mib: int = 1024
     # Concurrent executions reserved for (and capping) the REST API function, so that it cannot take the
@@ -300,6 +305,11 @@ class ServiceConfig:
                 "modelsBucket must be an S3 bucket name",
             ),
             (self.gpu_price_per_hour >= 0, "gpuPricePerHour must not be negative"),
+            (0 <= self.xray_sampling_rate <= 1, "xraySamplingRate must be between 0 and 1"),
+            (
+                self.lambda_system_log_level in ("DEBUG", "INFO", "WARN"),
+                "lambdaSystemLogLevel must be DEBUG, INFO or WARN",
+            ),
             (
                 GP3_THROUGHPUT_MIBPS[0] <= self.root_volume_throughput_mibps <= GP3_THROUGHPUT_MIBPS[1],
                 f"rootVolumeThroughputMiBps must be in {list(GP3_THROUGHPUT_MIBPS)}",
@@ -517,6 +527,8 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "certificateArn": ("certificate_arn", _optional_str),
     "logRetentionDays": ("log_retention_days", _int),
     "logLevel": ("log_level", _str),
+    "lambdaSystemLogLevel": ("lambda_system_log_level", _str),
+    "xraySamplingRate": ("xray_sampling_rate", _float),
     "lambdaArchitecture": ("lambda_architecture", _str),
     "apiMemoryMiB": ("api_memory_mib", _int),
     "apiReservedConcurrency": ("api_reserved_concurrency", _int),

@@ -1,7 +1,9 @@
 """A function of this service: one construct instead of a copy-pasted Lambda block per entry point.
 
 Each function gets its own role holding only the statements the stack adds with :meth:`allow`, its
-own log group, X-Ray tracing, and an environment checked against the settings model it reads.
+own log group, X-Ray tracing that follows the caller's sampling decision (the REST API's sampling rule,
+``infra.tracing``), JSON logs without Lambda's START/END/REPORT lines (system log level WARN), and an
+environment checked against the settings model it reads.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from pydantic_settings import BaseSettings
 from infra.bundling import RUNTIME
 from infra.config import ServiceConfig
 from infra.environment import service_environment
+
+# Python's level names where Lambda's differ.
+_LAMBDA_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
 class ServiceFunction(Construct):
@@ -71,7 +76,14 @@ class ServiceFunction(Construct):
             memory_size=memory_mib or config.function_memory_mib,
             timeout=timeout or Duration.seconds(30),
             reserved_concurrent_executions=reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
+            # Traced when the caller sampled the request: active tracing would start a trace on every
+            # invocation at a million jobs a month (1 a second, then 5 %), at $5 per million traces.
+            tracing=lambda_.Tracing.PASS_THROUGH,
+            logging_format=lambda_.LoggingFormat.JSON,
+            system_log_level_v2=lambda_.SystemLogLevel[config.lambda_system_log_level],
+            application_log_level_v2=lambda_.ApplicationLogLevel[
+                _LAMBDA_LEVELS.get(config.log_level, config.log_level)
+            ],
             environment=service_environment(settings_model, settings, log_level=config.log_level),
         )
 

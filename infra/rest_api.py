@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra.config import ServiceConfig
 from infra.function import ServiceFunction
+from infra.tracing import rest_sampling_rule
 from shared.names import PUBLIC_REST_PATHS, usage_plan_name
 
 _QUOTA_PERIODS = {"DAY": apigw.Period.DAY, "WEEK": apigw.Period.WEEK, "MONTH": apigw.Period.MONTH}
@@ -76,6 +77,7 @@ class RestApi(Construct):
         )
         self.public_methods = self._public_resources(handler)
         self.stage = self.api.deployment_stage
+        self.sampling_rule = rest_sampling_rule(self, self.api, self.stage, config)
         self.usage_plans: dict[str, apigw.UsagePlan] = {}
         for tier in config.tiers:
             plan = self.api.add_usage_plan(

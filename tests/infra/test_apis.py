@@ -126,3 +126,14 @@ def test_the_outputs_give_the_urls_and_the_usage_plans(synth: Synth) -> None:
     assert "/v1/" in json.dumps(outputs["RestApiUrl"]["Value"])
     assert "wss://" in json.dumps(outputs["WebSocketUrl"]["Value"])
     assert "https://" in json.dumps(outputs["WebSocketManagementUrl"]["Value"])
+
+
+def test_one_sampling_rule_traces_a_fixed_share_of_the_stage_with_no_reservoir(synth: Synth) -> None:
+    (rule,) = synth.resources("AWS::XRay::SamplingRule").values()
+    spec = rule["SamplingRule"]
+    assert spec["FixedRate"] == ServiceConfig().xray_sampling_rate == 0.05
+    # A reservoir would trace every request at low traffic (1 a second is a million jobs a month).
+    assert spec["ReservoirSize"] == 0
+    assert spec["ServiceType"] == "AWS::ApiGateway::Stage"
+    api = synth.logical_id(synth.stack.rest.api)
+    assert api in json.dumps(spec["ResourceARN"]) and ServiceConfig().stage in json.dumps(spec["ResourceARN"])

@@ -84,14 +84,18 @@ def test_function_environment_is_what_its_settings_model_reads(synth: Synth, han
 
 
 @pytest.mark.parametrize("handler", sorted(FUNCTIONS))
-def test_function_runs_python_311_on_arm_with_tracing_and_its_own_role_and_logs(
+def test_function_runs_python_311_on_arm_with_sampled_tracing_and_its_own_role_and_quiet_logs(
     synth: Synth, handler: str
 ) -> None:
     props = _functions_by_handler(synth)[handler]
     assert props["Runtime"] == "python3.11"
     assert props["Architectures"] == ["arm64"]
-    assert props["TracingConfig"] == {"Mode": "Active"}
+    # Traced when the REST API's sampling rule traced the request, never on their own.
+    assert props["TracingConfig"] == {"Mode": "PassThrough"}
     assert "LogGroup" in props["LoggingConfig"]
+    # No START/END/REPORT lines: about 360 bytes an invocation.
+    assert props["LoggingConfig"]["SystemLogLevel"] == "WARN"
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
 
 
 def test_functions_do_not_share_roles(synth: Synth) -> None:
