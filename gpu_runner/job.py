@@ -43,7 +43,6 @@ from shared.names import attempt_outputs_prefix
 from shared.settings import RunnerSettings
 
 PROMPT_NAMESPACE = uuid.UUID("6f1c1a5e-3b5e-4c61-9a57-0c4f2a3e9b10")
-PROGRESS_WRITE_SECONDS = 1.0
 TRANSIENT = (ComfyUnavailable, ServiceUnavailable, ClientError, BotoCoreError)
 
 
@@ -106,7 +105,8 @@ class JobRun:
         self.events = AttemptEvents(deps.event_log, job, self.lease)
         self.previews = LivePreviews(job.job_id, deps.notifier, self.events, self.lease)
         self._tracker: ProgressTracker | None = None
-        self._last_progress_write = 0.0
+        # The first progress write comes one interval into the attempt: a short job writes none.
+        self._last_progress_write = time.monotonic()
         self._progress_write: asyncio.Task[Any] | None = None
         # The graph as sent to ComfyUI (the job item has none when its workflow lives in S3).
         self._graph: dict[str, Any] = {}
@@ -263,11 +263,12 @@ class JobRun:
         return str(node.get("class_type")) if isinstance(node, dict) else None
 
     def _on_progress(self, percent: float) -> None:
-        """Progress goes to DynamoDB at most once a second, off the frame loop."""
+        """Progress goes to DynamoDB at most every ``progress_write_seconds``, off the frame loop: the
+        WebSocket carries it live, the stored percent is for REST readers and a later attempt's start."""
         self.job.progress = percent
         now = time.monotonic()
         busy = self._progress_write is not None and not self._progress_write.done()
-        if busy or now - self._last_progress_write < PROGRESS_WRITE_SECONDS:
+        if busy or now - self._last_progress_write < self.deps.settings.progress_write_seconds:
             return
         self._last_progress_write = now
         self._progress_write = asyncio.create_task(self._write_progress(percent))

@@ -64,7 +64,8 @@ def replayed(job_id: str, through: int) -> dict[str, Any]:
 
 
 def status(job: Job, view: JobView | None = None) -> dict[str, Any]:
-    """A state change; a terminal one carries the outputs (with URLs) or the error."""
+    """A state change; a terminal one carries the outputs (with URLs) or the error, and the whole job as
+    ``GET /v1/jobs/{id}`` shows it, so a client that followed the job needs no read at the end."""
     frame: dict[str, Any] = {
         "type": "job.status",
         "job_id": job.job_id,
@@ -74,6 +75,7 @@ def status(job: Job, view: JobView | None = None) -> dict[str, Any]:
     if job.status.is_terminal and view is not None:
         frame["outputs"] = [o.model_dump(mode="json") for o in view.outputs]
         frame["error"] = view.error.model_dump(mode="json") if view.error else None
+        frame["job"] = view.model_dump(mode="json")
     return frame
 
 

@@ -144,6 +144,9 @@ class RunnerSettings(ResourceSettings):
     max_run_seconds: int = Field(default=3600, ge=1)
     # How often a job in hand reads its cancel flag (one small eventually consistent GetItem).
     cancel_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # How often a running job's percent is stored (each store rewrites the job item): subscribers get it
+    # live over the WebSocket; REST readers see it this stale at most.
+    progress_write_seconds: float = Field(default=15.0, gt=0, le=3600)
     stop_timeout_seconds: float = Field(default=100.0, ge=0)
     output_url_ttl_seconds: int = Field(default=3600, ge=60)
     # The https:// @connections endpoint of the WebSocket API's stage; empty turns fan-out off.

@@ -108,7 +108,8 @@ def test_a_runner_frozen_past_its_lease_changes_nothing_when_it_wakes(
     stack: Stack, sim: Simulator, aws: StackAws, tmp_path: Path, comfyui: str
 ) -> None:
     zombie_log = len(stack.runners)
-    zombie = stack.start_runner(COMFYUI_URL=sim.url, PREFETCH="0")
+    # Progress stored every second, so the test sees the job under way before it freezes the runner.
+    zombie = stack.start_runner(COMFYUI_URL=sim.url, PREFETCH="0", PROGRESS_WRITE_SECONDS="1")
     job_id = run_job(stack, sampler_workflow(80))  # about 4 s
     subscriber = Subscriber(stack, job_id)
     wait_until(lambda: aws.job(job_id).progress > 0, 20, "the job to make progress")
@@ -178,7 +179,7 @@ def test_sigterm_lets_the_job_in_hand_finish_within_the_stop_timeout(
 
 
 def test_a_comfyui_crash_is_survived(stack: Stack, sim: Simulator, aws: StackAws) -> None:
-    stack.start_runner(COMFYUI_URL=sim.url)
+    stack.start_runner(COMFYUI_URL=sim.url, PROGRESS_WRITE_SECONDS="1")
     job_id = run_job(stack, sampler_workflow(200))
     wait_until(lambda: aws.job(job_id).status is JobStatus.RUNNING, 20, "the job to run")
     reached = wait_until(lambda: aws.job(job_id).progress, 20, "some progress")

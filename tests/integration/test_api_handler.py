@@ -218,3 +218,27 @@ def test_an_aws_service_that_does_not_answer_is_a_503_never_a_500(
     assert answer.status == 503, answer.body
     assert answer.headers["retry-after"] == "1"
     assert "EndpointConnectionError" in answer.body["detail"]
+
+
+def test_a_submit_that_prefers_a_websocket_gets_its_url_with_a_token(
+    api: ApiCall, simple_workflow: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WS_TOKEN_SECRET", "s")
+    monkeypatch.setenv("WEBSOCKET_URL", "ws://127.0.0.1:1/local")
+    asked = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Prefer": "websocket"})
+    assert asked.status == 202
+    assert asked.headers["websocket-url"].startswith("ws://127.0.0.1:1/local?token=")
+    assert asked.headers["preference-applied"] == "websocket"
+    plain = api("POST", "/v1/jobs", {"workflow": simple_workflow})
+    assert "websocket-url" not in plain.headers and "preference-applied" not in plain.headers
+
+
+def test_without_a_websocket_api_the_preference_is_not_applied(
+    api: ApiCall, simple_workflow: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WS_TOKEN_SECRET", "s")
+    monkeypatch.delenv("WEBSOCKET_URL", raising=False)
+    answer = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Prefer": "websocket, wait=0"})
+    assert answer.status in (200, 202)
+    assert "websocket-url" not in answer.headers
+    assert answer.headers["preference-applied"] == "wait=0"

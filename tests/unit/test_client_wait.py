@@ -3,6 +3,7 @@ cannot outlast it. And a workflow in the wrong format reaches the API instead of
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -124,3 +125,96 @@ def test_the_client_still_names_its_own_arguments(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("COMFY_API_URL", raising=False)
     with pytest.raises(ValueError, match="base_url"):
         Client(api_key="k")
+
+
+class ScriptedSocket:
+    """A WebSocket that answers the subscribe with the given frames, in order."""
+
+    def __init__(self, frames: list[dict[str, Any]]) -> None:
+        self.frames = [json.dumps(f) for f in frames]
+        self.sent: list[str] = []
+
+    def settimeout(self, _timeout: float) -> None:
+        pass
+
+    def recv(self) -> str:
+        return self.frames.pop(0)
+
+    def send(self, text: str) -> None:
+        self.sent.append(text)
+
+    def close(self, timeout: float = 1) -> None:
+        pass
+
+
+def test_following_a_job_costs_one_request_the_submit() -> None:
+    done = {
+        **JOB,
+        "status": "succeeded",
+        "attempts": 1,
+        "progress": 100,
+        "outputs": [
+            {
+                "node_id": "9",
+                "filename": "a.png",
+                "content_type": "image/png",
+                "size": 3,
+                "url": "https://s3/a",
+            }
+        ],
+    }
+    transport = FakeTransport(response(202, JOB, {"WebSocket-Url": "ws://api.test/ws?token=t1"}))
+    client = client_over(transport)
+    urls: list[str] = []
+    frames = [
+        {"type": "job.snapshot", "job": JOB},
+        {
+            "type": "job.status",
+            "job_id": "j1",
+            "status": "succeeded",
+            "outputs": done["outputs"],
+            "job": done,
+        },
+    ]
+
+    def connect(url: str, _timeout: float) -> Any:
+        urls.append(url)
+        return ScriptedSocket(list(frames))
+
+    client.connect = connect  # type: ignore[method-assign]
+    job = client.submit({"1": {"class_type": "X", "inputs": {}}})
+    assert "websocket" in transport.requests[0].headers["Prefer"]
+    finished = client.wait(job.job_id, timeout=30)
+    # No token request, no read at the end: the terminal frame carried the job, URLs included.
+    assert len(transport.requests) == 1
+    assert urls == ["ws://api.test/ws?token=t1"]
+    assert (finished.status, finished.attempts, finished.outputs[0].url) == ("succeeded", 1, "https://s3/a")
+
+
+def test_a_second_watch_of_the_job_asks_for_a_fresh_token() -> None:
+    transport = FakeTransport(
+        response(202, JOB, {"WebSocket-Url": "ws://api.test/ws?token=t1"}),
+        response(
+            201, {"url": "ws://api.test/ws?token=t2", "token": "t2", "expires_at": "2030-01-01T00:00:00Z"}
+        ),
+    )
+    client = client_over(transport)
+    client.submit({"1": {"class_type": "X", "inputs": {}}})
+    socket_url = client._ws_url_for("j1")
+    assert socket_url() == "ws://api.test/ws?token=t1"
+    assert socket_url() == "ws://api.test/ws?token=t2"
+    assert transport.requests[1].path_url == "/v1/ws-tokens"
+
+
+def test_waiting_with_an_older_server_reads_the_job_at_the_end() -> None:
+    done = {**JOB, "status": "succeeded"}
+    transport = FakeTransport(response(200, done))
+    client = client_over(transport)
+    frames = [
+        {"type": "job.snapshot", "job": JOB},
+        {"type": "job.status", "job_id": "j1", "status": "succeeded", "outputs": []},
+    ]
+    client.connect = lambda _url, _timeout: ScriptedSocket(list(frames))  # type: ignore[method-assign]
+    client._socket_urls["j1"] = "ws://api.test/ws?token=t1"
+    assert client.wait("j1", timeout=30).status == "succeeded"
+    assert [r.path_url for r in transport.requests] == ["/v1/jobs/j1"]

@@ -9,7 +9,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,8 @@ class Client:
         self.session.headers.setdefault("User-Agent", "comfy-jobs-python/0.1")
         # Presigned S3 URLs must not receive the API key.
         self.storage = requests.Session()
+        # job id -> the WebSocket URL its submit answer carried, used by the first watch of the job.
+        self._socket_urls: dict[str, str] = {}
         for prefix, adapter in self.session.adapters.items():
             self.storage.mount(prefix, adapter)
 
@@ -79,11 +81,15 @@ class Client:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         wait: int | None = None,
+        prefer: Sequence[str] = (),
     ) -> requests.Response:
         """One API call with retries; raises an ``ApiError`` for any answer that is not 2xx."""
         headers = dict(headers or {})
+        preferences = list(prefer)
         if wait is not None:
-            headers["Prefer"] = f"wait={max(0, min(int(wait), MAX_WAIT))}"
+            preferences.insert(0, f"wait={max(0, min(int(wait), MAX_WAIT))}")
+        if preferences:
+            headers["Prefer"] = ", ".join(preferences)
         read_timeout = self.timeout + (MAX_WAIT if wait else 0)
         url = self.base_url + path
         attempt = 0
@@ -162,8 +168,14 @@ class Client:
             body["webhook"] = {"url": webhook, **({"events": webhook_events} if webhook_events else {})}
         # One key for every retry below, so a lost answer never becomes a second job.
         key = idempotency_key or str(uuid.uuid4())
-        response = self.request("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": key}, wait=wait)
-        return Job.from_dict(response.json())
+        # The WebSocket URL comes with the answer, so following the job costs no second request.
+        response = self.request(
+            "POST", "/v1/jobs", json=body, headers={"Idempotency-Key": key}, wait=wait, prefer=["websocket"]
+        )
+        job = Job.from_dict(response.json())
+        if url := response.headers.get("WebSocket-Url"):
+            self._socket_urls[job.job_id] = url
+        return job
 
     @property
     def webhooks(self) -> Webhooks:
@@ -250,6 +262,15 @@ class Client:
         """A WebSocket URL carrying a fresh short-lived token."""
         return str(self.request("POST", "/v1/ws-tokens").json()["url"])
 
+    def _ws_url_for(self, job_id: str) -> Callable[[], str]:
+        """The URL the job's submit answer carried, first (once: tokens are short-lived), then fresh ones."""
+
+        def url() -> str:
+            given = self._socket_urls.pop(job_id, None)
+            return given if given is not None else self.ws_url()
+
+        return url
+
     def connect(self, url: str, timeout: float) -> Any:
         """Opens a WebSocket; a subclass may override it (to trace or wrap the socket)."""
         return default_connect(url, timeout)
@@ -266,7 +287,7 @@ class Client:
         connect: Connect = self.connect
         return watch_job(
             job_id,
-            self.ws_url,
+            self._ws_url_for(job_id),
             timeout=timeout,
             reconnects=reconnects,
             connect=connect,
@@ -295,6 +316,10 @@ class Client:
                 if on_event is not None:
                     on_event(event)
                 if isinstance(event, StatusChange | Snapshot) and _ended(event):
+                    # The terminal frame carries the whole job, outputs' URLs included: no read needed.
+                    ended = event.job
+                    if ended is not None and ended.is_terminal:
+                        return ended
                     break
         except (ServiceUnavailable, ConnectionFailed):
             pass  # no WebSocket API here, or it keeps failing: polling still works

@@ -199,6 +199,8 @@ class StatusChange:
     outputs: list[Output] = field(default_factory=list)
     error: JobError | None = None
     seq: int | None = None
+    # The whole job, on a terminal change from a server that sends it.
+    job: Job | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -303,6 +305,7 @@ def parse_event(frame: dict[str, Any]) -> Event | Replayed | None:
             outputs=[Output.from_dict(o) for o in frame.get("outputs") or []],
             error=JobError.from_dict(frame.get("error")),
             seq=_seq(frame),
+            job=Job.from_dict(frame["job"]) if isinstance(frame.get("job"), dict) else None,
         )
     if kind == "error":
         return ErrorEvent(code=str(frame.get("code", "")), message=str(frame.get("message", "")))

@@ -8,9 +8,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.api.deps import IdempotencyKey, Jobs, Owner, PreferWait
+from functions.api.deps import Context, IdempotencyKey, Jobs, Owner, PreferWait
 from functions.api.json_body import JSON_BODY_RESPONSES, JsonBodyRoute
 from functions.api.problems import PROBLEM
+from functions.api.routes.ws_tokens import WEBSOCKET_URL_HEADER, prefers_websocket, websocket_token
 from functions.api.schemas import JobList, JobRequest
 from functions.observability import logger, metrics
 from shared.models import JobStatus
@@ -40,7 +41,13 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=JsonBodyRoute)
     responses={**JSON_BODY_RESPONSES, 202: {"links": JOB_LINKS}, 503: PROBLEM},
 )
 def submit_job(
-    request: Request, body: JobRequest, owner: Owner, jobs: Jobs, key: IdempotencyKey, wait: PreferWait
+    request: Request,
+    body: JobRequest,
+    owner: Owner,
+    jobs: Jobs,
+    key: IdempotencyKey,
+    wait: PreferWait,
+    ctx: Context,
 ) -> Response:
     """Queue a workflow, or a template with its params. Answers 202 with the job's receipt at once.
 
@@ -48,6 +55,8 @@ def submit_job(
     (`Idempotent-Replayed: true`) and never makes a second job; with a different body it is a 422.
     With `Prefer: wait=N` (N up to 20 seconds) the answer waits for the job: 200 with the finished job
     if it ends in time, else 202 with the job as it is then (`Preference-Applied: wait=N` either way).
+    With `Prefer: websocket` the answer carries a `WebSocket-Url` header: the WebSocket API's URL with a
+    fresh token, as `POST /v1/ws-tokens` gives, so a client that follows the job needs no second request.
 
     The body is JSON: send `Content-Type: application/json` (a body without a Content-Type, or with
     curl's default `application/x-www-form-urlencoded`, is read as JSON too; any other type is a 415).
@@ -55,15 +64,21 @@ def submit_job(
     outcome = jobs.submit(owner, body, key, request.url.path)
     logger.append_keys(job_id=outcome.job_id)
     headers = {"Location": f"/v1/jobs/{outcome.job_id}"}
+    applied = []
+    if prefers_websocket(request.headers.get("Prefer")) and (token := websocket_token(owner, ctx)):
+        headers[WEBSOCKET_URL_HEADER] = token.url
+        applied.append("websocket")
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     else:
         metrics.add_metric(name=JobMetric.SUBMITTED, unit=MetricUnit.Count, value=1)
         logger.info("job submitted")
     if wait is None:
+        if applied:
+            headers["Preference-Applied"] = ", ".join(applied)
         return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
     job = jobs.wait(owner, outcome.job_id, wait)
-    headers["Preference-Applied"] = f"wait={wait:g}"
+    headers["Preference-Applied"] = ", ".join([f"wait={wait:g}", *applied])
     status = 200 if job.status.is_terminal else 202
     return JSONResponse(jobs.view(job).model_dump(mode="json"), status_code=status, headers=headers)
 

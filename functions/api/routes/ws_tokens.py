@@ -8,12 +8,21 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from functions.api.context import ApiContext
 from functions.api.deps import Context, Owner
 from functions.api.problems import PROBLEM
 from shared.errors import ServiceUnavailable
 from shared.ws_tokens import issue_token
 
 router = APIRouter(prefix="/v1", tags=["websocket"])
+
+# The response header of POST /v1/jobs that carries the WebSocket URL when asked for (Prefer: websocket).
+WEBSOCKET_URL_HEADER = "WebSocket-Url"
+
+
+def prefers_websocket(prefer: str | None) -> bool:
+    """Whether a Prefer header (RFC 7240) holds the ``websocket`` preference."""
+    return any(part.split("=", 1)[0].strip().lower() == "websocket" for part in (prefer or "").split(","))
 
 
 class WsToken(BaseModel):
@@ -29,12 +38,20 @@ def create_ws_token(owner: Owner, ctx: Context) -> WsToken:
     Connect to `url`, then send `{"action": "subscribe", "job_id": ...}` to receive `job.snapshot`,
     `job.progress` and `job.status` frames for that job.
     """
-    settings = ctx.settings
-    secret = ctx.signing.keys().current
-    if not secret or not settings.websocket_url:
+    token = websocket_token(owner, ctx)
+    if token is None:
         raise ServiceUnavailable(
             "the WebSocket API is not configured for this deployment", retry_after_seconds=60
         )
+    return token
+
+
+def websocket_token(owner: str, ctx: ApiContext) -> WsToken | None:
+    """A fresh token for ``owner``, or None when this deployment has no WebSocket API."""
+    settings = ctx.settings
+    secret = ctx.signing.keys().current
+    if not secret or not settings.websocket_url:
+        return None
     token, expires_at = issue_token(secret, owner, int(ctx.clock()), settings.ws_token_ttl_seconds)
     return WsToken(
         token=token,
