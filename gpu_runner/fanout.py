@@ -2,12 +2,13 @@
 
 Each job has one channel: frames leave in order from one task, so a post never blocks the prompt
 loop and a slow or failing post delays nothing but later frames. Progress is coalesced to at most
-one frame per ``PROGRESS_INTERVAL`` per job (the newest wins); status frames are never dropped, and
+one frame per ``PROGRESS_INTERVAL`` per job (the newest wins), then to each subscriber's own rate and
+only when the percent moved (``gpu_runner.progress_gate``); status frames are never dropped, and
 no progress frame follows a terminal one. Every frame carries its attempt's guard, asked just before
 the post: a frame of an attempt that lost its lease is never sent. Subscribers are looked up for each
-frame that leaves (at most ten a second), so a subscriber sees every frame from the moment its
-subscription is visible in the by-job index. Previews go only to the subscriptions that asked for them;
-whether any did is known from each frame's lookup, so a job nobody watches for previews makes none.
+frame that leaves (at most ten a second), so a subscriber sees every frame due to it from the moment
+its subscription is visible in the by-job index. Previews go only to the subscriptions that asked for
+them; whether any did is known from each frame's lookup, so a job nobody watches for previews makes none.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from typing import Any
 
 from gpu_runner.log import logger
 from gpu_runner.notify import Guard
+from gpu_runner.progress_gate import ProgressGate
 from shared import frames
 from shared.aws.connections import ConnectionStore, Subscription
 from shared.aws.push import ConnectionPoster
 from shared.events import state_seq
-from shared.models import Job
+from shared.models import Job, JobStatus
 from shared.views import job_view
 
 PROGRESS_INTERVAL = 0.1
@@ -33,6 +35,7 @@ PROGRESS_INTERVAL = 0.1
 ENDED_REMEMBERED = 1024
 
 Outgoing = tuple[dict[str, Any], Guard | None]
+TERMINAL_VALUES = {status.value for status in JobStatus if status.is_terminal}
 
 
 class JobChannel:
@@ -103,6 +106,7 @@ class WebSocketNotifier:
         self._ended: OrderedDict[str, None] = OrderedDict()
         # Per job in hand: did any subscriber ask for previews, as of the latest lookup.
         self._previews_wanted: dict[str, bool] = {}
+        self._gates: dict[str, ProgressGate] = {}
         self.posts = 0
 
     def _channel(self, job_id: str) -> JobChannel | None:
@@ -164,6 +168,20 @@ class WebSocketNotifier:
         if channel is not None:
             channel.preview(frame, guard)
 
+    async def _due(self, job_id: str, frame: dict[str, Any]) -> list[str]:
+        """Whoever is subscribed now, read for every frame that leaves (a client that subscribed a
+        moment ago misses nothing after it, one Query per frame, at most ten a second); a progress
+        frame only to those its gate lets through, a preview only to those who asked for previews."""
+        found = await asyncio.to_thread(self._connections.subscriptions, job_id)
+        if job_id not in self._ended:
+            self._previews_wanted[job_id] = any(s.previews for s in found)
+        if frame.get("type") != "job.progress":
+            if frame.get("status") in TERMINAL_VALUES:
+                self._gates.pop(job_id, None)
+            return _recipients(found, frame)
+        gate = self._gates.setdefault(job_id, ProgressGate())
+        return gate.due(found, float(frame.get("percent", 0.0)))
+
     async def close(self) -> None:
         tasks = [channel.task for channel in self._channels.values()] + list(self._draining)
         if tasks:
@@ -172,12 +190,9 @@ class WebSocketNotifier:
 
     async def _post_to_subscribers(self, job_id: str, frame: dict[str, Any], guard: Guard | None) -> None:
         try:
-            # Whoever is subscribed now, for every frame: a client that subscribed a moment ago misses
-            # nothing that leaves after its subscription (one Query per frame, at most ten a second).
-            found = await asyncio.to_thread(self._connections.subscriptions, job_id)
-            if job_id not in self._ended:
-                self._previews_wanted[job_id] = any(s.previews for s in found)
-            subscribers = _recipients(found, frame)
+            subscribers = await self._due(job_id, frame)
+            if not subscribers:
+                return
             if guard is not None and not await guard.holds():
                 return
             # The last word is the clock, checked as each request leaves (see ConnectionPoster).

@@ -141,9 +141,10 @@ class DataStore(Construct):
                 index_name=index.name,
                 partition_key=_attribute(spec, index.partition_key),
                 sort_key=_attribute(spec, index.sort_key) if index.sort_key else None,
-                projection_type=(
-                    dynamodb.ProjectionType.KEYS_ONLY if index.keys_only else dynamodb.ProjectionType.ALL
-                ),
+                projection_type=dynamodb.ProjectionType[index.projection_type],
+                non_key_attributes=list(index.projection)
+                if index.projection_type == "INCLUDE" and index.projection
+                else None,
             )
         return table
 

@@ -364,7 +364,9 @@ class ComfyApiStack(Stack):
 
         api = self.api_function
         # TransactWriteItems is authorised item by item: PutItem on both tables covers the create.
-        api.allow(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
+        api.allow(
+            ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"], [jobs]
+        )
         api.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_BY_OWNER_INDEX)])
         api.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [idempotency])
         api.allow(["sqs:SendMessage"], pool_queues)

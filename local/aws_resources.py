@@ -55,7 +55,12 @@ def _create_table(clients: AwsClients, spec: TableSpec, name: str) -> None:
                 "IndexName": index.name,
                 "KeySchema": [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
                 + ([{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
-                "Projection": {"ProjectionType": "KEYS_ONLY" if index.keys_only else "ALL"},
+                "Projection": {"ProjectionType": index.projection_type}
+                | (
+                    {"NonKeyAttributes": list(index.projection)}
+                    if index.projection_type == "INCLUDE" and index.projection
+                    else {}
+                ),
             }
             for index in spec.indexes
         ]

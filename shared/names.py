@@ -47,6 +47,16 @@ class IndexSpec:
     sort_key: str | None = None
     # Only the keys are projected: an index that is only counted needs no copy of the items.
     keys_only: bool = False
+    # What the index holds besides the keys, for the queries that read it: None is every attribute
+    # (unless keys_only), () the keys only. Every write that changes a projected attribute writes the
+    # index too.
+    projection: tuple[str, ...] | None = None
+
+    @property
+    def projection_type(self) -> str:
+        if self.keys_only or self.projection == ():
+            return "KEYS_ONLY"
+        return "ALL" if self.projection is None else "INCLUDE"
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,7 @@ class ConnectionAttr:
     EXPIRES_AT = "expires_at"
     # On a subscription: the subscriber asked for live preview images.
     PREVIEWS = "previews"
+    PROGRESS_RATE = "progress_rate"
 
 
 class EventAttr:
@@ -171,8 +182,11 @@ JOBS_TABLE = TableSpec(
     partition_key=JobAttr.JOB_ID,
     ttl_attribute=JobAttr.EXPIRES_AT,
     indexes=(
-        IndexSpec(JOBS_BY_OWNER_INDEX, JobAttr.OWNER, JobAttr.CREATED_AT),
-        IndexSpec(JOBS_ENQUEUE_PENDING_INDEX, JobAttr.ENQUEUE_PENDING, JobAttr.CREATED_AT),
+        # Keys only: a listing reads its page of jobs whole (BatchGetItem), so no job update but its
+        # creation and deletion writes the index.
+        IndexSpec(JOBS_BY_OWNER_INDEX, JobAttr.OWNER, JobAttr.CREATED_AT, projection=()),
+        # The sweeper reads the job ids alone.
+        IndexSpec(JOBS_ENQUEUE_PENDING_INDEX, JobAttr.ENQUEUE_PENDING, JobAttr.CREATED_AT, projection=()),
         IndexSpec(JOBS_IN_FLIGHT_INDEX, JobAttr.IN_FLIGHT, JobAttr.CREATED_AT, keys_only=True),
     ),
     key_types=(
@@ -198,7 +212,15 @@ CONNECTIONS_TABLE = TableSpec(
     partition_key=ConnectionAttr.CONNECTION_ID,
     sort_key=ConnectionAttr.SUBSCRIPTION,
     ttl_attribute=ConnectionAttr.EXPIRES_AT,
-    indexes=(IndexSpec(CONNECTIONS_BY_JOB_INDEX, ConnectionAttr.JOB_ID, ConnectionAttr.CONNECTION_ID),),
+    # The fan-out reads who is subscribed, at what progress rate, and who asked for previews.
+    indexes=(
+        IndexSpec(
+            CONNECTIONS_BY_JOB_INDEX,
+            ConnectionAttr.JOB_ID,
+            ConnectionAttr.CONNECTION_ID,
+            projection=(ConnectionAttr.PROGRESS_RATE, ConnectionAttr.PREVIEWS),
+        ),
+    ),
     key_types=(
         (ConnectionAttr.CONNECTION_ID, "S"),
         (ConnectionAttr.SUBSCRIPTION, "S"),

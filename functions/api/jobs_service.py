@@ -39,7 +39,10 @@ from shared.views import JobView, job_view
 from shared.workflow import validate_workflow
 
 JOB_RETENTION_SECONDS = 90 * 24 * 3600
+# Prefer: wait reads the job first after this long, then backs off to at most the ceiling: a Lambda
+# held for a minute costs the same whatever it does, but each read is billed.
 WAIT_POLL_SECONDS = 0.25
+WAIT_POLL_MAX_SECONDS = 2.0
 # Without a configured secret a cursor is still bound to its owner, and a listing only reads its owner's jobs.
 UNSIGNED = ("unsigned",)
 
@@ -250,16 +253,25 @@ class JobsService:
         return jobs, next_cursor
 
     def wait(self, owner: str, job_id: str, seconds: float) -> Job:
-        """The job as soon as it is terminal, or as it is when ``seconds`` have passed."""
-        deadline = self._ctx.clock() + seconds
-        while True:
-            job = self.get(owner, job_id)
-            if job.status.is_terminal or self._ctx.clock() >= deadline:
-                return job
-            time.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - self._ctx.clock())))
+        """The job as soon as it is terminal, or as it is when ``seconds`` have passed.
 
-    def get(self, owner: str, job_id: str) -> Job:
-        job = self._ctx.store.get(job_id)
+        The polls in between read eventually consistently (half the price): states only move forward,
+        so a stale read can only be an earlier state, and the answer is read strongly at the end."""
+        deadline = self._ctx.clock() + seconds
+        pause = WAIT_POLL_SECONDS
+        consistent = True
+        while True:
+            job = self.get(owner, job_id, consistent=consistent)
+            if job.status.is_terminal:
+                return job
+            if self._ctx.clock() >= deadline:
+                return job if consistent else self.get(owner, job_id)
+            consistent = False
+            time.sleep(min(pause, max(0.0, deadline - self._ctx.clock())))
+            pause = min(pause * 2, WAIT_POLL_MAX_SECONDS)
+
+    def get(self, owner: str, job_id: str, consistent: bool = True) -> Job:
+        job = self._ctx.store.get(job_id, consistent=consistent)
         # Another owner's job is "not found", never "forbidden": that would confirm it exists.
         if job is None or job.owner != owner:
             raise JobNotFound(f"There is no job {job_id!r} for this API key.")

@@ -21,6 +21,7 @@ from shared.aws.push import ConnectionPoster
 from shared.aws.storage import ArtifactStore
 from shared.events import latest_seq, replay, state_seq
 from shared.names import WsAction
+from shared.progress_rate import requested_rate
 from shared.settings import WebSocketSettings
 from shared.views import job_view
 
@@ -107,6 +108,10 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
         poster.post(connection_id, frames.error("bad_request", options))
         return OK
     previews, after = options
+    rate = requested_rate(message)
+    if isinstance(rate, str):
+        poster.post(connection_id, frames.error("bad_request", rate))
+        return OK
     owner = _owner(event)
     job = deps.jobs.get(job_id)
     if job is None or job.owner != owner:
@@ -121,7 +126,9 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
     if after is not None:
         # Live frames start once the subscription is in, then the log fills in what came before: a
         # frame may come both ways (same seq) and live ones may come first; job.replayed ends the replay.
-        deps.connections.subscribe(connection_id, job_id, owner, expires, previews=previews)
+        deps.connections.subscribe(
+            connection_id, job_id, owner, expires, previews=previews, progress_rate=rate
+        )
         latest = deps.jobs.get(job_id) or job
         view = job_view(latest, presign) if latest.status.is_terminal else None
         missed = replay(latest, deps.events.after(job_id, after), after, view)
@@ -137,7 +144,7 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
     # runner's fan-out, which is harmless), so nothing is lost in between.
     view = job_view(job, presign)
     poster.post(connection_id, frames.snapshot(view, latest_seq(job, deps.events.latest(job_id))))
-    deps.connections.subscribe(connection_id, job_id, owner, expires, previews=previews)
+    deps.connections.subscribe(connection_id, job_id, owner, expires, previews=previews, progress_rate=rate)
     latest = deps.jobs.get(job_id) or job
     if latest.status.is_terminal or latest.status is not job.status:
         status = frames.status(latest, job_view(latest, presign))

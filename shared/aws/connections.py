@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from shared.aws.items import deserialize, serialize, value
 from shared.errors import ServiceUnavailable
 from shared.names import CONNECTIONS_BY_JOB_INDEX, ConnectionAttr
+from shared.progress_rate import DEFAULT_PROGRESS_RATE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,6 +28,8 @@ class Subscription:
     connection_id: str
     # Asked for live preview images (subscribe with previews: true); others are never sent one.
     previews: bool = False
+    # job.progress frames a second this subscriber asked for (shared.progress_rate)
+    progress_rate: float = DEFAULT_PROGRESS_RATE
 
 
 class ConnectionStore:
@@ -45,7 +48,14 @@ class ConnectionStore:
         )
 
     def subscribe(
-        self, connection_id: str, job_id: str, owner: str, expires_at: int, *, previews: bool = False
+        self,
+        connection_id: str,
+        job_id: str,
+        owner: str,
+        expires_at: int,
+        *,
+        previews: bool = False,
+        progress_rate: float = DEFAULT_PROGRESS_RATE,
     ) -> None:
         self._put(
             {
@@ -56,6 +66,7 @@ class ConnectionStore:
                 ConnectionAttr.EXPIRES_AT: expires_at,
                 # Only when asked: an item without it costs nothing more to write or read.
                 ConnectionAttr.PREVIEWS: True if previews else None,
+                ConnectionAttr.PROGRESS_RATE: progress_rate,
             }
         )
 
@@ -88,7 +99,8 @@ class ConnectionStore:
         return [s.connection_id for s in self.subscriptions(job_id)]
 
     def subscriptions(self, job_id: str) -> list[Subscription]:
-        """The job's subscriptions, by the ``by-job`` index, with what each asked for."""
+        """The job's subscriptions, by the ``by-job`` index, with what each asked for (the index projects
+        that and nothing more)."""
         found: list[Subscription] = []
         kwargs = {
             "TableName": self._table,
@@ -103,7 +115,9 @@ class ConnectionStore:
                 plain = deserialize(item)
                 found.append(
                     Subscription(
-                        plain[ConnectionAttr.CONNECTION_ID], bool(plain.get(ConnectionAttr.PREVIEWS))
+                        str(plain[ConnectionAttr.CONNECTION_ID]),
+                        bool(plain.get(ConnectionAttr.PREVIEWS)),
+                        float(plain.get(ConnectionAttr.PROGRESS_RATE, DEFAULT_PROGRESS_RATE)),
                     )
                 )
             last = response.get("LastEvaluatedKey")

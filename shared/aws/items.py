@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import zlib
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
 from shared.models import Job
 
@@ -16,6 +17,9 @@ _deserializer = TypeDeserializer()
 # Free-form JSON is kept as a string: DynamoDB maps reject floats and empty keys, and these are
 # only ever read whole.
 _JSON_STRING_FIELDS = ("workflow", "metadata", "params")
+# DynamoDB bills every write of an item by the whole item's size: the workflow, its largest part, is
+# kept deflated (binary) when that is smaller, which it is for all but the tiniest graphs.
+_COMPRESSED_FIELDS = ("workflow",)
 
 
 def _to_dynamo_value(value: Any) -> Any:
@@ -56,6 +60,12 @@ def job_to_item(job: Job) -> dict[str, Any]:
     for name in _JSON_STRING_FIELDS:
         if name in plain:
             plain[name] = json.dumps(plain[name], separators=(",", ":"))
+    for name in _COMPRESSED_FIELDS:
+        if name in plain:
+            text = plain[name].encode()
+            deflated = zlib.compress(text, 9)
+            if len(deflated) < len(text):
+                plain[name] = deflated
     error = plain.get("error")
     if error and "details" in error:
         error["details"] = json.dumps(error["details"], separators=(",", ":"))
@@ -66,6 +76,10 @@ def job_to_item(job: Job) -> dict[str, Any]:
 
 def job_from_item(item: dict[str, Any]) -> Job:
     plain = deserialize(item)
+    for name in _COMPRESSED_FIELDS:
+        if isinstance(plain.get(name), Binary | bytes):
+            raw = plain[name].value if isinstance(plain[name], Binary) else plain[name]
+            plain[name] = zlib.decompress(raw).decode()
     for name in _JSON_STRING_FIELDS:
         if isinstance(plain.get(name), str):
             plain[name] = json.loads(plain[name])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ from shared.state import sources_of
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+BATCH_GET_MAX = 100
+BATCH_GET_ATTEMPTS = 5
 _RETRYABLE = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -155,10 +158,11 @@ class JobStore:
                         raise IdempotencyKeyTaken(existing) from error
             raise _unavailable(error, "save the job") from error
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, consistent: bool = True) -> Job | None:
+        """The job; ``consistent=False`` reads at half the price and may miss the last second's writes."""
         try:
             response = self._db.get_item(
-                TableName=self._jobs, Key={JobAttr.JOB_ID: value(job_id)}, ConsistentRead=True
+                TableName=self._jobs, Key={JobAttr.JOB_ID: value(job_id)}, ConsistentRead=consistent
             )
         except ClientError as error:
             raise _unavailable(error, "read the job") from error
@@ -225,7 +229,10 @@ class JobStore:
     def list_by_owner(
         self, owner: str, limit: int, status: JobStatus | None = None, start_key: dict[str, Any] | None = None
     ) -> tuple[list[Job], dict[str, Any] | None]:
-        """The owner's jobs, newest first, and the key to continue after (None when there are no more)."""
+        """The owner's jobs, newest first, and the key to continue after (None when there are no more).
+
+        The by-owner index holds keys only, so each page of keys is read whole with BatchGetItem, and the
+        status filter applies to the jobs read."""
         kwargs: dict[str, Any] = {
             "TableName": self._jobs,
             "IndexName": JOBS_BY_OWNER_INDEX,
@@ -234,11 +241,6 @@ class JobStore:
             "ExpressionAttributeValues": {":o": value(owner)},
             "ScanIndexForward": False,
         }
-        if status is not None:
-            # The filter applies after Limit, so pages may come back short; read on until full.
-            kwargs["FilterExpression"] = "#s = :s"
-            kwargs["ExpressionAttributeNames"]["#s"] = JobAttr.STATUS
-            kwargs["ExpressionAttributeValues"][":s"] = value(status.value)
         if start_key:
             kwargs["ExclusiveStartKey"] = serialize(start_key)
         jobs: list[Job] = []
@@ -246,16 +248,44 @@ class JobStore:
             while True:
                 kwargs["Limit"] = limit - len(jobs) if status is None else max(25, limit)
                 response = self._db.query(**kwargs)
-                for item in response.get("Items", []):
-                    jobs.append(job_from_item(item))
+                ids = [deserialize(item)[JobAttr.JOB_ID] for item in response.get("Items", [])]
+                found = self._get_many(ids)
+                for job_id in ids:
+                    job = found.get(job_id)
+                    # Gone since the index was read (expired), or filtered out.
+                    if job is None or job.owner != owner or (status is not None and job.status is not status):
+                        continue
+                    jobs.append(job)
                     if len(jobs) == limit:
-                        return jobs, _owner_index_key(jobs[-1])
+                        return jobs, _owner_index_key(job)
                 last = response.get("LastEvaluatedKey")
                 if not last:
                     return jobs, None
                 kwargs["ExclusiveStartKey"] = last
         except ClientError as error:
             raise _unavailable(error, "list the jobs") from error
+
+    def _get_many(self, job_ids: list[str]) -> dict[str, Job]:
+        """The jobs that exist among ``job_ids``, read 100 at a time (eventually consistent, as the index)."""
+        found: dict[str, Job] = {}
+        for start in range(0, len(job_ids), BATCH_GET_MAX):
+            request: dict[str, Any] = {
+                self._jobs: {
+                    "Keys": [{JobAttr.JOB_ID: value(j)} for j in job_ids[start : start + BATCH_GET_MAX]]
+                }
+            }
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._jobs, []):
+                    job = job_from_item(item)
+                    found[job.job_id] = job
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            if request:
+                raise ServiceUnavailable("DynamoDB kept some of the jobs back (throttled); try again")
+        return found
 
     # -- conditional transitions --------------------------------------------------------------
 

@@ -49,8 +49,9 @@ def test_a_subscriber_of_a_moment_ago_still_gets_the_terminal_frame(moto_aws: An
 def test_progress_is_coalesced_and_gone_subscribers_are_removed(moto_aws: Any) -> None:
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
-    connections.subscribe("alive", "j1", "o", 2_000_000_000)
-    connections.subscribe("gone", "j1", "o", 2_000_000_000)
+    # At the highest rate a subscriber may ask for: the job's own coalescing is the limit.
+    connections.subscribe("alive", "j1", "o", 2_000_000_000, progress_rate=10)
+    connections.subscribe("gone", "j1", "o", 2_000_000_000, progress_rate=10)
     poster = RecordingPoster(gone={"gone"})
 
     elapsed = 0.0
@@ -136,3 +137,32 @@ def test_no_frame_of_an_attempt_that_lost_leaves_and_nothing_follows_a_terminal_
         ("job.progress", 1),
         ("job.status", None),
     ]
+
+
+def test_each_subscriber_gets_progress_at_its_own_rate_and_only_when_the_percent_moves(moto_aws: Any) -> None:
+    clients, resources = moto_aws
+    connections = ConnectionStore(clients.dynamodb, resources.connections_table)
+    connections.subscribe("eager", "j1", "o", 2_000_000_000, progress_rate=10)
+    connections.subscribe("default", "j1", "o", 2_000_000_000)
+    connections.subscribe("quiet", "j1", "o", 2_000_000_000, progress_rate=0)
+
+    async def scenario() -> None:
+        notifier = WebSocketNotifier(connections, poster, lambda key: key)  # type: ignore[arg-type]
+        for step in range(1, 9):
+            # Two frames per percent: ComfyUI's node and step frames often leave it unchanged.
+            await notifier.progress(job(JobStatus.RUNNING, 10 + step // 2), "3", "KSampler", step, 8)
+            await asyncio.sleep(0.15)
+        await notifier.status(job(JobStatus.SUCCEEDED, 100))
+        await notifier.close()
+
+    poster = RecordingPoster()
+    asyncio.run(scenario())
+    by_connection: dict[str, list[dict[str, Any]]] = {}
+    for connection_id, frame in poster.frames:
+        by_connection.setdefault(connection_id, []).append(frame)
+    eager = [f["percent"] for f in by_connection["eager"] if f["type"] == "job.progress"]
+    assert len(eager) == len(set(eager)) >= 3, "never the same percent twice"
+    default = [f for f in by_connection["default"] if f["type"] == "job.progress"]
+    assert 1 <= len(default) <= 2, "about one a second over 1.2 s"
+    assert [f["type"] for f in by_connection["quiet"]] == ["job.status"], "status frames reach everyone"
+    assert all(frames[-1]["type"] == "job.status" for frames in by_connection.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -173,3 +174,14 @@ def test_the_running_attempt_records_its_prompt(store: JobStore) -> None:
     store.claim("j1", "r", NOW, NOW + 1000)
     running = store.mark_running("j1", 1, NOW, prompt_id="p-1")
     assert running is not None and running.prompt_id == "p-1"
+
+
+def test_the_workflow_is_stored_deflated_and_read_back_whole(store: JobStore, moto_aws: Any) -> None:
+    workflow = {
+        str(i): {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse " * 5}} for i in range(20)
+    }
+    store.create(new_job().model_copy(update={"workflow": workflow}), None, 0)
+    clients, resources = moto_aws
+    raw = clients.dynamodb.get_item(TableName=resources.jobs_table, Key={"job_id": {"S": "j1"}})["Item"]
+    assert "B" in raw["workflow"] and len(raw["workflow"]["B"]) < len(json.dumps(workflow)) / 4
+    assert store.get("j1").workflow == workflow  # type: ignore[union-attr]
