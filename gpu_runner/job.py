@@ -117,8 +117,10 @@ class JobRun:
         self._models = JobModels()
         self.clock = AttemptClock(job, settings.gpu_price_per_hour)
 
-    def _log(self, message: str, **extra: Any) -> None:
-        logger.info(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
+    def _log(self, message: str, *, debug: bool = False, **extra: Any) -> None:
+        # A job's INFO lines are bounded (claimed, finished, and what goes wrong): each is billed as logs.
+        log = logger.debug if debug else logger.info
+        log(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
 
     async def execute(self) -> None:
         watch = CancelWatch(
@@ -175,7 +177,7 @@ class JobRun:
         self._tracker = ProgressTracker(nodes_that_run(graph, self.deps.output_classes), self.job.progress)
         async with self.deps.comfy.listen(self.prompt_id) as frames:
             await self.deps.comfy.submit(self.prompt_id, graph)
-            self._log("prompt queued in ComfyUI", prompt_id=self.prompt_id)
+            self._log("prompt queued in ComfyUI", debug=True, prompt_id=self.prompt_id)
             follower = PromptFollower(
                 self.deps.comfy,
                 self.prompt_id,
@@ -220,7 +222,7 @@ class JobRun:
             await self.lease.fenced_out()
             return
         self.job = job
-        self._log("running")
+        self._log("running", debug=True)
         self.events.state_changed(job)
         await self.deps.notifier.status(job, self.lease)
 

@@ -196,7 +196,7 @@ class Runner:
             self._in_hand.pop(run.job.job_id, None)
             self.jobs_handled += 1
             await self.protection.sync()  # off once no job is left in hand
-        logger.info(
+        logger.debug(
             "done with job", extra={"job_id": run.job.job_id, "seconds": round(time.monotonic() - started, 3)}
         )
 

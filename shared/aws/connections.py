@@ -1,4 +1,5 @@
-"""The connections table: one item per WebSocket connection and one per job it subscribes to.
+"""The connections table: one item per job a WebSocket connection subscribes to (``$connect`` writes
+nothing: the authorizer hands the owner to every route).
 
 Items of a connection share its id as partition key (so ``$disconnect`` removes them with one Query);
 subscription items carry ``job_id`` for the ``by-job`` index the fan-out queries, never a Scan.

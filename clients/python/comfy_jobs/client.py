@@ -30,6 +30,11 @@ MAX_WAIT = 20  # the most the API holds a request open for `Prefer: wait`
 MAX_PAGE = 100
 
 
+# Progress events a second that wait() asks for: a bar that moves every few seconds, at a fraction of
+# the messages (each billed) that the server's default sends.
+WAIT_PROGRESS_RATE = 0.3
+
+
 class Client:
     """A client of one deployment, authenticated with one API key.
 
@@ -276,13 +281,20 @@ class Client:
         return default_connect(url, timeout)
 
     def watch(
-        self, job_id: str, timeout: float | None = None, reconnects: int = 5, previews: bool = False
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        reconnects: int = 5,
+        previews: bool = False,
+        progress_rate: float | None = None,
     ) -> Iterator[Event]:
         """The job's events (Snapshot, Progress, StatusChange, Preview, ErrorEvent) until a terminal
         StatusChange, each once and in order.
 
         A dropped socket is reopened with a fresh token and re-subscribed after the last event seen: what
         happened meanwhile is replayed first. ``previews`` asks for live JPEG previews (about one a second).
+        ``progress_rate``: at most that many Progress events a second (each is a billed message), 0 for
+        none, None for the server's default.
         """
         connect: Connect = self.connect
         return watch_job(
@@ -294,6 +306,7 @@ class Client:
             poll=lambda: self.get(job_id),
             clock=self.clock,
             previews=previews,
+            progress_rate=progress_rate,
         )
 
     def events(self, job_id: str, after: int = 0) -> tuple[builtins.list[dict[str, Any]], int]:
@@ -308,11 +321,14 @@ class Client:
         timeout: float | None = None,
         on_event: Callable[[Event], None] | None = None,
         previews: bool = False,
+        progress_rate: float | None = WAIT_PROGRESS_RATE,
     ) -> Job:
-        """Blocks until the job ends and returns it; follows the WebSocket, or polls when it cannot."""
+        """Blocks until the job ends and returns it; follows the WebSocket, or polls when it cannot.
+
+        Progress events come at most ``progress_rate`` a second (enough for a progress bar)."""
         deadline = Deadline(timeout, job_id, self.clock)
         try:
-            for event in self.watch(job_id, timeout=timeout, previews=previews):
+            for event in self.watch(job_id, timeout=timeout, previews=previews, progress_rate=progress_rate):
                 if on_event is not None:
                     on_event(event)
                 if isinstance(event, StatusChange | Snapshot) and _ended(event):

@@ -29,8 +29,9 @@ from comfy_jobs.models import (
 # How long a socket may stay silent before we ping it and re-read the job over REST: the fan-out can miss
 # a subscriber that joined moments before the job ended, so silence is checked rather than trusted.
 IDLE_SECONDS = 5.0
-# The first check comes sooner: the runner caches a job's subscriber list for about a second.
-FIRST_IDLE_SECONDS = 1.5
+# The first check comes sooner: the by-job index the fan-out reads may show a new subscription a moment
+# late, so a job that ended just then is read over REST rather than waited for.
+FIRST_IDLE_SECONDS = 3.0
 
 Connect = Callable[[str, float], websocket.WebSocket]
 
@@ -135,13 +136,15 @@ def watch_job(
     poll: Callable[[], Job] | None = None,
     clock: Callable[[], float] = time.monotonic,
     previews: bool = False,
+    progress_rate: float | None = None,
 ) -> Iterator[Event]:
     """Yields the job's events until a terminal ``StatusChange``, each once and in order.
 
     The first subscription starts with a Snapshot; a reconnection resumes after the last event seen.
     ``socket_url`` returns a URL with a fresh token each time, since tokens are short-lived; ``poll`` reads
     the job over REST when the socket has been silent for ``idle`` seconds; ``previews`` asks for
-    ``Preview`` events (live JPEGs, about one a second).
+    ``Preview`` events (live JPEGs, about one a second); ``progress_rate`` for at most that many
+    progress events a second (0: none; None: the server's default).
     """
     deadline = Deadline(timeout, job_id, clock)
     failures = 0
@@ -154,6 +157,8 @@ def watch_job(
             message: dict[str, object] = {"action": "subscribe", "job_id": job_id}
             if previews:
                 message["previews"] = True
+            if progress_rate is not None:
+                message["progress_rate"] = progress_rate
             if resume:
                 message["after"] = order.last
             socket.send(json.dumps(message))
