@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # The CDK's jsii runtime prints a banner on every start when Node is past its end of life (Node 20 here).
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: install demo up runner test unit lint typecheck synth scale-model bench screenshots conformance clean
+.PHONY: install demo up runner test unit lint typecheck synth scale-model bench cost-doc screenshots conformance clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ scale-model: install
 
 bench: install
 	$(PY) -m bench
+
+## docs/cost.md rendered from a fresh count of the reference job (bench.cost, bench.cost_doc).
+cost-doc: install
+	$(PY) -m bench --only cost --out bench/results
+	$(PY) -m bench.cost_doc bench/results/bench-full.json
 
 ## The console's screenshots in docs/console/, taken by its browser tests.
 screenshots: install

@@ -13,6 +13,7 @@ from typing import Any
 from bench import (
     cancel_latency,
     cold_start,
+    cost,
     gpu_busy,
     model_fetch,
     overhead,
@@ -41,6 +42,7 @@ SECTIONS: dict[str, Callable[[Bench, Sizes], dict[str, Any]]] = {
     "steady_state": lambda b, s: steady_state.run(
         b, s.steady_jobs, s.steady_sample_every, s.steady_in_flight, s.steady_subscribers
     ),
+    "cost": lambda b, s: cost.run(b, s.cost_jobs),
 }
 
 

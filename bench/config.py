@@ -30,6 +30,8 @@ class Sizes:
     steady_subscribers: int = 1
     # The model the fetch section uploads to moto and has the runner fetch.
     model_mib: int = 256
+    # Reference jobs of 10 s per client kind (bench.cost).
+    cost_jobs: int = 3
 
     @property
     def gc_scale(self) -> float:
@@ -51,4 +53,5 @@ QUICK = Sizes(
     cold_start_runs=1,
     steady_jobs=50,
     steady_sample_every=10,
+    cost_jobs=1,
 )

@@ -14,12 +14,13 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
+from bench.capacity import Capacity, Units, response_json
 from local.apigw.connections import ManagementApi
 
 APP_ID = re.compile(r"\bapp/(\S+)")
@@ -34,6 +35,13 @@ class Call:
     resource: str
     # Items written: a transaction or batch writes several.
     items: int = 1
+    # What DynamoDB bills for it (bench.capacity); None for other services.
+    units: Units | None = None
+    # The request's payload: SQS and EventBridge bill by 64 KB chunks of it.
+    payload_bytes: int = 0
+    # Entries in the request: PutEvents bills each event, SendMessageBatch each message's chunks.
+    entries: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def caller_of(user_agent: str) -> str:
@@ -54,6 +62,23 @@ def _resource(body: dict[str, Any]) -> str:
         return " + ".join(sorted(tables))
     table = str(body.get("TableName", ""))
     return f"{table}/{body['IndexName']}" if "IndexName" in body else table
+
+
+# The X-Amz-Target prefix of each JSON-protocol service the stack calls.
+SERVICES = {
+    "DynamoDB_20120810": "dynamodb",
+    "DynamoDBStreams_20120810": "dynamodbstreams",
+    "AmazonSQS": "sqs",
+    "AWSEvents": "events",
+}
+
+
+def _entries(operation: str, body: dict[str, Any]) -> int:
+    if operation == "PutEvents":
+        return len(body.get("Entries") or [])
+    if operation == "SendMessageBatch":
+        return len(body.get("Entries") or [])
+    return 1
 
 
 def _items(operation: str, body: dict[str, Any]) -> int:
@@ -78,9 +103,10 @@ def _s3_operation(method: str, path: str, query: str) -> tuple[str, str]:
 class CallLog:
     """Every request moto serves, in order; read a slice with ``mark()`` and ``since()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: Capacity | None = None) -> None:
         self._lock = threading.Lock()
         self.calls: list[Call] = []
+        self._capacity = capacity
 
     def mark(self) -> int:
         with self._lock:
@@ -115,26 +141,38 @@ class CallLog:
             raw = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(raw)
             service, operation = target.split(".", 1)
+            name = SERVICES.get(service, service.lower())
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
                 body = {}
+            capacity = log._capacity if name == "dynamodb" else None
+            snapshot = capacity.before_write(operation, body) if capacity else []
             result = original(app, environ, start_response)
-            if operation == "ReceiveMessage":
+            chunks = list(result)
+            units = None
+            if capacity is not None:
+                units = capacity.after_write(snapshot)
+                reads = capacity.reads(operation, body, response_json(chunks))
+                units.read_units, units.largest_item_bytes = (
+                    reads.read_units,
+                    max(units.largest_item_bytes, reads.largest_item_bytes),
+                )
+            if operation == "ReceiveMessage" and b'"Messages"' not in b"".join(chunks):
                 # Empty long polls are the runner waiting, not work done for a job.
-                chunks = list(result)
-                result = chunks
-                if b'"Messages"' not in b"".join(chunks):
-                    operation = "ReceiveMessage (empty)"
-            name = (
-                "dynamodb"
-                if service.startswith("DynamoDB")
-                else "events"
-                if service == "AWSEvents"
-                else "sqs"
+                operation = "ReceiveMessage (empty)"
+            call = Call(
+                caller,
+                name,
+                operation,
+                _resource(body),
+                _items(operation, body),
+                units=units,
+                payload_bytes=len(raw),
+                entries=_entries(operation, body),
             )
-            log._add(Call(caller, name, operation, _resource(body), _items(operation, body)))
-            return result
+            log._add(call)
+            return chunks
 
         setattr(DomainDispatcherApplication, "__call__", counted)  # noqa: B010
 
@@ -145,6 +183,8 @@ class PostLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.posts: list[tuple[str, int]] = []
+        # The size of each post, in the same order: WebSocket messages are billed in 32 KB units.
+        self.sizes: list[int] = []
 
     def mark(self) -> int:
         with self._lock:
@@ -154,15 +194,21 @@ class PostLog:
         with self._lock:
             return self.posts[mark:]
 
+    def sizes_since(self, mark: int) -> list[int]:
+        with self._lock:
+            return self.sizes[mark:]
+
     def install(self) -> None:
         """Wraps the emulator's post handler; call before the stack builds its routes."""
         original = ManagementApi.post_to_connection
         log = self
 
         async def counted(api: ManagementApi, request: web.Request) -> web.Response:
+            size = len(await request.read())
             response = await original(api, request)
             with log._lock:
                 log.posts.append((caller_of(request.headers.get("User-Agent", "")), response.status))
+                log.sizes.append(size)
             return response
 
         setattr(ManagementApi, "post_to_connection", counted)  # noqa: B010

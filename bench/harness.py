@@ -21,13 +21,15 @@ import boto3
 import requests
 from botocore.config import Config
 
+from bench.capacity import Capacity
 from bench.counters import CallLog, PostLog
+from bench.gateway_meter import GatewayMeter
 from bench.wsclient import JobSocket
 from gpu_runner.job import prompt_id_for
 from local import processes
 from local.comfyui_sim.executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from local.settings import LocalStackSettings
-from local.stack import REGION, LocalStack
+from local.stack import ACCOUNT_ID, REGION, LocalStack
 from shared.model_paths import EXTRA_MODEL_PATHS_FILE, extra_model_paths_yaml
 from shared.names import CONNECTIONS_BY_JOB_INDEX, JOBS_ENQUEUE_PENDING_INDEX
 
@@ -46,6 +48,7 @@ class Bench:
     gc_log: Path
     calls: CallLog
     posts: PostLog
+    gateway: GatewayMeter
     runners: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _session: requests.Session = field(default_factory=requests.Session)
 
@@ -268,11 +271,14 @@ def bench_stack(step_delay: float, gc_scale: float = 1.0) -> Iterator[Bench]:
     with tempfile.TemporaryDirectory(prefix="comfy-bench-") as directory:
         state = Path(directory)
         simulator, url, frames_log, gc_log = _start_simulator(state, step_delay, gc_scale)
-        calls, posts = CallLog(), PostLog()
+        calls, posts, gateway = CallLog(Capacity(ACCOUNT_ID, REGION)), PostLog(), GatewayMeter()
         calls.install()
         posts.install()
+        gateway.install()
         # The Lambda handlers run in this process: their SDK clients carry this tag.
         os.environ["AWS_SDK_UA_APP_ID"] = LAMBDA_APP_ID
+        # The handlers log as deployed; what they write is counted (bench.gateway_meter), not shown.
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO"
         settings = LocalStackSettings(
             port=0,
             ws_port=0,
@@ -289,7 +295,7 @@ def bench_stack(step_delay: float, gc_scale: float = 1.0) -> Iterator[Bench]:
             stack.start()
             # moto answers some concurrent transactions with a 500 and logs a traceback; clients retry.
             logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-            yield Bench(stack, simulator, frames_log, gc_log, calls, posts)
+            yield Bench(stack, simulator, frames_log, gc_log, calls, posts, gateway)
         finally:
             stack.stop()
             processes.stop(simulator)

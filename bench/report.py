@@ -84,6 +84,15 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
     if c := r.get("cold_start"):
+        if "import_floor_ms" in c:
+            rows.append(
+                (
+                    "5. Cold start: API handler import / bare import floor (boto3, FastAPI, Mangum, "
+                    "Powertools), ms",
+                    f"{c['handlers']['api']['import_ms']:.0f} / {c['import_floor_ms']:.0f}",
+                    f"ratio {c['api_import_to_floor']}x",
+                )
+            )
         for name, h in c["handlers"].items():
             rows.append(
                 (
@@ -92,6 +101,16 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"median of {h['runs']}" if name else "",
                 )
             )
+    if cost := r.get("cost"):
+        usd = {k: cost[k]["usd_per_million_jobs"]["total"] for k in ("websocket", "polling")}
+        rows.append(
+            (
+                "8. Control-plane cost per million reference jobs (docs/cost.md): one WebSocket "
+                "subscriber / polling with Prefer: wait",
+                f"${usd['websocket']:.2f} / ${usd['polling']:.2f}",
+                f"{cost['websocket']['jobs']} jobs each; python -m bench.cost_doc renders the doc",
+            )
+        )
     if t := r.get("steady_state"):
         rows.append(
             (

@@ -11,7 +11,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from shared.names import METRICS_NAMESPACE, SERVICE_NAME
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
+# Only the AWS SDK is traced: Tracer's default patches every library X-Ray supports that is installed,
+# importing each one (aiohttp, httpx, ...) into every cold start whether a request uses it or not.
+TRACED_MODULES = ("botocore",)
+tracer = Tracer(service=SERVICE_NAME, patch_modules=TRACED_MODULES)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 

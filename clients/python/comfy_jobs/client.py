@@ -30,9 +30,9 @@ MAX_WAIT = 20  # the most the API holds a request open for `Prefer: wait`
 MAX_PAGE = 100
 
 
-# Progress events a second that wait() asks for: a bar that moves every few seconds, at a fraction of
+# Progress events a second that wait() asks for: a bar that moves every two seconds, at a fraction of
 # the messages (each billed) that the server's default sends.
-WAIT_PROGRESS_RATE = 0.3
+WAIT_PROGRESS_RATE = 0.5
 
 
 class Client:

@@ -1,0 +1,152 @@
+"""8. What a job costs the control plane: the reference job of ``docs/cost.md``, counted call by call.
+
+The reference job: submitted with an ``Idempotency-Key`` by the Python client library, the shipped
+txt2img template's graph (about 0.7 KB of workflow) sampling 20 steps that take 10 s on the GPU, one
+output image that the client downloads by its presigned URL. Two clients: one that follows the job on
+the WebSocket (``Client.submit`` then ``Client.wait``), and one that only reads it over REST with
+``Prefer: wait`` until it ends. Every call is counted where it lands (moto, the API Gateway emulator,
+the @connections API), priced by ``bench.prices``, and the per-job figures are written for
+``python -m bench.cost_doc`` to render.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from comfy_jobs import Client
+
+from bench.cost_model import Deployment, aws_units, dollars_per_million, gateway_units, per_job
+from bench.counters import per_job as calls_per_job
+from bench.harness import RUNNER_APP_ID, Bench
+from bench.workflows import sampler
+from infra.config import ServiceConfig
+from local import processes
+
+REFERENCE_STEPS = 20
+REFERENCE_SECONDS = 10.0
+# The runner's log level in a deployed stack, and its metrics on: their bytes are part of the job's cost.
+RUNNER_ENV = {"LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false", "AWS_SDK_UA_APP_ID": RUNNER_APP_ID}
+
+
+def deployment(config: ServiceConfig | None = None) -> Deployment:
+    """The cost-relevant settings the template deploys with (infra.config defaults)."""
+    config = config or ServiceConfig()
+    rate = getattr(config, "xray_sampling_rate", None)
+    return Deployment(
+        memory_mb={"api": config.api_memory_mib},
+        default_memory_mb=config.function_memory_mib,
+        rest_trace_rate=1.0 if rate is None else float(rate),
+        lambdas_traced=rate is None,
+        lambda_platform_logs=getattr(config, "lambda_system_log_level", "INFO") == "INFO",
+    )
+
+
+def _follow(client: Client, workflow: dict[str, Any], directory: Path) -> None:
+    job = client.submit(workflow)
+    finished = client.wait(job.job_id, timeout=120)
+    if finished.status != "succeeded":
+        raise RuntimeError(f"reference job {job.job_id} ended {finished.status}")
+    client.download(finished, directory)
+
+
+def _poll(client: Client, workflow: dict[str, Any], directory: Path) -> None:
+    job = client.submit(workflow)
+    while not job.is_terminal:
+        job = client.get(job.job_id, wait=20)
+    if job.status != "succeeded":
+        raise RuntimeError(f"reference job {job.job_id} ended {job.status}")
+    client.download(job, directory)
+
+
+def _scenario(
+    bench: Bench, name: str, jobs: int, first_seed: int, runner_log: Path, directory: Path
+) -> dict[str, Any]:
+    client = Client(bench.rest_url, api_key="bench-key")
+    follow = name == "websocket"
+    call_mark, post_mark, gateway_mark = bench.calls.mark(), bench.posts.mark(), bench.gateway.mark()
+    log_mark = runner_log.stat().st_size
+    for seed in range(first_seed, first_seed + jobs):
+        # A seed of its own per job: ComfyUI would serve a repeated prompt from its cache.
+        (_follow if follow else _poll)(client, sampler(REFERENCE_STEPS, seed), directory)
+    time.sleep(1.0)  # the socket's $disconnect, and the runner's last writes, land
+    calls = [c for c in bench.calls.since(call_mark) if not _background(bench, c)]
+    gateway = bench.gateway.since(gateway_mark)
+    posts = bench.posts.sizes_since(post_mark)
+    dep = deployment()
+    totals = {
+        **aws_units(calls),
+        **gateway_units(
+            gateway["invocations"],
+            gateway["rest_requests"],
+            gateway["messages_in"],
+            posts,
+            gateway["connection_seconds"],
+            dep,
+            gateway["log_bytes"],
+        ),
+        "runner_log_bytes": float(runner_log.stat().st_size - log_mark),
+    }
+    units = per_job(totals, jobs)
+    by_function: dict[str, dict[str, float]] = {}
+    for invocation in gateway["invocations"]:
+        entry = by_function.setdefault(invocation.function, {"invocations": 0, "ms": 0.0})
+        entry["invocations"] += 1
+        entry["ms"] += invocation.duration_ms
+    return {
+        "jobs": jobs,
+        "units_per_job": {k: round(v, 4) for k, v in units.items()},
+        "usd_per_million_jobs": {k: round(v, 2) for k, v in dollars_per_million(units).items()},
+        "calls_per_job": calls_per_job(calls, jobs, set()),
+        "lambda_per_job": {
+            name: {
+                "invocations": round(e["invocations"] / jobs, 3),
+                "mean_ms": round(e["ms"] / max(e["invocations"], 1), 1),
+                "memory_mb": dep.memory_of(name),
+            }
+            for name, e in sorted(by_function.items())
+        },
+        "largest_item_bytes": max(
+            (c.units.largest_item_bytes for c in calls if c.units is not None), default=0
+        ),
+    }
+
+
+def _background(bench: Bench, call: Any) -> bool:
+    return call.resource in bench.background() or call.operation == "ReceiveMessage (empty)"
+
+
+def run(bench: Bench, jobs: int) -> dict[str, Any]:
+    bench.stop_runners()
+    with tempfile.TemporaryDirectory(prefix="cost-") as scratch:
+        state = Path(scratch)
+        port = processes.free_port()
+        step_delay = REFERENCE_SECONDS / REFERENCE_STEPS
+        simulator = processes.start_simulator(port, step_delay, state / "comfyui", state / "sim.log")
+        try:
+            runner = bench.stack.start_runner({**RUNNER_ENV, "COMFYUI_URL": f"http://127.0.0.1:{port}"})
+            bench.runners.append(runner)
+            runner_log = bench.stack.state_dir / f"runner-{len(bench.stack.runners) - 1}.log"
+            # A job each way warms the runner, ComfyUI's model cache and every function, uncounted.
+            warm = Client(bench.rest_url, api_key="bench-key")
+            _follow(warm, sampler(REFERENCE_STEPS, 1), state)
+            _poll(warm, sampler(REFERENCE_STEPS, 2), state)
+            scenarios = {
+                name: _scenario(bench, name, jobs, 10 + 100 * i, runner_log, state)
+                for i, name in enumerate(("websocket", "polling"))
+            }
+        finally:
+            bench.stop_runners()
+            processes.stop(simulator)
+    return {
+        "reference": {
+            "steps": REFERENCE_STEPS,
+            "seconds": REFERENCE_SECONDS,
+            "workflow_bytes": len(json.dumps(sampler(REFERENCE_STEPS, 1), separators=(",", ":"))),
+        },
+        "deployment": deployment().as_dict(),
+        **scenarios,
+    }

@@ -1,0 +1,237 @@
+"""``python -m bench.cost_doc RESULTS.json``: render ``docs/cost.md`` from a counted run.
+
+RESULTS.json is what ``python -m bench`` wrote (its ``cost`` section). The run is kept beside the doc as
+``docs/cost-run.json`` (with the figure before the cuts, which no later run can count again), and the
+doc is rendered from that file alone: ``tests/unit/test_cost_doc.py`` renders it again and compares, so
+the doc cannot drift from the run, the price table or this renderer. ``--check`` only compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.cost_model import LOG_PARTS
+from bench.prices import ACCESS_LOG_LINE_BYTES, LAMBDA_PLATFORM_LOG_BYTES_AT_INFO, PRICES
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "cost.md"
+RUN = ROOT / "docs" / "cost-run.json"
+SCENARIOS = ("websocket", "polling")
+TARGET_USD = 25.0
+
+UNIT_LABELS = {
+    "rest_requests": "API Gateway REST requests",
+    "ws_messages": "WebSocket messages (32 KB units, both ways)",
+    "ws_connection_minutes": "WebSocket connection minutes",
+    "lambda_requests": "Lambda requests",
+    "lambda_gb_seconds": "Lambda GB-seconds",
+    "dynamodb_write_units": "DynamoDB write units, tables",
+    "dynamodb_index_write_units": "DynamoDB write units, indexes",
+    "dynamodb_read_units": "DynamoDB read units",
+    "dynamodb_stream_records": "DynamoDB Streams records",
+    "dynamodb_stream_reads": "DynamoDB Streams reads (outside triggers)",
+    "sqs_requests": "SQS requests (64 KB units)",
+    "eventbridge_events": "EventBridge events",
+    "s3_put_requests": "S3 PUT/POST/LIST requests",
+    "s3_get_requests": "S3 GET/HEAD requests",
+    "xray_traces": "X-Ray traces",
+    "log_gigabytes": "CloudWatch Logs ingested (bytes per job)",
+}
+
+
+def _num(value: float) -> str:
+    if value == int(value):
+        return f"{int(value)}"
+    return f"{value:.3f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.1f}"
+
+
+CUTS = [
+    "## What was cut, and what each keeps",
+    "",
+    "- X-Ray: a sampling rule traces a fixed share of REST requests (`xraySamplingRate`, 5 %, no",
+    "  reservoir) and the functions pass its decision through; before, every invocation was a trace.",
+    "- Lambda's START/END/REPORT lines are off (`lambdaSystemLogLevel` WARN; errors still log); a job's",
+    "  routine runner lines are DEBUG, leaving `claimed`, `finished` (with the job's timings and GPU",
+    "  cost) and its EMF document.",
+    "- The client follows a job for one REST request: the submit answer carries the WebSocket URL",
+    "  (`Prefer: websocket`), and the terminal `job.status` frame carries the whole job.",
+    "- Progress frames: each subscriber gets them at the rate it asks for (`progress_rate` in",
+    "  `subscribe`, default 1 a second, at most 10) and only when the percent moved; status frames",
+    "  always go to every subscriber, and the fan-out still reads the subscribers for every frame.",
+    "- The runner stores progress every 15 s (`PROGRESS_WRITE_SECONDS`), not every second: the",
+    "  WebSocket carries it live, and a later attempt still starts from the stored percent.",
+    "- Indexes project what their queries read: `by-owner` and `by-enqueue-pending` keys only (a",
+    "  listing reads its page with BatchGetItem), `by-job` the progress rate; before, every job update",
+    "  was written to the by-owner index too.",
+    "- The workflow is stored deflated, so every write of the job item is smaller.",
+    "- `$connect` stores nothing: the subscription items were always the ones read.",
+    "- `Prefer: wait` reads after 0.25 s, backing off to 2 s, eventually consistent between the first",
+    "  and the last read (a stale read can only show an earlier state).",
+]
+
+
+def _units_row(name: str, runs: dict[str, Any]) -> list[str]:
+    cells = [UNIT_LABELS.get(name, name)]
+    for scenario in SCENARIOS:
+        units = runs[scenario]["units_per_job"]
+        amount = (
+            sum(units.get(p, 0.0) for p in LOG_PARTS) if name == "log_gigabytes" else units.get(name, 0.0)
+        )
+        cells.append(_num(round(amount, 3)))
+    for scenario in SCENARIOS:
+        cells.append(f"${runs[scenario]['usd_per_million_jobs'].get(name, 0.0):.2f}")
+    return cells
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def render(run: dict[str, Any]) -> str:
+    cost, before = run["cost"], run["before"]
+    reference, deployment = cost["reference"], cost["deployment"]
+    totals = {s: cost[s]["usd_per_million_jobs"]["total"] for s in SCENARIOS}
+    met = "within" if totals["websocket"] <= TARGET_USD else "still above"
+    lines = [
+        "# Control-plane cost per million jobs",
+        "",
+        "<!-- Generated by `python -m bench.cost_doc` from docs/cost-run.json; do not edit by hand. -->",
+        "",
+        "What the service itself costs in AWS for each job, from the calls a run of the reference job",
+        "really made, counted where they landed, times the price table in `bench/prices.py`.",
+        f"Measured {run['measured']} (`make bench`, {run['mode']} run, "
+        f"{cost['websocket']['jobs']} jobs per client).",
+        "",
+        f"**${totals['websocket']:.2f} per million reference jobs with one WebSocket subscriber**, "
+        f"{met} the target of ${TARGET_USD:.0f}; ${totals['polling']:.2f} for a client that only polls",
+        f"with `Prefer: wait`. Before the cuts below: ${before['websocket']:.2f} and "
+        f"${before['polling']:.2f} (counted the same way, {before['measured']}).",
+        "",
+        "Not included: the GPU instances (the dominant cost, reported on every job as `gpu_seconds` and",
+        "`gpu_cost_usd`), S3 storage and data transfer, NAT gateway hours and traffic, CloudWatch metrics",
+        "(billed per metric and month, not per job), and what runs whether or not jobs do: the idle",
+        "runner's long polls, the sweeper's minute, the alarms.",
+        "",
+        "## The reference job",
+        "",
+        "A job submitted by the Python client library (`clients/python`) with an `Idempotency-Key`: the",
+        f"shipped `txt2img` template's graph ({reference['workflow_bytes']} bytes of workflow), "
+        f"{reference['steps']} sampler steps",
+        f"taking {reference['seconds']:.0f} s on the GPU, one output image that the client downloads by",
+        "its presigned URL. Two clients:",
+        "",
+        "- **websocket**: `Client.submit` (which asks for the WebSocket URL in the same request,",
+        "  `Prefer: websocket`), then `Client.wait`, which subscribes at 0.5 progress frames a second and",
+        "  ends on the terminal `job.status` frame (it carries the job, output URLs included: no GET at",
+        "  the end), then `Client.download`.",
+        "- **polling**: `Client.submit`, then `Client.get(wait=20)` until the job ends, then",
+        "  `Client.download`.",
+        "",
+        "## Per job and per million jobs",
+        "",
+    ]
+    names = [n for n in PRICES if n != "log_gigabytes"] + ["log_gigabytes"]
+    header = [
+        "unit",
+        "per job, websocket",
+        "per job, polling",
+        "per million, websocket",
+        "per million, polling",
+    ]
+    rows = [_units_row(n, cost) for n in names]
+    rows.append(["**total**", "", "", f"**${totals['websocket']:.2f}**", f"**${totals['polling']:.2f}**"])
+    lines += _table(header, rows)
+    traced = (
+        "every Lambda invocation starts its own trace."
+        if deployment["lambdas_traced"]
+        else "the functions follow its decision (pass-through tracing)."
+    )
+    platform = (
+        "at system log level INFO."
+        if deployment["lambda_platform_logs"]
+        else "only at INFO, and the stack sets WARN."
+    )
+    lines += [
+        "",
+        "How the units are counted (`bench/capacity.py`, `bench/cost_model.py`): a DynamoDB write is",
+        "billed on the larger of the item before and after it (1 unit per started KB, twice in a",
+        "transaction) and again on every index whose projected entry it adds, changes or removes; a",
+        "read on the entries it reads (4 KB units, half when eventually consistent). Lambda time is each",
+        "invocation's duration measured here (a shared machine: slower than Lambda) at the memory the",
+        f"template gives the function ({_memory(deployment)}), on arm64. X-Ray: the REST API is",
+        f"sampled at {deployment['rest_trace_rate']:.0%} by its sampling rule and {traced} Logs: what the",
+        "handlers and the runner wrote at the deployed log level (EMF metrics included), API Gateway's",
+        f"access log lines (about {ACCESS_LOG_LINE_BYTES} bytes each), and Lambda's START/END/REPORT lines",
+        f"(about {LAMBDA_PLATFORM_LOG_BYTES_AT_INFO} bytes an invocation), written {platform}",
+        "",
+        "## Calls per job, websocket client",
+        "",
+    ]
+    lines += _table(
+        ["caller", "call", "resource", "per job"],
+        [
+            [row["caller"], row["operation"], row["resource"], _num(row["per_job"])]
+            for row in cost["websocket"]["calls_per_job"]
+        ],
+    )
+    lines += ["", "Lambda invocations per job, websocket client:", ""]
+    lines += _table(
+        ["function", "invocations", "mean ms here", "memory MB"],
+        [
+            [name, _num(f["invocations"]), f"{f['mean_ms']:.1f}", str(f["memory_mb"])]
+            for name, f in cost["websocket"]["lambda_per_job"].items()
+        ],
+    )
+    lines += ["", "## Prices", ""]
+    lines += _table(
+        ["unit", "USD per million units"],
+        [[label, f"{price * 1_000_000:g}"] for _, (price, label) in PRICES.items()],
+    )
+    lines += ["", *CUTS]
+    return "\n".join(lines) + "\n"
+
+
+def _memory(deployment: dict[str, Any]) -> str:
+    named = ", ".join(f"`{k}` {v} MB" for k, v in sorted(deployment["memory_mb"].items()))
+    return f"{named}, the others {deployment['default_memory_mb']} MB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cost_doc", description=__doc__)
+    parser.add_argument("results", nargs="?", help="a bench results JSON with a cost section")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if docs/cost.md is not rendered from the run"
+    )
+    args = parser.parse_args(argv)
+    run = json.loads(RUN.read_text())
+    if args.check:
+        if DOC.read_text() != render(run):
+            print(
+                "docs/cost.md is not what docs/cost-run.json renders: run python -m bench.cost_doc",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if args.results:
+        results = json.loads(Path(args.results).read_text())
+        run["cost"], run["mode"], run["measured"] = (
+            results["cost"],
+            results["mode"],
+            results["machine"]["date"],
+        )
+        RUN.write_text(json.dumps(run, indent=2) + "\n")
+    DOC.write_text(render(run))
+    print(f"wrote {DOC.relative_to(ROOT)} from {RUN.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
