@@ -45,13 +45,17 @@ def _child(bench: Bench, name: str, importtime: bool) -> tuple[float, dict[str, 
     return wall, json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
-def heaviest(importtime_output: str, count: int = 10) -> list[dict[str, Any]]:
-    """Top-level packages by cumulative import time, from ``-X importtime``'s report."""
+def heaviest(importtime_output: str, count: int = 10, module: str | None = None) -> list[dict[str, Any]]:
+    """Top-level packages by cumulative import time, from ``-X importtime``'s report; with ``module``,
+    only what importing it pulled in (the report lists a module once its import is done, so the lines
+    after the handler's own are the child's later imports, such as the event builders)."""
     found: dict[str, int] = {}
     for line in importtime_output.splitlines():
         if not line.startswith("import time:") or "|" not in line or "cumulative" in line:
             continue
         _, cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        if module is not None and name == module:
+            break
         if "." in name or name in IGNORED:
             continue
         found[name] = max(found.get(name, 0), int(cumulative))
@@ -95,7 +99,7 @@ def run(bench: Bench, runs: int) -> dict[str, Any]:
             import_times.append(timings["import_s"])
             first_requests.append(timings["first_request_s"])
         _, _, report = _child(bench, name, importtime=True)
-        top = heaviest(report)
+        top = heaviest(report, module=module)
         for entry in top:
             imports[entry["module"]] = max(imports.get(entry["module"], 0), entry["cumulative_ms"])
         handlers[name] = {
