@@ -265,6 +265,35 @@ class JobStore:
         except ClientError as error:
             raise _unavailable(error, "list the jobs") from error
 
+    def created_between(self, owner: str, since_ms: int, until_ms: int, max_jobs: int) -> list[Job] | None:
+        """The owner's jobs created in [since, until), or None when there are more than ``max_jobs``."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._jobs,
+            "IndexName": JOBS_BY_OWNER_INDEX,
+            "KeyConditionExpression": "#o = :o AND #c BETWEEN :since AND :until",
+            "ExpressionAttributeNames": {"#o": JobAttr.OWNER, "#c": JobAttr.CREATED_AT},
+            "ExpressionAttributeValues": {
+                ":o": value(owner),
+                ":since": value(since_ms),
+                ":until": value(until_ms - 1),
+            },
+        }
+        ids: list[str] = []
+        try:
+            while True:
+                response = self._db.query(**kwargs)
+                ids += [deserialize(item)[JobAttr.JOB_ID] for item in response.get("Items", [])]
+                if len(ids) > max_jobs:
+                    return None
+                last = response.get("LastEvaluatedKey")
+                if not last:
+                    break
+                kwargs["ExclusiveStartKey"] = last
+            found = self._get_many(ids)
+        except ClientError as error:
+            raise _unavailable(error, "total the jobs") from error
+        return [job for job in found.values() if job.owner == owner]
+
     def _get_many(self, job_ids: list[str]) -> dict[str, Job]:
         """The jobs that exist among ``job_ids``, read 100 at a time (eventually consistent, as the index)."""
         found: dict[str, Job] = {}

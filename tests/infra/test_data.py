@@ -11,9 +11,12 @@ from shared.names import (
     CONNECTIONS_TABLE,
     IDEMPOTENCY_TABLE,
     JOB_EVENTS_TABLE,
+    JOBS_BY_OWNER_INDEX,
+    JOBS_ENQUEUE_PENDING_INDEX,
     JOBS_TABLE,
     TENANTS_TABLE,
     WEBHOOKS_TABLE,
+    ConnectionAttr,
     S3Prefix,
     TableSpec,
 )
@@ -58,8 +61,11 @@ def test_each_table_has_the_keys_indexes_and_ttl_of_its_spec(synth: Synth, spec:
     assert set(indexes) == {index.name for index in spec.indexes}
     for index in spec.indexes:
         assert indexes[index.name]["KeySchema"] == _key_schema(index.partition_key, index.sort_key)
-        projection = "KEYS_ONLY" if index.keys_only else "ALL"
-        assert indexes[index.name]["Projection"] == {"ProjectionType": projection}
+        # Each index holds what its queries read, and nothing a job update would rewrite for nothing.
+        projection: dict[str, object] = {"ProjectionType": index.projection_type}
+        if index.projection_type == "INCLUDE":
+            projection["NonKeyAttributes"] = list(index.projection or ())
+        assert indexes[index.name]["Projection"] == projection
     if spec.ttl_attribute:
         assert table["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
     else:  # tenants and their keys are kept until the platform team removes them
@@ -217,3 +223,12 @@ def test_by_default_only_the_apis_own_origin_is_allowed_never_any_origin(optiona
     rules = bucket["CorsConfiguration"]["CorsRules"]
     assert rules[0]["AllowedOrigins"] == [_api_origin(optional_synth)]
     assert all("*" not in rule["AllowedOrigins"] for rule in rules)
+
+
+def test_the_indexes_written_on_every_job_update_hold_keys_only() -> None:
+    """An index projecting the job's changing attributes would be written on every job update."""
+    jobs = {index.name: index for index in JOBS_TABLE.indexes}
+    assert jobs[JOBS_BY_OWNER_INDEX].projection_type == "KEYS_ONLY"
+    assert jobs[JOBS_ENQUEUE_PENDING_INDEX].projection_type == "KEYS_ONLY"
+    (by_job,) = CONNECTIONS_TABLE.indexes
+    assert by_job.projection == (ConnectionAttr.PROGRESS_RATE,)

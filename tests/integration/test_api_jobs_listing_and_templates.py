@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from tests.integration.conftest import ApiCall
@@ -119,3 +121,45 @@ def test_prefer_wait_answers_with_the_current_state_when_time_is_up(
     finished = api("GET", f"/v1/jobs/{job_id}", headers={"Prefer": "wait=5"})
     assert finished.status == 200 and finished.body["status"] == "canceled"
     assert api("GET", f"/v1/jobs/{job_id}", headers={"Prefer": "wait=60"}).status == 422
+
+
+def test_a_tenant_totals_its_gpu_cost_over_a_period(
+    api: ApiCall, simple_workflow: dict[str, Any], moto_aws: Any
+) -> None:
+    from shared.aws.jobs import JobStore
+    from shared.gpu_cost import gpu_cost
+    from shared.models import JobStatus, JobTimings
+
+    clients, resources = moto_aws
+    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    ids = [
+        api("POST", "/v1/jobs", {"workflow": simple_workflow}, owner="payer").body["job_id"] for _ in range(3)
+    ]
+    api("POST", "/v1/jobs", {"workflow": simple_workflow}, owner="other")
+    for seconds, job_id in zip((10, 20), ids, strict=False):  # the third never ran: it costs nothing
+        store.claim(job_id, "r", 1, 2_000_000_000_000)
+        cost = gpu_cost(JobTimings(execution_ms=seconds * 1000), price_per_hour=3.6)
+        store.finish(job_id, 1, JobStatus.SUCCEEDED, 2, outputs=[], cost=cost)
+    yesterday = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86_400))
+    total = api("GET", f"/v1/jobs/gpu-cost?since={yesterday}", owner="payer")
+    assert total.status == 200, total.body
+    assert (total.body["jobs"], total.body["gpu_seconds"]) == (3, 30.0)
+    assert total.body["gpu_cost_usd"] == pytest.approx(0.03)
+    empty = api(
+        "GET", "/v1/jobs/gpu-cost?since=2020-01-01T00:00:00Z&until=2020-01-02T00:00:00Z", owner="payer"
+    )
+    assert (empty.status, empty.body["jobs"], empty.body["gpu_cost_usd"]) == (200, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("since=2020-01-01T00:00:00Z&until=2020-03-01T00:00:00Z", "longer than 31 days"),
+        ("since=2020-01-02T00:00:00Z&until=2020-01-01T00:00:00Z", "ends before it starts"),
+        ("since=yesterday", "since"),
+    ],
+)
+def test_a_bad_period_is_a_422_that_says_why(api: ApiCall, query: str, says: str) -> None:
+    answer = api("GET", f"/v1/jobs/gpu-cost?{query}")
+    assert answer.status == 422
+    assert says in json.dumps(answer.body)

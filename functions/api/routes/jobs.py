@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from functions.api.deps import Context, IdempotencyKey, Jobs, Owner, PreferWait
 from functions.api.json_body import JSON_BODY_RESPONSES, JsonBodyRoute
+from functions.api.periods import MAX_TOTALLED_JOBS, period_ms
 from functions.api.problems import PROBLEM
 from functions.api.routes.ws_tokens import WEBSOCKET_URL_HEADER, prefers_websocket, websocket_token
 from functions.api.schemas import JobList, JobRequest
 from functions.observability import logger, metrics
+from shared.errors import FieldError, InvalidRequest
 from shared.models import JobStatus
 from shared.names import JobMetric
 from shared.views import JobView
@@ -98,6 +102,42 @@ def list_jobs(
     """Your jobs, newest first, a page at a time."""
     page, next_cursor = jobs.list(owner, status, limit, cursor)
     return JobList(items=[jobs.view(job) for job in page], next_cursor=next_cursor)
+
+
+class GpuCostTotal(BaseModel):
+    """What the caller's jobs created in a period cost on the GPU."""
+
+    since: datetime
+    until: datetime
+    jobs: int = Field(description="Jobs created in the period")
+    gpu_seconds: float = Field(description="Seconds those jobs held a GPU (jobs not finished count 0)")
+    gpu_cost_usd: float = Field(description="Those seconds at the instance's configured hourly price")
+
+
+@router.get("/gpu-cost", response_model=GpuCostTotal, operation_id="total_gpu_cost", responses={422: PROBLEM})
+def total_gpu_cost(
+    owner: Owner,
+    ctx: Context,
+    since: Annotated[datetime, Query(description="Start of the period (ISO 8601), inclusive")],
+    until: Annotated[
+        datetime | None, Query(description="End of the period (ISO 8601), exclusive; now")
+    ] = None,
+) -> GpuCostTotal:
+    """The GPU time and cost of your jobs created in a period of at most 31 days."""
+    since_ms, until_ms = period_ms(since, until, ctx.now_ms())
+    found = ctx.store.created_between(owner, since_ms, until_ms, MAX_TOTALLED_JOBS)
+    if found is None:
+        raise InvalidRequest(
+            f"More than {MAX_TOTALLED_JOBS} jobs were created in this period; total a shorter one.",
+            [FieldError("query:since", "the period holds too many jobs")],
+        )
+    return GpuCostTotal(
+        since=datetime.fromtimestamp(since_ms / 1000, tz=UTC),
+        until=datetime.fromtimestamp(until_ms / 1000, tz=UTC),
+        jobs=len(found),
+        gpu_seconds=round(sum(job.gpu_seconds or 0.0 for job in found), 3),
+        gpu_cost_usd=round(sum(job.gpu_cost_usd or 0.0 for job in found), 6),
+    )
 
 
 @router.get(
