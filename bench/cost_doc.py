@@ -60,7 +60,7 @@ CUTS = [
     "- The client follows a job for one REST request: the submit answer carries the WebSocket URL",
     "  (`Prefer: websocket`), and the terminal `job.status` frame carries the whole job.",
     "- Progress frames: each subscriber gets them at the rate it asks for (`progress_rate` in",
-    "  `subscribe`, default 1 a second, at most 10) and only when the percent moved; status frames",
+    "  `subscribe`, at most 10 a second, the default) and only when the percent moved; status frames",
     "  always go to every subscriber, and the fan-out still reads the subscribers for every frame.",
     "- The runner stores progress every 15 s (`PROGRESS_WRITE_SECONDS`), not every second: the",
     "  WebSocket carries it live, and a later attempt still starts from the stored percent.",

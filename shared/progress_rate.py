@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# Frames a second, when the subscribe message names none.
-DEFAULT_PROGRESS_RATE = 1.0
 # The fan-out's own ceiling (gpu_runner.fanout coalesces a job's progress to ten frames a second).
 MAX_PROGRESS_RATE = 10.0
+# Frames a second when the subscribe message names none: the ceiling, as before clients could ask.
+DEFAULT_PROGRESS_RATE = MAX_PROGRESS_RATE
 FIELD = "progress_rate"
 
 
