@@ -35,11 +35,11 @@ class Clock:
 def test_the_gate_holds_a_subscriber_to_its_rate_and_to_changes() -> None:
     clock = Clock()
     gate = ProgressGate(clock)
-    slow, fast = Subscription("slow", 0.5), Subscription("fast", 10)
+    slow, fast = Subscription("slow", progress_rate=0.5), Subscription("fast", progress_rate=10)
     assert gate.due([slow, fast], 10.0) == ["slow", "fast"]
     clock.now += 0.5
     assert gate.due([slow, fast], 10.0) == [], "the percent did not move"
     assert gate.due([slow, fast], 12.0) == ["fast"], "slow's two seconds are not up"
     clock.now += 1.6
     assert gate.due([slow, fast], 15.0) == ["slow", "fast"]
-    assert gate.due([Subscription("off", 0)], 20.0) == []
+    assert gate.due([Subscription("off", progress_rate=0)], 20.0) == []
