@@ -231,4 +231,4 @@ def test_the_indexes_written_on_every_job_update_hold_keys_only() -> None:
     assert jobs[JOBS_BY_OWNER_INDEX].projection_type == "KEYS_ONLY"
     assert jobs[JOBS_ENQUEUE_PENDING_INDEX].projection_type == "KEYS_ONLY"
     (by_job,) = CONNECTIONS_TABLE.indexes
-    assert by_job.projection == (ConnectionAttr.PROGRESS_RATE,)
+    assert by_job.projection == (ConnectionAttr.PROGRESS_RATE, ConnectionAttr.PREVIEWS)
