@@ -55,7 +55,10 @@ class JobChannel:
         if self._closing:
             return  # the job's terminal frame is out or on its way: nothing follows it
         if self._latest_progress is not None:
-            self._outbox.append(self._latest_progress)
+            # A kept progress frame is newer progress: the pending one it supersedes is dropped, as
+            # coalescing drops it for any newer frame; a status frame sends it first.
+            if frame.get("type") != "job.progress":
+                self._outbox.append(self._latest_progress)
             self._latest_progress = None
         self._outbox.append((frame, guard))
         self._closing = final

@@ -24,16 +24,16 @@ class ProgressGate:
         for subscription in subscriptions:
             if subscription.progress_rate <= 0:
                 continue
+            if subscription.progress_rate >= MAX_PROGRESS_RATE:
+                # At the ceiling (the default) the job's own coalescing is the only limit, as it always
+                # was: its newest frame is never held back.
+                chosen.append(subscription.connection_id)
+                continue
             last = self._sent.get(subscription.connection_id)
             if last is not None:
                 sent_at, sent_percent = last
-                # At the highest rate the job's own coalescing is the only limit: its newest frame is
-                # never held back. Below it, one held back is superseded by the next, or by the status.
-                too_soon = (
-                    subscription.progress_rate < MAX_PROGRESS_RATE
-                    and now - sent_at < 1 / subscription.progress_rate
-                )
-                if percent == sent_percent or too_soon:
+                # Below it, a frame held back is superseded by the next, or by the status.
+                if percent == sent_percent or now - sent_at < 1 / subscription.progress_rate:
                     continue
             chosen.append(subscription.connection_id)
             self._sent[subscription.connection_id] = (now, percent)

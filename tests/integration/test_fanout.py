@@ -142,7 +142,7 @@ def test_no_frame_of_an_attempt_that_lost_leaves_and_nothing_follows_a_terminal_
 def test_each_subscriber_gets_progress_at_its_own_rate_and_only_when_the_percent_moves(moto_aws: Any) -> None:
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
-    connections.subscribe("eager", "j1", "o", 2_000_000_000, progress_rate=10)
+    connections.subscribe("eager", "j1", "o", 2_000_000_000, progress_rate=5)
     connections.subscribe("default", "j1", "o", 2_000_000_000, progress_rate=1)
     connections.subscribe("quiet", "j1", "o", 2_000_000_000, progress_rate=0)
 
