@@ -116,7 +116,6 @@ class Job(BaseModel):
     # Moved on by every state change's own conditional write, so event numbers only grow whoever
     # writes (shared/events.py).
     event_seq: int = 0
-    timings: JobTimings | None = None
 
 
 class QueueMessage(BaseModel):
