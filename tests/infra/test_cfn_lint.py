@@ -20,4 +20,3 @@ def test_cfn_lint_reports_no_errors(synth: Synth) -> None:
         if m.rule.id.startswith("E")
     ]
     assert errors == []
-
