@@ -66,6 +66,11 @@ class JobChannel:
 
     def preview(self, frame: dict[str, Any], guard: Guard | None) -> None:
         if not self._closing:
+            # The pending progress frame is numbered below the preview: it leaves first, so a client
+            # that drops frames at or below the last seq it handled never loses it.
+            if self._latest_progress is not None:
+                self._outbox.append(self._latest_progress)
+                self._latest_progress = None
             self._outbox.append((frame, guard))
             self._wake.set()
 

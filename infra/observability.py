@@ -29,6 +29,8 @@ _TIMINGS = (
     JobMetric.ORCHESTRATION_OVERHEAD_MS,
     JobMetric.MODEL_FETCH_MS,
 )
+# Where a finished job's time went (shared.models.JobTimings).
+_STAGES = (JobMetric.QUEUED_MS, JobMetric.EXECUTION_MS, JobMetric.UPLOAD_MS)
 _INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
 _AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 # Longer than the worst cold start in docs/deploy.md's timeline (about 20 minutes), so that a runner still
@@ -271,6 +273,19 @@ class Observability(Construct):
                 )
                 for name in _TIMINGS
             )
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Job stages (ms, p50)",
+                left=[job_metric(name, "p50") for name in _STAGES],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="GPU time and cost (sum)",
+                left=[job_metric(JobMetric.GPU_SECONDS, cloudwatch.Stats.SUM)],
+                right=[job_metric(JobMetric.GPU_COST_USD, cloudwatch.Stats.SUM)],
+                width=12,
+            ),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Oldest waiting job (s)", left=[oldest], width=8),

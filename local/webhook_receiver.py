@@ -107,11 +107,16 @@ class WebhookReceiver:
             self._server.server_close()
             self._server = None
 
-    def events(self, path: str | None = None, *, delivered_only: bool = True) -> list[tuple[str, str]]:
-        """(webhook-id, type) of each request received (answered 2xx, if ``delivered_only``)."""
+    def events(
+        self, path: str | None = None, *, delivered_only: bool = True, job_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(webhook-id, type) of each request received (answered 2xx, if ``delivered_only``), of one job's
+        events if ``job_id`` is given (a tenant's endpoint hears all of the tenant's jobs)."""
         with self._lock:
             return [
                 (r.headers.get("webhook-id", ""), str(r.body.get("type")))
                 for r in self.received
-                if (path is None or r.path == path) and (not delivered_only or 200 <= r.status < 300)
+                if (path is None or r.path == path)
+                and (not delivered_only or 200 <= r.status < 300)
+                and (job_id is None or (r.body.get("data") or {}).get("job_id") == job_id)
             ]

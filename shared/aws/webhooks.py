@@ -143,7 +143,8 @@ class WebhookStore:
             UpdateExpression=update,
             ConditionExpression="attribute_exists(#s)",
             ExpressionAttributeNames={"#s": WebhookAttr.SCOPE, **names},
-            ExpressionAttributeValues={k: value(v) for k, v in values.items()},
+            # DynamoDB refuses an empty map here (an update that only removes has no values).
+            **({"ExpressionAttributeValues": {k: value(v) for k, v in values.items()}} if values else {}),
             ReturnValues="ALL_NEW",
         )
         return Endpoint.model_validate(_plain(response["Attributes"])) if response else None
@@ -213,8 +214,9 @@ class WebhookStore:
             "rotate the job-webhook secret",
             "update_item",
             Key=_key(tenant_scope(owner), JOB_SECRET_ITEM),
-            UpdateExpression="SET previous_secret = secret, secret = :new, previous_secret_until = :until, "
-            "created_at = if_not_exists(created_at, :now)",
+            # A tenant that never had one gets it now: there is no previous secret to keep.
+            UpdateExpression="SET previous_secret = if_not_exists(secret, :new), secret = :new, "
+            "previous_secret_until = :until, created_at = if_not_exists(created_at, :now)",
             ExpressionAttributeValues={
                 ":new": value(new_secret),
                 ":until": value(previous_until_ms),

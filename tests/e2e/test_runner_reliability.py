@@ -109,7 +109,10 @@ def test_a_runner_frozen_past_its_lease_changes_nothing_when_it_wakes(
 ) -> None:
     zombie_log = len(stack.runners)
     # Progress stored every second, so the test sees the job under way before it freezes the runner.
-    zombie = stack.start_runner(COMFYUI_URL=sim.url, PREFETCH="0", PROGRESS_WRITE_SECONDS="1")
+    # At DEBUG, so its log says when it is done with the job (a routine line, DEBUG in production).
+    zombie = stack.start_runner(
+        COMFYUI_URL=sim.url, PREFETCH="0", PROGRESS_WRITE_SECONDS="1", LOG_LEVEL="DEBUG"
+    )
     job_id = run_job(stack, sampler_workflow(80))  # about 4 s
     subscriber = Subscriber(stack, job_id)
     wait_until(lambda: aws.job(job_id).progress > 0, 20, "the job to make progress")

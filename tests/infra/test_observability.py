@@ -51,7 +51,7 @@ def test_the_dashboard_plots_every_job_metric_and_the_queue(synth: Synth) -> Non
     (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["DashboardBody"])
     metric_names = [value for name, value in vars(JobMetric).items() if not name.startswith("_")]
-    assert len(metric_names) == 8
+    assert len(metric_names) == 13
     for name in metric_names:
         assert name in body
     assert METRICS_NAMESPACE in body

@@ -45,6 +45,16 @@ def test_an_endpoint_is_created_listed_rotated_and_deleted_and_its_secret_shown_
     gone = api("GET", f"/v1/webhooks/{webhook_id}")
     assert gone.status == 404 and gone.body["type"].endswith("webhook-not-found")
     assert api("DELETE", f"/v1/webhooks/{webhook_id}").status == 404
+    assert api("POST", f"/v1/webhooks/{webhook_id}/enable").status == 404
+
+
+def test_a_tenant_without_a_job_secret_can_rotate_one_into_being(api: ApiCall) -> None:
+    rotated = api("POST", "/v1/webhooks/job-secret/rotate", owner="fresh-tenant")
+    assert rotated.status == 200, rotated.body
+    assert rotated.body["secret"].startswith("whsec_")
+    assert (
+        api("GET", "/v1/webhooks/job-secret", owner="fresh-tenant").body["secret"] == rotated.body["secret"]
+    )
 
 
 REFUSED = [
