@@ -4,32 +4,13 @@ function's and the webhook delivery function's)."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
+from local.lambda_context import LocalLambdaContext
 from shared.aws.clients import AwsClients
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-class _Context:
-    function_name = "dlq"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:dlq"
-    log_group_name = "/aws/lambda/dlq"
-    log_stream_name = "local"
-
-    def __init__(self, name: str = "dlq") -> None:
-        self.function_name = name
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.aws_request_id = str(uuid.uuid4())
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
@@ -90,7 +71,9 @@ class SqsEventSource:
         ).get("Messages", [])
         if not messages:
             return 0
-        result = self._handler(sqs_event(messages, self._arn, self._region), _Context(self._name))
+        result = self._handler(
+            sqs_event(messages, self._arn, self._region), LocalLambdaContext(self._name, 30_000)
+        )
         failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:

@@ -9,30 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from local.event_filter import matches_any
+from local.lambda_context import LocalLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any] | None]
 POLL_SECONDS = 0.25
-
-
-class _Context:
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    log_stream_name = "local"
-
-    def __init__(self, name: str) -> None:
-        self.function_name = name
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.aws_request_id = str(uuid.uuid4())
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
 
 
 def filters_of(template: Mapping[str, Any], handler: str) -> tuple[list[dict[str, Any]], int]:
@@ -118,7 +102,7 @@ class StreamEventSource:
         invoked = 0
         while self._pending:
             batch = self._pending[: self._batch_size]
-            result = self._handler({"Records": batch}, _Context(self._name)) or {}
+            result = self._handler({"Records": batch}, LocalLambdaContext(self._name, 60_000)) or {}
             failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
             if failures:
                 # Lambda retries from the first failed record; those before it are done.
