@@ -25,11 +25,33 @@ from bench.harness import RUNNER_APP_ID, Bench
 from bench.workflows import sampler
 from infra.config import ServiceConfig
 from local import processes
+from local.iam.template import synthesized_template
 
 REFERENCE_STEPS = 20
 REFERENCE_SECONDS = 10.0
-# The runner's log level in a deployed stack, and its metrics on: their bytes are part of the job's cost.
-RUNNER_ENV = {"LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false", "AWS_SDK_UA_APP_ID": RUNNER_APP_ID}
+# Metrics on, as deployed: the EMF documents' bytes are part of the job's cost.
+RUNNER_ENV = {"POWERTOOLS_METRICS_DISABLED": "false", "AWS_SDK_UA_APP_ID": RUNNER_APP_ID}
+# The runner container's settings that name places in AWS (its ComfyUI, folders, endpoints): the local
+# stack sets its own; every other literal setting of the template is what the runner runs with here.
+_PLACES = ("_URL", "_DIR", "_URI")
+
+
+def deployed_runner_env(template: dict[str, Any] | None = None) -> dict[str, str]:
+    """The settings a default ``cdk deploy`` gives the runner container (visibility timeout, log level,
+    ...), from the synthesized template: the local stack's own (a 30 s visibility) would count lease
+    renewals and visibility changes a deployed runner never makes."""
+    template = template if template is not None else synthesized_template()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::ECS::TaskDefinition":
+            continue
+        for container in resource["Properties"]["ContainerDefinitions"]:
+            if container["Name"] == "runner":
+                return {
+                    e["Name"]: e["Value"]
+                    for e in container.get("Environment", [])
+                    if isinstance(e["Value"], str) and not e["Name"].endswith(_PLACES)
+                }
+    raise ValueError("the template has no runner container")
 
 
 def deployment(config: ServiceConfig | None = None) -> Deployment:
@@ -127,7 +149,8 @@ def run(bench: Bench, jobs: int) -> dict[str, Any]:
         step_delay = REFERENCE_SECONDS / REFERENCE_STEPS
         simulator = processes.start_simulator(port, step_delay, state / "comfyui", state / "sim.log")
         try:
-            runner = bench.stack.start_runner({**RUNNER_ENV, "COMFYUI_URL": f"http://127.0.0.1:{port}"})
+            runner_env = {**deployed_runner_env(), **RUNNER_ENV}
+            runner = bench.stack.start_runner({**runner_env, "COMFYUI_URL": f"http://127.0.0.1:{port}"})
             bench.runners.append(runner)
             runner_log = bench.stack.state_dir / f"runner-{len(bench.stack.runners) - 1}.log"
             # A job each way warms the runner, ComfyUI's model cache and every function, uncounted.
@@ -148,5 +171,6 @@ def run(bench: Bench, jobs: int) -> dict[str, Any]:
             "workflow_bytes": len(json.dumps(sampler(REFERENCE_STEPS, 1), separators=(",", ":"))),
         },
         "deployment": deployment().as_dict(),
+        "runner_settings": runner_env,
         **scenarios,
     }

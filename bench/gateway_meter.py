@@ -1,5 +1,7 @@
 """Counting what the API Gateway emulator does for a job: REST requests, WebSocket messages in and
-connection time, and every Lambda invocation with its duration and the log bytes its handler wrote.
+connection time, and every Lambda invocation with its duration and the log bytes its handler wrote:
+those API Gateway makes, and those the stack's event sources make (the jobs table's stream feeding the
+webhook dispatcher, the webhook attempts queue, the dead-letter queues), which no API meter sees.
 
 The Lambda handlers run in this process, on the emulator's executor threads (and the thread pool their
 web framework hands sync routes to); whatever a thread other than the main one writes to stdout is
@@ -21,6 +23,8 @@ from aiohttp import web
 from local.apigw import invoke as invoke_module
 from local.apigw.rest import RestApiEmulator
 from local.apigw.websocket import WebSocketApiEmulator
+from local.dlq_source import SqsEventSource
+from local.stream_source import StreamEventSource
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class GatewayMeter:
                     meter.invocations.append(Invocation(function.name, function.memory_mb, duration))
 
         invoke_module._run = counted_run
+        self._count_event_sources()
 
         handle = RestApiEmulator._handle
 
@@ -138,3 +143,32 @@ class GatewayMeter:
                     meter.connection_seconds.append(time.monotonic() - started)
 
         setattr(WebSocketApiEmulator, "_handshake", counted_handshake)  # noqa: B010
+
+    def timed(self, name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` counted as one invocation of the function ``name`` each time it is called."""
+        meter = self
+
+        def invoked(event: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                duration = (time.perf_counter() - started) * 1000
+                with meter._lock:
+                    # Memory is the deployment's (bench.cost_model.Deployment), as for the API's functions.
+                    meter.invocations.append(Invocation(name, 0, duration))
+
+        return invoked
+
+    def _count_event_sources(self) -> None:
+        """Lambda invokes these from its own pollers: a stream's batch, a queue's batch, each one call."""
+        for source in (StreamEventSource, SqsEventSource):
+            init = source.__init__
+
+            def counted_init(
+                made: Any, *args: Any, _init: Callable[..., None] = init, **kwargs: Any
+            ) -> None:
+                _init(made, *args, **kwargs)
+                made._handler = self.timed(made._name, made._handler)
+
+            setattr(source, "__init__", counted_init)  # noqa: B010

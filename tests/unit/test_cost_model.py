@@ -115,3 +115,49 @@ def test_dollars_come_from_the_counted_units_and_the_price_table() -> None:
     assert cost["ws_messages"] == pytest.approx(4.0)
     assert cost["s3_put_requests"] == pytest.approx(5.0)
     assert cost["total"] == pytest.approx(sum(v for k, v in cost.items() if k != "total"))
+
+
+def test_the_cost_run_gives_the_runner_the_settings_the_template_deploys_it_with() -> None:
+    from bench.cost import deployed_runner_env
+
+    env = [
+        {"Name": "VISIBILITY_TIMEOUT_SECONDS", "Value": "120"},
+        {"Name": "LOG_LEVEL", "Value": "INFO"},
+        # Places in AWS are the local stack's own; references are not settings.
+        {"Name": "COMFYUI_URL", "Value": "http://localhost:8188"},
+        {"Name": "MODEL_CACHE_DIR", "Value": "/models-cache"},
+        {"Name": "JOBS_TABLE_NAME", "Value": {"Ref": "JobsTable"}},
+    ]
+    template = {
+        "Resources": {
+            "Task": {
+                "Type": "AWS::ECS::TaskDefinition",
+                "Properties": {
+                    "ContainerDefinitions": [
+                        {"Name": "comfyui", "Environment": [{"Name": "X", "Value": "1"}]},
+                        {"Name": "runner", "Environment": env},
+                    ]
+                },
+            }
+        }
+    }
+    assert deployed_runner_env(template) == {"VISIBILITY_TIMEOUT_SECONDS": "120", "LOG_LEVEL": "INFO"}
+    with pytest.raises(ValueError, match="runner container"):
+        deployed_runner_env({"Resources": {}})
+
+
+def test_functions_an_event_source_invokes_are_counted_like_those_api_gateway_invokes() -> None:
+    """The webhook dispatcher the jobs table's stream feeds is billed per invocation and GB-second."""
+    from bench.gateway_meter import GatewayMeter
+
+    meter = GatewayMeter()
+    dispatch = meter.timed("webhook_dispatch", lambda event, context: {"batchItemFailures": []})
+    assert dispatch({"Records": []}, None) == {"batchItemFailures": []}
+    failing = meter.timed("webhook_dispatch", lambda event, context: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing({"Records": []}, None)
+    assert [i.function for i in meter.invocations] == ["webhook_dispatch", "webhook_dispatch"]
+    deployment = Deployment({"api": 1024}, 256, 0.05, False, False)
+    units = gateway_units(meter.invocations, 0, [], [], [], deployment)
+    assert units["lambda_requests"] == 2 and units["lambda_gb_seconds"] > 0
+    assert units["access_log_bytes"] == 0, "no API Gateway route ran"
