@@ -165,9 +165,7 @@ class GatewayMeter:
         for source in (StreamEventSource, SqsEventSource):
             init = source.__init__
 
-            def counted_init(
-                made: Any, *args: Any, _init: Callable[..., None] = init, **kwargs: Any
-            ) -> None:
+            def counted_init(made: Any, *args: Any, _init: Callable[..., None] = init, **kwargs: Any) -> None:
                 _init(made, *args, **kwargs)
                 made._handler = self.timed(made._name, made._handler)
 
