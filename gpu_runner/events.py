@@ -1,9 +1,10 @@
 """One attempt's part of its job's event log: numbers its events and keeps the few a late reader needs.
 
-What is kept (shared/events.py): the attempt's ``running``, the whole job's progress at each milestone,
-and previews' metadata while someone asked for previews (at most ``MAX_PREVIEW_ENTRIES``). Each is one
-small write, made off the prompt loop and only while the attempt holds its lease; a write that fails
-costs a late reader that one entry, never the job.
+What is kept (shared/events.py): the whole job's progress at its milestone, previews' metadata while
+someone asked for previews (at most ``MAX_PREVIEW_ENTRIES``), and, when this attempt runs a job an
+earlier attempt had started, that attempt's ``running`` (the job item tells only the latest). A job run
+once writes one entry. Each is one small write, made off the prompt loop and only while the attempt
+holds its lease; a write that fails costs a late reader that one entry, never the job.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from gpu_runner.log import logger
 from gpu_runner.notify import Guard
 from shared import frames
 from shared.aws.events import EventLog
-from shared.events import MAX_PREVIEW_ENTRIES, EventNumbers, milestone_crossed
+from shared.events import MAX_PREVIEW_ENTRIES, EventNumbers, earlier_running, milestone_crossed
 from shared.models import Job
 
 # When a job carries no expiry of its own, its log is kept this long.
@@ -36,11 +37,14 @@ class AttemptEvents:
         self._writes: set[asyncio.Task[None]] = set()
         self.entries_written = 0
 
-    def state_changed(self, job: Job) -> int:
-        """``job`` was just written with a new state: its number; a non-terminal state is logged."""
+    def state_changed(self, job: Job, before: Job | None = None) -> int:
+        """``job`` was just written with a new state (``before``: the item this attempt held before the
+        write): its number. The state itself is replayed from the job item; an earlier attempt's
+        ``running`` that this write hides from it is logged."""
         seq = self._numbers.moved_on(job)
-        if not job.status.is_terminal:
-            self._keep(frames.numbered(frames.status(job), seq))
+        hidden = earlier_running(before) if before is not None and not job.status.is_terminal else None
+        if hidden is not None:
+            self._keep(hidden)
         return seq
 
     def progress(

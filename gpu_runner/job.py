@@ -198,11 +198,14 @@ class JobRun:
         return dict(json.loads(data))
 
     async def _record_models_time(self, milliseconds: int) -> None:
-        # The terminal write sets the whole timings map: it must carry this stage too.
+        # The terminal write sets the whole timings map: it carries this stage. Only a fetch (minutes
+        # for a checkpoint) is also written now, so that it shows while the job runs and outlives an
+        # attempt that dies; models already local cost the job no write of their own.
         self.clock.models_ms = milliseconds
-        if self.deps.models is None or self.deps.timings is None or not await self.lease.holds():
+        fetched = self._models.fetched
+        if not fetched or self.deps.timings is None or not await self.lease.holds():
             return
-        self._log("models local", ms=milliseconds, fetched=[str(m.ref) for m in self._models.fetched])
+        self._log("models fetched", ms=milliseconds, fetched=[str(m.ref) for m in fetched])
         with contextlib.suppress(ServiceUnavailable):  # a lost timing costs the job nothing else
             await asyncio.to_thread(
                 self.deps.timings.record, self.job.job_id, self.attempt, "models_ms", milliseconds
@@ -221,9 +224,9 @@ class JobRun:
         if job is None:
             await self.lease.fenced_out()
             return
-        self.job = job
+        claimed, self.job = self.job, job
         self._log("running", debug=True)
-        self.events.state_changed(job)
+        self.events.state_changed(job, before=claimed)
         await self.deps.notifier.status(job, self.lease)
 
     async def cached(self, nodes: list[str]) -> None:

@@ -31,18 +31,19 @@ class JobTimingsWriter:
         if stage not in _STAGES:
             raise ValueError(f"{stage!r} is not a timing stage")
         attempt_is = {":a": value(attempt)}
+        # The map's first stage first: on a job's first attempt no map exists yet.
         tries = (
-            (
-                "SET #t.#s = :v",
-                "#a = :a AND attribute_exists(#t)",
-                {"#t": JobAttr.TIMINGS, "#s": stage, "#a": JobAttr.ATTEMPT},
-                {":v": value(milliseconds), **attempt_is},
-            ),
             (
                 "SET #t = :m",
                 "#a = :a AND attribute_not_exists(#t)",
                 {"#t": JobAttr.TIMINGS, "#a": JobAttr.ATTEMPT},
                 {":m": value({stage: milliseconds}), **attempt_is},
+            ),
+            (
+                "SET #t.#s = :v",
+                "#a = :a AND attribute_exists(#t)",
+                {"#t": JobAttr.TIMINGS, "#s": stage, "#a": JobAttr.ATTEMPT},
+                {":v": value(milliseconds), **attempt_is},
             ),
         )
         for update, condition, names, values in tries:

@@ -18,7 +18,7 @@ from shared.aws.connections import ConnectionStore
 from shared.aws.events import EventLog
 from shared.aws.jobs import JobStore
 from shared.aws.storage import ArtifactStore
-from shared.events import SEQ_BLOCK, state_seq
+from shared.events import SEQ_BLOCK, replay, state_seq
 from shared.models import ErrorCode, Job, JobError, JobStatus
 from shared.settings import WebSocketSettings
 from tests.integration.test_fanout import RecordingPoster
@@ -194,13 +194,25 @@ def test_a_resumed_subscription_replays_what_was_missed_in_order_then_says_so(mo
         return ended
 
     ended = asyncio.run(run_attempt())
+    assert len(deps.events.after("j1", 0)) == 1, "one log entry for the job: its 50 % milestone"
     subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": SEQ_BLOCK + 2}), "c1")
     sent = [frame for _, frame in poster.frames]
-    assert [f["type"] for f in sent] == ["job.progress", "job.progress", "job.status", "job.replayed"]
-    assert [f["percent"] for f in sent[:2]] == [60, 80], "milestones 50 and 75 only, after the seq given"
-    assert [f["seq"] for f in sent[:3]] == sorted(f["seq"] for f in sent[:3])
-    assert sent[2]["status"] == "succeeded" and sent[2]["seq"] == state_seq(ended)
-    assert all(f["replay"] for f in sent[:3]) and sent[3]["through"] == state_seq(ended)
+    assert [f["type"] for f in sent] == ["job.progress", "job.status", "job.replayed"]
+    assert [f["percent"] for f in sent[:1]] == [60], "the milestone at 50 % only, after the seq given"
+    assert sent[1]["status"] == "succeeded" and sent[1]["seq"] == state_seq(ended)
+    assert all(f["replay"] for f in sent[:2]) and sent[2]["through"] == state_seq(ended)
+    # From the start: the running state, read from the job item, comes first, each event once, in order.
+    poster.frames.clear()
+    subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": 0}), "c1")
+    sent = [frame for _, frame in poster.frames]
+    assert [(f["type"], f.get("status")) for f in sent] == [
+        ("job.status", "running"),
+        ("job.progress", None),
+        ("job.status", "succeeded"),
+        ("job.replayed", None),
+    ]
+    assert [f["seq"] for f in sent[:3]] == [SEQ_BLOCK, SEQ_BLOCK + 3, state_seq(ended)]
+    assert sent[0]["ts"] == ended.started_at
     # Caught up: nothing to replay, and the end of the replay says where it stands.
     poster.frames.clear()
     subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": state_seq(ended)}), "c1")
@@ -224,14 +236,52 @@ def test_the_events_route_returns_the_same_events_to_pollers(moto_aws: Any, api:
     clients, resources = moto_aws
     store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
     job = running_job(store)
-    # As the runner logs it (gpu_runner/events.py); asyncio.run here would take the handler's event loop.
-    log = EventLog(clients.dynamodb, resources.job_events_table)
-    log.append("j1", frames.numbered(frames.status(job), state_seq(job)), FAR)
+    # Nothing logged: the running state is the job item's own.
     answer = api("GET", "/v1/jobs/j1/events")
     assert answer.status == 200
     assert [e["status"] for e in answer.body["items"]] == ["running"]
-    assert answer.body["last_seq"] == SEQ_BLOCK
+    assert answer.body["last_seq"] == SEQ_BLOCK == state_seq(job)
     assert api("GET", f"/v1/jobs/j1/events?after={SEQ_BLOCK}").body["items"] == []
+    # As the runner logs its milestone (gpu_runner/events.py); asyncio.run here would take the handler's
+    # event loop.
+    log = EventLog(clients.dynamodb, resources.job_events_table)
+    milestone = frames.progress("j1", "3", "KSampler", 10, 20, 50.0)
+    log.append("j1", frames.numbered(milestone, SEQ_BLOCK + 4), FAR)
+    answer = api("GET", f"/v1/jobs/j1/events?after={SEQ_BLOCK}")
+    assert [e["type"] for e in answer.body["items"]] == ["job.progress"]
+    assert answer.body["last_seq"] == SEQ_BLOCK + 4
     refused = api("GET", "/v1/jobs/j1/events?after=-1")
     assert refused.status == 422 and refused.headers["content-type"] == "application/problem+json"
     assert api("GET", "/v1/jobs/j1/events", owner="owner-b").status == 404
+
+
+def test_a_retry_logs_the_running_of_the_attempt_before_which_the_job_item_no_longer_tells(
+    moto_aws: Any,
+) -> None:
+    clients, resources = moto_aws
+    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    log = EventLog(clients.dynamodb, resources.job_events_table)
+    first = running_job(store)
+    # The first attempt's runner died; its lease ran out and another runner claims the job.
+    claimed = store.claim("j1", "runner-2", 2_000_000_000_001, 2_000_000_100_000)
+    assert claimed is not None and claimed.attempt == 2 and claimed.status is JobStatus.RUNNING
+
+    async def second_attempt() -> Job:
+        events = AttemptEvents(log, claimed, Holds())
+        running = store.mark_running("j1", 2, 2_000_000_000_002)
+        assert running is not None
+        events.state_changed(running, before=claimed)
+        await events.drain()
+        assert events.entries_written == 1
+        ended = store.finish("j1", 2, JobStatus.SUCCEEDED, 2_000_000_000_003)
+        assert ended is not None
+        return ended
+
+    ended = asyncio.run(second_attempt())
+    replayed = replay(ended, log.after("j1", 0), 0, None)
+    assert [(e["status"], e["seq"]) for e in replayed] == [
+        ("running", state_seq(first)),
+        ("running", 2 * SEQ_BLOCK),
+        ("succeeded", 3 * SEQ_BLOCK),
+    ]
+    assert [e["ts"] for e in replayed[:2]] == [first.started_at, 2_000_000_000_002]

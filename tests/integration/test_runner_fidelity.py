@@ -29,7 +29,7 @@ from shared.aws.storage import ArtifactStore
 from shared.errors import ServiceUnavailable
 from shared.models import Job, JobStatus
 from shared.settings import RunnerSettings
-from tests.conftest import load_workflow
+from tests.conftest import load_workflow, sampler_workflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -229,3 +229,43 @@ def test_a_comfyui_restarted_with_other_nodes_is_noticed(
     job = harness.run_until_terminal(harness.submit(workflow))
     assert "ExtraWebsocketSave" in harness.runner.deps.output_classes
     assert job.status is JobStatus.SUCCEEDED and [o.node_id for o in job.outputs] == ["2"]
+
+
+def test_at_the_deployed_settings_a_short_job_writes_claim_running_and_its_end_only(
+    moto_aws: Any, sim: SimulatorServer
+) -> None:
+    """No lease renewal, no visibility change, no stored progress, one event log entry: a job shorter
+    than the lease interval and the progress period (120 s visibility, 15 s) needs none of them."""
+    clients, resources = moto_aws
+    calls: list[str] = []
+
+    def count(model: Any, params: dict[str, Any], **_: Any) -> None:
+        table = params.get("TableName") or params.get("QueueUrl", "").rsplit("/", 1)[-1]
+        calls.append(f"{model.name} {table}")
+
+    for client in (clients.dynamodb, clients.sqs):
+        client.meta.events.register("before-parameter-build.*.*", count)
+    harness = Harness(clients, resources, sim)
+    defaults = RunnerSettings.model_fields
+    harness.settings = harness.settings.model_copy(
+        update={"visibility_timeout_seconds": defaults["visibility_timeout_seconds"].default}
+    )
+    assert harness.settings.progress_write_seconds == defaults["progress_write_seconds"].default
+    harness.runner = Runner(harness.settings, clients)
+    job_id = harness.submit(sampler_workflow(20))
+    calls.clear()
+    harness.start()
+    try:
+        job = harness.run_until_terminal(job_id)
+    finally:
+        harness.stop()
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    writes = [c for c in calls if c.split()[0] in {"UpdateItem", "PutItem", "ChangeMessageVisibility"}]
+    queue = resources.queue_url.rsplit("/", 1)[-1]
+    assert sorted(writes) == [
+        f"PutItem {resources.job_events_table}",  # the 50 % milestone
+        *[f"UpdateItem {resources.jobs_table}"] * 3,  # claim, running, succeeded
+    ]
+    assert [c for c in calls if c.startswith(("ReceiveMessage", "DeleteMessage")) and queue in c][-1] == (
+        f"DeleteMessage {queue}"
+    )

@@ -11,7 +11,7 @@ from PIL import Image
 
 from gpu_runner.previews import INLINE_MAX_BYTES, MAX_SIDE, WS_BILLING_UNIT_BYTES, encode
 from shared import frames
-from shared.events import SEQ_BLOCK, EventNumbers, milestone_crossed, replay, state_seq
+from shared.events import SEQ_BLOCK, EventNumbers, earlier_running, milestone_crossed, replay, state_seq
 from shared.models import Job, JobStatus
 
 
@@ -43,11 +43,12 @@ def test_events_after_a_state_change_are_numbered_above_it_and_below_the_next() 
     assert numbers.next() == 3 * SEQ_BLOCK + 1
 
 
-def test_milestones_are_logged_once_each_never_for_every_beat() -> None:
+def test_one_milestone_is_logged_a_job_never_every_beat() -> None:
     assert milestone_crossed(10, 20) is None
-    assert milestone_crossed(20, 26) == 25
-    assert milestone_crossed(24, 80) == 75, "a jump logs the highest milestone passed"
-    assert milestone_crossed(25, 30) is None
+    assert milestone_crossed(20, 26) is None
+    assert milestone_crossed(40, 60) == 50
+    assert milestone_crossed(24, 80) == 50, "a jump logs the milestone passed"
+    assert milestone_crossed(50, 90) is None, "passed already: a later attempt does not log it again"
 
 
 def test_a_replay_is_in_order_after_the_given_seq_and_ends_with_the_terminal_state_from_the_job() -> None:
@@ -62,6 +63,48 @@ def test_a_replay_is_in_order_after_the_given_seq_and_ends_with_the_terminal_sta
     assert [e["seq"] for e in events] == [SEQ_BLOCK + 7, 2 * SEQ_BLOCK]
     assert events[-1]["type"] == "job.status" and events[-1]["status"] == "succeeded"
     assert replay(ended, logged, 2 * SEQ_BLOCK, None) == [], "nothing after the terminal state"
+
+
+def test_the_latest_running_is_replayed_from_the_job_item_each_event_once() -> None:
+    running = job(JobStatus.RUNNING, event_seq=1, started_at=5)
+    assert replay(running, [], 0, None) == [
+        {"type": "job.status", "job_id": "j1", "status": "running", "ts": 5, "seq": SEQ_BLOCK}
+    ]
+    assert replay(running, [], SEQ_BLOCK, None) == []
+    # Ended: the running state was the state change just before the terminal one.
+    milestone = {"type": "job.progress", "seq": SEQ_BLOCK + 3, "percent": 55}
+    ended = job(JobStatus.FAILED, event_seq=2, started_at=5, finished_at=9)
+    events = replay(ended, [milestone], 0, None)
+    assert [(e["type"], e["seq"]) for e in events] == [
+        ("job.status", SEQ_BLOCK),
+        ("job.progress", SEQ_BLOCK + 3),
+        ("job.status", 2 * SEQ_BLOCK),
+    ]
+    assert events[0]["status"] == "running" and events[0]["ts"] == 5
+    # A log written before the running state was derived holds it too: replayed once all the same.
+    logged_running = {"type": "job.status", "seq": SEQ_BLOCK, "status": "running", "ts": 4}
+    assert [e["seq"] for e in replay(ended, [logged_running, milestone], 0, None)] == [
+        SEQ_BLOCK,
+        SEQ_BLOCK + 3,
+        2 * SEQ_BLOCK,
+    ]
+    # Never started (canceled or expired in the queue): no running state to tell.
+    canceled = job(JobStatus.CANCELED, event_seq=1, finished_at=9)
+    assert [e["status"] for e in replay(canceled, [], 0, None)] == ["canceled"]
+    assert replay(job(JobStatus.QUEUED, event_seq=0), [], 0, None) == []
+
+
+def test_a_retry_logs_the_running_it_hides_and_a_first_run_logs_none() -> None:
+    queued = job(JobStatus.QUEUED, event_seq=0)
+    assert earlier_running(queued) is None
+    restarted = job(JobStatus.RUNNING, event_seq=1, started_at=5, attempt=2)
+    assert earlier_running(restarted) == {
+        "type": "job.status",
+        "job_id": "j1",
+        "status": "running",
+        "ts": 5,
+        "seq": SEQ_BLOCK,
+    }
 
 
 def test_a_preview_fits_one_websocket_billing_unit_whatever_comfyui_sent() -> None:

@@ -20,8 +20,8 @@ class JobEvents(BaseModel):
     job_id: str
     items: list[dict[str, Any]] = Field(
         description="The events numbered above `after`, oldest first: `job.status` (the terminal one with "
-        "outputs or error), `job.progress` milestones, and `job.preview` metadata when previews were asked "
-        "for; each with its `seq`, the same frames WebSocket subscribers get"
+        "outputs or error), the `job.progress` milestone (50 %), and `job.preview` metadata when previews "
+        "were asked for; each with its `seq`, the same frames WebSocket subscribers get"
     )
     last_seq: int = Field(description="Ask again with `after` set to this to get only what is newer")
 
@@ -41,8 +41,8 @@ def list_job_events(
         int, Query(ge=0, le=2**53, description="The `seq` of the last event you have; 0 for all")
     ] = 0,
 ) -> JobEvents:
-    """The job's events after `after`, in order. Kept as long as the job; progress beats between
-    milestones and the preview images themselves are live only."""
+    """The job's events after `after`, in order. Kept as long as the job; progress beats other than
+    the 50 % milestone, and the preview images themselves, are live only."""
     logger.append_keys(job_id=job_id)
     job = jobs.get(owner, job_id)
     logged = ctx.events.after(job_id, after) if ctx.events is not None else []
