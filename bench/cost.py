@@ -12,13 +12,17 @@ the @connections API), priced by ``bench.prices``, and the per-job figures are w
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from comfy_jobs import Client
 
+from bench.access_log import line_bytes, stage_formats
 from bench.cost_model import Deployment, aws_units, dollars_per_million, gateway_units, per_job
 from bench.counters import per_job as calls_per_job
 from bench.harness import RUNNER_APP_ID, Bench
@@ -54,9 +58,11 @@ def deployed_runner_env(template: dict[str, Any] | None = None) -> dict[str, str
     raise ValueError("the template has no runner container")
 
 
-def deployment(config: ServiceConfig | None = None) -> Deployment:
-    """The cost-relevant settings the template deploys with (infra.config defaults)."""
+def deployment(config: ServiceConfig | None = None, template: dict[str, Any] | None = None) -> Deployment:
+    """The cost-relevant settings the template deploys with (infra.config defaults, the stages' access
+    log formats)."""
     config = config or ServiceConfig()
+    template = template if template is not None else synthesized_template()
     rate = getattr(config, "xray_sampling_rate", None)
     return Deployment(
         memory_mb={"api": config.api_memory_mib},
@@ -64,7 +70,40 @@ def deployment(config: ServiceConfig | None = None) -> Deployment:
         rest_trace_rate=1.0 if rate is None else float(rate),
         lambdas_traced=rate is None,
         lambda_platform_logs=getattr(config, "lambda_system_log_level", "INFO") == "INFO",
+        access_log_line_bytes={api: line_bytes(f) for api, f in stage_formats(template).items()},
     )
+
+
+def deployed_function_env(handler: str, template: dict[str, Any] | None = None) -> dict[str, str]:
+    """The literal settings the template gives the function whose handler is ``handler`` (for the API:
+    its ``Prefer: wait`` ceiling, 5 s deployed against 20 s locally)."""
+    template = template if template is not None else synthesized_template()
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::Function" and props.get("Handler") == handler:
+            variables = props.get("Environment", {}).get("Variables", {})
+            return {k: v for k, v in variables.items() if isinstance(v, str)}
+    raise ValueError(f"the template has no function {handler}")
+
+
+@contextmanager
+def _api_as_deployed() -> Iterator[dict[str, str]]:
+    """The in-process API function reads the deployed settings for the run, then its own again."""
+    from functions.api.context import default_context
+
+    env = deployed_function_env("functions.api.handler.handler")
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    default_context.cache_clear()
+    try:
+        yield env
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        default_context.cache_clear()
 
 
 def _follow(client: Client, workflow: dict[str, Any], directory: Path) -> None:
@@ -143,7 +182,7 @@ def _background(bench: Bench, call: Any) -> bool:
 
 def run(bench: Bench, jobs: int) -> dict[str, Any]:
     bench.stop_runners()
-    with tempfile.TemporaryDirectory(prefix="cost-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="cost-") as scratch, _api_as_deployed() as api_env:
         state = Path(scratch)
         port = processes.free_port()
         step_delay = REFERENCE_SECONDS / REFERENCE_STEPS
@@ -172,5 +211,6 @@ def run(bench: Bench, jobs: int) -> dict[str, Any]:
         },
         "deployment": deployment().as_dict(),
         "runner_settings": runner_env,
+        "api_settings": api_env,
         **scenarios,
     }

@@ -55,8 +55,19 @@ CUTS = [
     "- X-Ray: a sampling rule traces a fixed share of REST requests (`xraySamplingRate`, 5 %, no",
     "  reservoir) and the functions pass its decision through; before, every invocation was a trace.",
     "- Lambda's START/END/REPORT lines are off (`lambdaSystemLogLevel` WARN; errors still log); a job's",
-    "  routine runner lines are DEBUG, leaving `claimed`, `finished` (with the job's timings and GPU",
-    "  cost) and its EMF document.",
+    "  routine runner lines are DEBUG, leaving one, `finished` (with the job's timings and GPU cost),",
+    "  and its EMF document; the WebSocket functions write no routine INFO line; a function's line",
+    "  leaves out what its log group says (function name, ARN, memory) and an unsampled trace id; the",
+    "  stages' access log lines are compact JSON (epoch time, short names, no spaces).",
+    "- The runner writes a job three times at the deployed settings: claim, running and the terminal",
+    "  state. A lease renewal (with its visibility change) comes every third of the 120 s visibility,",
+    "  progress is stored every 15 s, and a model fetch's time is written early only when a model was",
+    "  fetched: a 10 s job needs none of them. SQS: send, receive, delete.",
+    "- The event log takes one write a job, the progress milestone at 50 %: a replay reads the latest",
+    "  `running` and the terminal state from the job item (cost-previews.md says how).",
+    "- The REST API function has 512 MB (`apiMemoryMiB`), not 1 GB: a request spends about 10 ms of CPU",
+    "  and the rest waiting on DynamoDB, SQS and S3, and `Prefer: wait` is all waiting, so half the",
+    "  memory is half the GB-seconds; its cold start gets half the CPU for its imports.",
     "- The client follows a job for one REST request: the submit answer carries the WebSocket URL",
     "  (`Prefer: websocket`), and the terminal `job.status` frame carries the whole job.",
     "- Progress frames: each subscriber gets them at the rate it asks for (`progress_rate` in",
@@ -71,7 +82,7 @@ CUTS = [
     "- `$connect` stores nothing: the subscription items were always the ones read.",
     "- `Prefer: wait` reads after 0.25 s, backing off to 2 s, eventually consistent between the first",
     "  and the last read (a stale read can only show an earlier state). What it costs is the function",
-    "  held while the job runs: about $13 per million jobs for each second waited at 1 GB, which is why",
+    "  held while the job runs: about $6.7 per million jobs for each second waited at 512 MB, which is why",
     "  the client library follows the WebSocket and polls only when it cannot.",
     "",
     "## Still above the target",
@@ -185,7 +196,7 @@ def render(run: dict[str, Any]) -> str:
         f"template gives the function ({_memory(deployment)}), on arm64. X-Ray: the REST API is",
         f"sampled at {deployment['rest_trace_rate']:.0%} by its sampling rule and {traced} Logs: what the",
         "handlers and the runner wrote at the deployed log level (EMF metrics included), API Gateway's",
-        f"access log lines (about {ACCESS_LOG_LINE_BYTES} bytes each), and Lambda's START/END/REPORT lines",
+        f"access log lines ({_access_lines(deployment)}), and Lambda's START/END/REPORT lines",
         f"(about {LAMBDA_PLATFORM_LOG_BYTES_AT_INFO} bytes an invocation), written {platform}",
         "",
         "## Calls per job, websocket client",
@@ -213,6 +224,14 @@ def render(run: dict[str, Any]) -> str:
     )
     lines += ["", *CUTS]
     return "\n".join(lines) + "\n"
+
+
+def _access_lines(deployment: dict[str, Any]) -> str:
+    lines = deployment.get("access_log_line_bytes") or {}
+    if not lines:
+        return f"about {ACCESS_LOG_LINE_BYTES} bytes each"
+    each = ", ".join(f"{api} {size} bytes" for api, size in sorted(lines.items()))
+    return f"{each} a line, from each stage's format in the template"
 
 
 def _memory(deployment: dict[str, Any]) -> str:

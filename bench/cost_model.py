@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.counters import Call
@@ -36,6 +36,11 @@ class Deployment:
     lambdas_traced: bool
     # Lambda's START/END/REPORT lines are only written at system log level INFO.
     lambda_platform_logs: bool
+    # Bytes of one access log line of each API's stage ("rest", "websocket"), from its format.
+    access_log_line_bytes: dict[str, int] = field(default_factory=dict)
+
+    def access_line(self, api: str) -> int:
+        return self.access_log_line_bytes.get(api, ACCESS_LOG_LINE_BYTES)
 
     def memory_of(self, function: str) -> int:
         return self.memory_mb.get(function, self.default_memory_mb)
@@ -47,6 +52,7 @@ class Deployment:
             "rest_trace_rate": self.rest_trace_rate,
             "lambdas_traced": self.lambdas_traced,
             "lambda_platform_logs": self.lambda_platform_logs,
+            "access_log_line_bytes": self.access_log_line_bytes,
         }
 
     @classmethod
@@ -57,6 +63,7 @@ class Deployment:
             float(d["rest_trace_rate"]),
             bool(d["lambdas_traced"]),
             bool(d["lambda_platform_logs"]),
+            dict(d.get("access_log_line_bytes") or {}),
         )
 
 
@@ -131,7 +138,9 @@ def gateway_units(
             LAMBDA_PLATFORM_LOG_BYTES_AT_INFO * len(invocations) if deployment.lambda_platform_logs else 0
         ),
         # API Gateway writes one access log line per REST request and per WebSocket route it runs.
-        "access_log_bytes": float(ACCESS_LOG_LINE_BYTES * (rest_requests + ws_routes)),
+        "access_log_bytes": float(
+            deployment.access_line("rest") * rest_requests + deployment.access_line("websocket") * ws_routes
+        ),
     }
 
 

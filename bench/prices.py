@@ -36,6 +36,6 @@ PRICES: dict[str, tuple[float, str]] = {
 # Lambda's own START, END and REPORT lines per invocation when its system log level is INFO
 # (about 75, 55 and 230 bytes); none at WARN.
 LAMBDA_PLATFORM_LOG_BYTES_AT_INFO = 360
-# One API Gateway access log line in the stack's JSON format (request id, time, ip, key id, method,
-# path, status, length, latency, error, trace id), about this long.
+# One API Gateway access log line when the stage's format is not known (a run counted before the
+# formats were read from the template, ``bench.access_log``): the JSON line it had then, about this long.
 ACCESS_LOG_LINE_BYTES = 330

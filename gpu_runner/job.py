@@ -118,7 +118,7 @@ class JobRun:
         self.clock = AttemptClock(job, settings.gpu_price_per_hour)
 
     def _log(self, message: str, *, debug: bool = False, **extra: Any) -> None:
-        # A job's INFO lines are bounded (claimed, finished, and what goes wrong): each is billed as logs.
+        # A job's INFO lines are bounded (finished, a model fetch, what goes wrong): each is billed as logs.
         log = logger.debug if debug else logger.info
         log(message, extra={"job_id": self.job.job_id, "attempt": self.attempt, **extra})
 

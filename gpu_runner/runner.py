@@ -284,7 +284,8 @@ class Runner:
                 await self.deps.notifier.status(expired)
             await asyncio.to_thread(queue.delete, message.receipt_handle)
             return None
-        logger.info(
+        # A job's one routine line is its "finished" (beside its EMF document); this one is for debugging.
+        logger.debug(
             "claimed", extra={"job_id": job_id, "attempt": claimed.attempt, "receives": message.receive_count}
         )
         return JobRun(self.deps, message, claimed, queue)

@@ -192,7 +192,10 @@ class ServiceConfig:
     # any traffic); the functions follow the API's decision.
     xray_sampling_rate: float = 0.05
     lambda_architecture: str = "arm64"
-    api_memory_mib: int = 1024
+    # The REST API function waits on DynamoDB, SQS and S3 far more than it computes (about 10 ms of CPU a
+    # request; `Prefer: wait` is all waiting), so half a GB halves its GB-seconds; its cold start, bound
+    # by imports, gets half the CPU of 1 GB. Raise it where cold starts matter more than GB-seconds.
+    api_memory_mib: int = 512
     # Concurrent executions reserved for (and capping) the REST API function, so that it cannot take the
     # WebSocket and dead-letter functions' share; waits are bounded to fit (see prefer_wait_max_seconds).
     api_reserved_concurrency: int = 400

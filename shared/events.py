@@ -82,7 +82,7 @@ def running_event(job: Job) -> dict[str, Any] | None:
         seq = state_seq(job) - SEQ_BLOCK
     else:
         return None
-    frame = {"type": "job.status", "job_id": job.job_id, "status": JobStatus.RUNNING.value}
+    frame: dict[str, Any] = {"type": "job.status", "job_id": job.job_id, "status": JobStatus.RUNNING.value}
     frame["ts"] = job.started_at if job.started_at is not None else job.updated_at
     return frames.numbered(frame, seq)
 

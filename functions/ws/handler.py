@@ -136,7 +136,7 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
             poster.post(connection_id, {**frame, "replay": True})
         through = int(missed[-1]["seq"]) if missed else after
         poster.post(connection_id, frames.replayed(job_id, through))
-        logger.info("resumed", extra={"job_id": job_id, "after": after, "replayed": len(missed)})
+        logger.debug("resumed", extra={"job_id": job_id, "after": after, "replayed": len(missed)})
         return OK
 
     # The snapshot goes out before the subscription exists, so it is always the first frame; a state
@@ -149,7 +149,7 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
     if latest.status.is_terminal or latest.status is not job.status:
         status = frames.status(latest, job_view(latest, presign))
         poster.post(connection_id, frames.numbered(status, state_seq(latest)))
-    logger.info("subscribed", extra={"job_id": job_id, "status": latest.status.value})
+    logger.debug("subscribed", extra={"job_id": job_id, "status": latest.status.value})
     return OK
 
 

@@ -161,3 +161,45 @@ def test_functions_an_event_source_invokes_are_counted_like_those_api_gateway_in
     units = gateway_units(meter.invocations, 0, [], [], [], deployment)
     assert units["lambda_requests"] == 2 and units["lambda_gb_seconds"] > 0
     assert units["access_log_bytes"] == 0, "no API Gateway route ran"
+
+
+def test_access_log_lines_are_billed_at_the_size_each_stages_format_writes() -> None:
+    from bench.access_log import line_bytes, stage_formats
+
+    rest = '{"requestId":"$context.requestId","path":"$context.path","error":"$context.error.message"}'
+    websocket = '{"requestId": "$context.requestId", "route": "$context.routeKey"}'
+    template = {
+        "Resources": {
+            "Rest": {"Type": "AWS::ApiGateway::Stage", "Properties": {"AccessLogSetting": {"Format": rest}}},
+            "Ws": {
+                "Type": "AWS::ApiGatewayV2::Stage",
+                "Properties": {"AccessLogSettings": {"Format": websocket}},
+            },
+        }
+    }
+    formats = stage_formats(template)
+    assert formats == {"rest": rest, "websocket": websocket}
+    # A value API Gateway does not have (no error) is written "-".
+    expected = '{"requestId":"c6af9ac6-7b61-11e6-9a41-93e8deadbeef","path":"/prod/v1/jobs/'
+    assert line_bytes(rest) == len(expected) + 32 + len('","error":"-"}')
+    sizes = {api: line_bytes(f) for api, f in formats.items()}
+    deployment = Deployment({"api": 1024}, 256, 0.05, False, False, sizes)
+    subscribe = Invocation("ws-subscribe", 256, 10.0)
+    units = gateway_units([subscribe], 2, [], [], [], deployment)
+    assert units["access_log_bytes"] == 2 * sizes["rest"] + sizes["websocket"]
+    assert Deployment.from_dict(deployment.as_dict()) == deployment
+
+
+def test_the_cost_run_gives_the_api_function_the_settings_the_template_deploys_it_with() -> None:
+    from bench.cost import deployed_function_env
+
+    api = {
+        "Handler": "functions.api.handler.handler",
+        "Environment": {"Variables": {"PREFER_WAIT_MAX_SECONDS": "5", "JOBS_TABLE_NAME": {"Ref": "Jobs"}}},
+    }
+    template = {"Resources": {"Api": {"Type": "AWS::Lambda::Function", "Properties": api}}}
+    assert deployed_function_env("functions.api.handler.handler", template) == {
+        "PREFER_WAIT_MAX_SECONDS": "5"
+    }
+    with pytest.raises(ValueError, match="no function"):
+        deployed_function_env("functions.ws.handler.handler", template)
