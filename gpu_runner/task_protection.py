@@ -65,7 +65,8 @@ class TaskProtection:
                     )
                     return None
                 enabled = bool(answer["protection"].get("ProtectionEnabled"))
-                logger.info("task protection set", extra={"protected": enabled})
+                # Set and cleared around every job: routine, so DEBUG (a refusal or failure is a WARNING).
+                logger.debug("task protection set", extra={"protected": enabled})
                 return enabled
         except Exception as error:  # whatever goes wrong here, the job goes on
             logger.warning("task protection unavailable", extra={"error": repr(error), "asked": body})
