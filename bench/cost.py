@@ -25,6 +25,7 @@ from comfy_jobs import Client
 from bench.access_log import line_bytes, stage_formats
 from bench.cost_model import Deployment, aws_units, dollars_per_million, gateway_units, per_job
 from bench.counters import per_job as calls_per_job
+from bench.deployed import deployed_function_env, deployed_runner_env
 from bench.harness import RUNNER_APP_ID, Bench
 from bench.workflows import sampler
 from infra.config import ServiceConfig
@@ -35,27 +36,6 @@ REFERENCE_STEPS = 20
 REFERENCE_SECONDS = 10.0
 # Metrics on, as deployed: the EMF documents' bytes are part of the job's cost.
 RUNNER_ENV = {"POWERTOOLS_METRICS_DISABLED": "false", "AWS_SDK_UA_APP_ID": RUNNER_APP_ID}
-# The runner container's settings that name places in AWS (its ComfyUI, folders, endpoints): the local
-# stack sets its own; every other literal setting of the template is what the runner runs with here.
-_PLACES = ("_URL", "_DIR", "_URI")
-
-
-def deployed_runner_env(template: dict[str, Any] | None = None) -> dict[str, str]:
-    """The settings a default ``cdk deploy`` gives the runner container (visibility timeout, log level,
-    ...), from the synthesized template: the local stack's own (a 30 s visibility) would count lease
-    renewals and visibility changes a deployed runner never makes."""
-    template = template if template is not None else synthesized_template()
-    for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::ECS::TaskDefinition":
-            continue
-        for container in resource["Properties"]["ContainerDefinitions"]:
-            if container["Name"] == "runner":
-                return {
-                    e["Name"]: e["Value"]
-                    for e in container.get("Environment", [])
-                    if isinstance(e["Value"], str) and not e["Name"].endswith(_PLACES)
-                }
-    raise ValueError("the template has no runner container")
 
 
 def deployment(config: ServiceConfig | None = None, template: dict[str, Any] | None = None) -> Deployment:
@@ -72,18 +52,6 @@ def deployment(config: ServiceConfig | None = None, template: dict[str, Any] | N
         lambda_platform_logs=getattr(config, "lambda_system_log_level", "INFO") == "INFO",
         access_log_line_bytes={api: line_bytes(f) for api, f in stage_formats(template).items()},
     )
-
-
-def deployed_function_env(handler: str, template: dict[str, Any] | None = None) -> dict[str, str]:
-    """The literal settings the template gives the function whose handler is ``handler`` (for the API:
-    its ``Prefer: wait`` ceiling, 5 s deployed against 20 s locally)."""
-    template = template if template is not None else synthesized_template()
-    for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Lambda::Function" and props.get("Handler") == handler:
-            variables = props.get("Environment", {}).get("Variables", {})
-            return {k: v for k, v in variables.items() if isinstance(v, str)}
-    raise ValueError(f"the template has no function {handler}")
 
 
 @contextmanager

@@ -118,7 +118,7 @@ def test_dollars_come_from_the_counted_units_and_the_price_table() -> None:
 
 
 def test_the_cost_run_gives_the_runner_the_settings_the_template_deploys_it_with() -> None:
-    from bench.cost import deployed_runner_env
+    from bench.deployed import deployed_runner_env
 
     env = [
         {"Name": "VISIBILITY_TIMEOUT_SECONDS", "Value": "120"},
@@ -191,7 +191,7 @@ def test_access_log_lines_are_billed_at_the_size_each_stages_format_writes() -> 
 
 
 def test_the_cost_run_gives_the_api_function_the_settings_the_template_deploys_it_with() -> None:
-    from bench.cost import deployed_function_env
+    from bench.deployed import deployed_function_env
 
     api = {
         "Handler": "functions.api.handler.handler",
