@@ -192,6 +192,9 @@ class ServiceConfig:
     # any traffic); the functions follow the API's decision.
     xray_sampling_rate: float = 0.05
     lambda_architecture: str = "arm64"
+    # Lambda SnapStart for the REST API function (infra.snapstart): every function moves to python3.12,
+    # and API Gateway invokes a published version through an alias. Off: see docs/cold-start.md.
+    snap_start: bool = False
     # The REST API function waits on DynamoDB, SQS and S3 far more than it computes (about 10 ms of CPU a
     # request; `Prefer: wait` is all waiting), so half a GB halves its GB-seconds; its cold start, bound
     # by imports, gets half the CPU of 1 GB. Raise it where cold starts matter more than GB-seconds.
@@ -533,6 +536,7 @@ CONTEXT_KEYS: dict[str, tuple[str, Any]] = {
     "lambdaSystemLogLevel": ("lambda_system_log_level", _str),
     "xraySamplingRate": ("xray_sampling_rate", _float),
     "lambdaArchitecture": ("lambda_architecture", _str),
+    "snapStart": ("snap_start", parse_bool),
     "apiMemoryMiB": ("api_memory_mib", _int),
     "apiReservedConcurrency": ("api_reserved_concurrency", _int),
     "preferWaitMaxSeconds": ("prefer_wait_max_seconds", _int),

@@ -3,7 +3,8 @@
 Each function gets its own role holding only the statements the stack adds with :meth:`allow`, its
 own log group, X-Ray tracing that follows the caller's sampling decision (the REST API's sampling rule,
 ``infra.tracing``), JSON logs without Lambda's START/END/REPORT lines (system log level WARN), and an
-environment checked against the settings model it reads.
+environment checked against the settings model it reads. With SnapStart on (``infra.snapstart``) a
+function may restore from a snapshot of a published version; callers invoke :attr:`entry`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic_settings import BaseSettings
 
-from infra.bundling import RUNTIME
+from infra.bundling import RUNTIMES
 from infra.config import ServiceConfig
 from infra.environment import service_environment
+from infra.snapstart import live_alias, python_version, snap_start_conf
 
 # Python's level names where Lambda's differ.
 _LAMBDA_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
@@ -62,7 +64,7 @@ class ServiceFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=RUNTIME,
+            runtime=RUNTIMES[python_version(config)],
             architecture=(
                 lambda_.Architecture.ARM_64
                 if config.lambda_architecture == "arm64"
@@ -85,6 +87,12 @@ class ServiceFunction(Construct):
                 _LAMBDA_LEVELS.get(config.log_level, config.log_level)
             ],
             environment=service_environment(settings_model, settings, log_level=config.log_level),
+            snap_start=snap_start_conf(config, handler),
+        )
+        # What API Gateway and event sources should invoke: the alias of the snapshotted version, or
+        # the function itself.
+        self.entry: lambda_.IFunction = (
+            live_alias(self, self.function) if snap_start_conf(config, handler) else self.function
         )
 
     def allow(

@@ -56,7 +56,7 @@ class RestApi(Construct):
         self.api = apigw.LambdaRestApi(
             self,
             "Api",
-            handler=handler.function,
+            handler=handler.entry,
             proxy=True,
             description="comfy-api-service REST API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
@@ -117,7 +117,7 @@ class RestApi(Construct):
 
         LambdaRestApi forbids ``root.add_resource`` next to its proxy, so the resources are built directly.
         """
-        integration = apigw.LambdaIntegration(handler.function)
+        integration = apigw.LambdaIntegration(handler.entry)
         methods = []
         resources: dict[str, apigw.IResource] = {"": self.api.root}
         for path in PUBLIC_REST_PATHS:

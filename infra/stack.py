@@ -28,6 +28,7 @@ from infra.observability import Observability
 from infra.pools import PoolQueues, runner_pool_settings
 from infra.rest_api import RestApi
 from infra.runner import GpuRunners
+from infra.snapstart import python_version
 from infra.webhooks import Webhooks
 from infra.websocket_api import WebSocketApi
 from shared.names import (
@@ -78,7 +79,7 @@ class ComfyApiStack(Stack):
             if config.alarm_topic_arn
             else None
         )
-        code = lambda_code(config.lambda_architecture)
+        code = lambda_code(config.lambda_architecture, python_version(config))
         resources = {
             Env.JOBS_TABLE: data.jobs_table.table_name,
             Env.IDEMPOTENCY_TABLE: data.idempotency_table.table_name,

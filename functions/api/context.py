@@ -104,6 +104,17 @@ class ApiContext:
         )
 
 
+# The clients the next default context is built on; None: new ones from boto3's standard chain.
+_default_clients: dict[str, AwsClients | None] = {"clients": None}
+
+
 @lru_cache(maxsize=1)
 def default_context() -> ApiContext:
-    return ApiContext.from_settings(ApiSettings())
+    return ApiContext.from_settings(ApiSettings(), _default_clients["clients"])
+
+
+def use_clients(clients: AwsClients) -> None:
+    """Rebuilds the default context on these clients at its next use (a SnapStart restore makes new
+    ones: ``functions.api.snapstart``)."""
+    _default_clients["clients"] = clients
+    default_context.cache_clear()

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
+from functions.api import snapstart  # noqa: F401  (registers the SnapStart hooks where the runtime has them)
 from functions.api.app import create_app
 from functions.observability import logger, publish_metrics, tracer
 

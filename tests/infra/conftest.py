@@ -38,8 +38,8 @@ TEST_CONTEXT: dict[str, Any] = {
     "certificateArn": CERTIFICATE_ARN,
     "corsAllowedOrigins": APP_ORIGIN,
 }
-# A web ACL, an alarm topic, several instance types, an existing account role, a public image; the
-# cold-start helpers, the custom domain and CORS at their defaults.
+# A web ACL, an alarm topic, several instance types, an existing account role, a public image, SnapStart;
+# the cold-start helpers, the custom domain and CORS at their defaults.
 OPTIONAL_CONTEXT: dict[str, Any] = {
     BUNDLING_STACKS: [],
     "comfyuiImage": "ghcr.io/example/comfyui:1.0",
@@ -47,6 +47,7 @@ OPTIONAL_CONTEXT: dict[str, Any] = {
     "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
     "instanceTypes": "g5.xlarge,g6.xlarge",
     "createApiGatewayAccountRole": "false",
+    "snapStart": "true",
 }
 
 

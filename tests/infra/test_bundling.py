@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def test_local_bundling_installs_lambda_platform_wheels_and_copies_the_packages(
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     assert PipLocalBundling("arm64").try_bundle(str(tmp_path)) is True
-    (command,) = calls
+    command, compile_command = calls
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
     assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
     assert command[command.index("--python-version") + 1] == "3.11"
@@ -71,6 +72,44 @@ def test_local_bundling_installs_lambda_platform_wheels_and_copies_the_packages(
     assert (tmp_path / "shared" / "names.py").is_file()
     assert (tmp_path / "functions" / "api" / "handler.py").is_file()
     assert not list(tmp_path.rglob("__pycache__"))
+    # Bytecode for the runtime's Python, trusted without the source's timestamps (the zip drops them).
+    assert compile_command[0] == sys.executable  # this interpreter is the runtime's version, 3.11
+    assert compile_command[1:3] == ["-m", "compileall"]
+    assert compile_command[compile_command.index("--invalidation-mode") + 1] == "unchecked-hash"
+    assert compile_command[-1] == str(tmp_path)
+
+
+def test_snap_start_bundles_wheels_and_bytecode_for_python_312(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/opt/{name}" if name == "python3.12" else None)
+    assert PipLocalBundling("arm64", python_version="3.12").try_bundle(str(tmp_path)) is True
+    pip, compile_command = calls
+    assert pip[pip.index("--python-version") + 1] == "3.12"
+    assert pip[pip.index("--platform") + 1] == "manylinux2014_aarch64"
+    assert compile_command[0] == "/opt/python3.12"
+
+
+def test_without_an_interpreter_of_the_runtimes_version_the_asset_ships_without_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    assert PipLocalBundling("x86_64", python_version="3.12").try_bundle(str(tmp_path)) is True
+    assert [command[1:3] for command in calls] == [["-m", "pip"]]
 
 
 def test_a_failed_pip_hands_over_to_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
