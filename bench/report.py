@@ -90,7 +90,11 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                     "5. Cold start: API handler import / bare import floor (boto3, FastAPI, Mangum, "
                     "Powertools), ms",
                     f"{c['handlers']['api']['import_ms']:.0f} / {c['import_floor_ms']:.0f}",
-                    f"ratio {c['api_import_to_floor']}x",
+                    f"ratio {c['api_import_to_floor']}x (CPU time "
+                    f"{c['handlers']['api'].get('import_cpu_ms', 0):.0f} / "
+                    f"{c.get('import_floor_cpu_ms', 0):.0f}, "
+                    f"{c.get('api_import_cpu_to_floor')}x); without bytecode "
+                    f"{c['handlers']['api'].get('import_without_bytecode_ms') or 0:.0f}",
                 )
             )
         for name, h in c["handlers"].items():

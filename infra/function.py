@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings
 from infra.bundling import RUNTIMES
 from infra.config import ServiceConfig
 from infra.environment import service_environment
-from infra.snapstart import live_alias, python_version, snap_start_conf
+from infra.snapstart import live_alias, python_version, snap_start_conf, version_options
 
 # Python's level names where Lambda's differ.
 _LAMBDA_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
@@ -88,6 +88,7 @@ class ServiceFunction(Construct):
             ],
             environment=service_environment(settings_model, settings, log_level=config.log_level),
             snap_start=snap_start_conf(config, handler),
+            current_version_options=version_options(config, handler),
         )
         # What API Gateway and event sources should invoke: the alias of the snapshotted version, or
         # the function itself.

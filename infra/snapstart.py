@@ -12,7 +12,7 @@ schedule consumers answer nobody in person, and a snapshot of each would add its
 
 from __future__ import annotations
 
-from aws_cdk import Annotations
+from aws_cdk import Annotations, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -36,6 +36,16 @@ def takes_snapshot(config: ServiceConfig, handler: str) -> bool:
 
 def snap_start_conf(config: ServiceConfig, handler: str) -> lambda_.SnapStartConf | None:
     return lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if takes_snapshot(config, handler) else None
+
+
+def version_options(config: ServiceConfig, handler: str) -> lambda_.VersionOptions | None:
+    """Versions replaced by a deployment are deleted: a snapshot is charged for as long as its version
+    keeps it (up to 14 days without an invocation), and nothing invokes an old version."""
+    return (
+        lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY)
+        if takes_snapshot(config, handler)
+        else None
+    )
 
 
 def live_alias(scope: Construct, function: lambda_.Function) -> lambda_.Alias:

@@ -59,6 +59,8 @@ def test_snap_start_puts_the_api_function_on_python_312_with_a_published_version
     api_function = optional_synth.logical_id(optional_synth.stack.api_function.function)
     ((version_id, version),) = _raw(optional_synth, "AWS::Lambda::Version").items()
     assert version["Properties"]["FunctionName"] == {"Ref": api_function}
+    # A replaced version goes, and its snapshot's caching charge with it.
+    assert version["DeletionPolicy"] == "Delete"
     (alias,) = _raw(optional_synth, "AWS::Lambda::Alias").values()
     assert alias["Properties"]["Name"] == ALIAS_NAME
     assert alias["Properties"]["FunctionName"] == {"Ref": api_function}
