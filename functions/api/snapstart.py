@@ -63,7 +63,7 @@ def after_restore() -> None:
 def register() -> bool:
     """Registers the hooks where the runtime offers them; False elsewhere."""
     try:
-        from snapshot_restore_py import (  # type: ignore[import-not-found]
+        from snapshot_restore_py import (
             register_after_restore,
             register_before_snapshot,
         )
