@@ -87,7 +87,6 @@ def test_after_a_restore_the_clients_are_new_and_the_secret_is_read_again(
 
 def test_after_a_restore_the_random_generator_is_reseeded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", NOWHERE)
-    snapstart.before_snapshot()
     random.seed(1234)  # the state every environment restored from one snapshot would share
     shared_draw = random.random()
     random.seed(1234)
