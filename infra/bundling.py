@@ -108,7 +108,9 @@ def compile_bytecode(directory: Path, python_version: str) -> bool:
     command = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
     result = subprocess.run([*command, str(directory)], check=False, capture_output=True, text=True)  # noqa: S603
     if result.returncode != 0:
-        sys.stderr.write(f"some modules did not compile to bytecode:\n{result.stdout[-2000:]}\n")
+        sys.stderr.write(
+            f"some modules did not compile to bytecode:\n{(result.stdout + result.stderr)[-2000:]}\n"
+        )
     return result.returncode == 0
 
 
