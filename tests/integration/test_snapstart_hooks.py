@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from functions.api import context, snapstart
+from shared.aws.clients import AwsClients
 
 pytestmark = pytest.mark.integration
 
@@ -58,18 +60,25 @@ def test_before_the_snapshot_the_clients_are_made_without_a_call(monkeypatch: py
     assert context.default_context().signing._cached is None
 
 
+@pytest.fixture
+def secrets_manager() -> Iterator[Any]:
+    """moto in-process with nothing but what the test creates (the whole stack's tables are not needed)."""
+    with mock_aws():
+        yield AwsClients().secretsmanager
+
+
 def test_after_a_restore_the_clients_are_new_and_the_secret_is_read_again(
-    moto_aws: Any, monkeypatch: pytest.MonkeyPatch
+    secrets_manager: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    setup, _ = moto_aws
-    arn = setup.secretsmanager.create_secret(Name="ws-token", SecretString="version-1")["ARN"]
+    setup = secrets_manager
+    arn = setup.create_secret(Name="ws-token", SecretString="version-1")["ARN"]
     monkeypatch.setenv("WS_TOKEN_SECRET_ARN", arn)
     monkeypatch.delenv("WS_TOKEN_SECRET", raising=False)
     snapstart.before_snapshot()
     before, snapshot_clients = context.default_context(), _clients()
     assert before.signing.keys().current == "version-1"
     # Rotated while the snapshot sat in the cache: the snapshot's value is now the previous one.
-    setup.secretsmanager.put_secret_value(SecretId=arn, SecretString="version-2")
+    setup.put_secret_value(SecretId=arn, SecretString="version-2")
 
     snapstart.after_restore()
 
