@@ -101,7 +101,7 @@ def _scenario(
     for seed in range(first_seed, first_seed + jobs):
         # A seed of its own per job: ComfyUI would serve a repeated prompt from its cache.
         (_follow if follow else _poll)(client, sampler(REFERENCE_STEPS, seed), directory)
-    time.sleep(1.0)  # the socket's $disconnect, and the runner's last writes, land
+    time.sleep(1.0)  # the runner's last writes land
     calls = [c for c in bench.calls.since(call_mark) if not _background(bench, c)]
     gateway = bench.gateway.since(gateway_mark)
     posts = bench.posts.sizes_since(post_mark)

@@ -17,7 +17,7 @@ from bench.workflows import near_zero
 from shared.aws.items import job_to_item
 from shared.aws.jobs import IdempotencyRecord
 from shared.models import Job
-from shared.names import CONNECTIONS_BY_JOB_INDEX, ENQUEUE_PENDING_VALUE, ConnectionAttr, JobAttr
+from shared.names import ENQUEUE_PENDING_VALUE, ConnectionAttr, JobAttr
 
 PNG_8X8 = b"\x89PNG\r\n\x1a\n" + bytes(120)
 
@@ -132,10 +132,8 @@ class Floor:
         self.db.put_item(
             TableName=self.conns,
             Item={
+                ConnectionAttr.JOB: {"S": job_id},
                 ConnectionAttr.CONNECTION_ID: {"S": "BenchFloorConn="},
-                ConnectionAttr.SUBSCRIPTION: {"S": "sub#" + job_id},
-                ConnectionAttr.JOB_ID: {"S": job_id},
-                ConnectionAttr.OWNER: {"S": "bench-owner"},
                 ConnectionAttr.EXPIRES_AT: {"N": "9999999999"},
             },
         )
@@ -178,8 +176,8 @@ class Floor:
     def _subscribers(self, job_id: str) -> None:
         self.db.query(
             TableName=self.conns,
-            IndexName=CONNECTIONS_BY_JOB_INDEX,
-            KeyConditionExpression="job_id = :j",
+            KeyConditionExpression="#j = :j",
+            ExpressionAttributeNames={"#j": ConnectionAttr.JOB},
             ExpressionAttributeValues={":j": {"S": job_id}},
         )
 

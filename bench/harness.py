@@ -31,7 +31,7 @@ from local.comfyui_sim.executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from local.settings import LocalStackSettings
 from local.stack import ACCOUNT_ID, REGION, LocalStack
 from shared.model_paths import EXTRA_MODEL_PATHS_FILE, extra_model_paths_yaml
-from shared.names import CONNECTIONS_BY_JOB_INDEX, JOBS_ENQUEUE_PENDING_INDEX
+from shared.names import JOBS_ENQUEUE_PENDING_INDEX, ConnectionAttr
 
 API_KEY = "bench-key"
 LAMBDA_APP_ID = "bench-lambda"
@@ -108,12 +108,12 @@ class Bench:
         while time.monotonic() < deadline:
             items = db.query(
                 TableName=self.resources.connections_table,
-                IndexName=CONNECTIONS_BY_JOB_INDEX,
-                KeyConditionExpression="job_id = :j",
+                KeyConditionExpression="#j = :j",
+                ExpressionAttributeNames={"#j": ConnectionAttr.JOB},
                 ExpressionAttributeValues={":j": {"S": job_id}},
             )["Items"]
             if items:
-                return str(items[0]["connection_id"]["S"])
+                return str(items[0][ConnectionAttr.CONNECTION_ID]["S"])
             time.sleep(0.05)
         raise TimeoutError("the subscription did not appear")
 

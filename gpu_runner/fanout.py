@@ -7,8 +7,9 @@ only when the percent moved (``gpu_runner.progress_gate``); status frames are ne
 no progress frame follows a terminal one. Every frame carries its attempt's guard, asked just before
 the post: a frame of an attempt that lost its lease is never sent. Subscribers are looked up for each
 frame that leaves (at most ten a second), so a subscriber sees every frame due to it from the moment
-its subscription is visible in the by-job index. Previews go only to the subscriptions that asked for
-them; whether any did is known from each frame's lookup, so a job nobody watches for previews makes none.
+its subscription is visible to the Query on the job's partition (eventually consistent). Previews go
+only to the subscriptions that asked for them; whether any did is known from each frame's lookup, so a
+job nobody watches for previews makes none.
 """
 
 from __future__ import annotations
@@ -216,7 +217,8 @@ class WebSocketNotifier:
             if not alive:
                 logger.info("subscriber gone", extra={"job_id": job_id, "connection_id": connection_id})
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self._connections.remove_connection, connection_id)
+                    # Only this subscription: the connection's others go as their own posts answer 410.
+                    await asyncio.to_thread(self._connections.unsubscribe, connection_id, job_id)
 
 
 def _recipients(found: list[Subscription], frame: dict[str, Any]) -> list[str]:

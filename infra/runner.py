@@ -22,12 +22,12 @@ from constructs import Construct
 from infra.bundling import PROJECT_ROOT
 from infra.comfyui_files import catalog_statements, runner_folder_environment, share_comfyui_folders
 from infra.config import ServiceConfig
-from infra.data import DataStore, index_arn, object_arns
+from infra.data import DataStore, object_arns
 from infra.environment import service_environment
 from infra.gpu_boot import add_warm_start, boot_commands, root_volume
 from infra.models import cache_block_device, cache_boot_commands, mount_cache
 from infra.pools import PoolQueueSet
-from shared.names import CONNECTIONS_BY_JOB_INDEX, Env, S3Prefix
+from shared.names import Env, S3Prefix
 from shared.pools import PoolSpec
 from shared.settings import RunnerSettings
 
@@ -363,15 +363,9 @@ class GpuRunners(Construct):
                 ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
                 [f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:task/{self.cluster.cluster_name}/*"],
             ),
-            # Fan-out finds subscribers by job; a gone (410) connection is removed with all its items.
-            (
-                ["dynamodb:Query"],
-                [
-                    index_arn(data.connections_table, CONNECTIONS_BY_JOB_INDEX),
-                    data.connections_table.table_arn,
-                ],
-            ),
-            (["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [data.connections_table.table_arn]),
+            # Fan-out reads a job's subscribers from its partition; a post that answers 410 Gone deletes
+            # that one subscription.
+            (["dynamodb:Query", "dynamodb:DeleteItem"], [data.connections_table.table_arn]),
             # The job's event log for late readers (gpu_runner/events.py): appended to, never read.
             (["dynamodb:PutItem"], [data.job_events_table.table_arn]),
             # Outputs are written, presigned for the terminal frame, and deleted again when the job cannot

@@ -32,7 +32,6 @@ from infra.snapstart import python_version
 from infra.webhooks import Webhooks
 from infra.websocket_api import WebSocketApi
 from shared.names import (
-    CONNECTIONS_BY_JOB_INDEX,
     JOBS_BY_OWNER_INDEX,
     JOBS_ENQUEUE_PENDING_INDEX,
     JOBS_IN_FLIGHT_INDEX,
@@ -138,7 +137,7 @@ class ComfyApiStack(Stack):
         self.ws_routes = function(
             "WsRoutes",
             "functions.ws.handler.handler",
-            "WebSocket routes: connect, disconnect, subscribe, unsubscribe, ping",
+            "WebSocket routes: subscribe, unsubscribe, ping and $default",
             WebSocketSettings,
         )
         self.websocket = WebSocketApi(
@@ -358,7 +357,6 @@ class ComfyApiStack(Stack):
         jobs = data.jobs_table.table_arn
         idempotency = data.idempotency_table.table_arn
         connections = data.connections_table.table_arn
-        by_job = index_arn(data.connections_table, CONNECTIONS_BY_JOB_INDEX)
         outputs = object_arns(data.bucket, S3Prefix.OUTPUTS)
         secret = self.ws_token_secret.secret_arn
         pool_queues = [q.queue_arn for q in self.pool_queues.job_queues()]
@@ -393,9 +391,9 @@ class ComfyApiStack(Stack):
             self.models.grant_read(runners.task_definition.task_role)
         # Which tenant a key belongs to: one consistent GetItem, never a write.
         api.allow(["dynamodb:GetItem"], [data.tenants_table.table_arn])
-        # A job canceled while queued is told to its subscribers (shared/notify.py).
-        api.allow(["dynamodb:Query"], [by_job, connections])
-        api.allow(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [connections])
+        # A job canceled while queued is told to its subscribers; a gone one's subscription is deleted
+        # (shared/notify.py).
+        api.allow(["dynamodb:Query", "dynamodb:DeleteItem"], [connections])
         # GET /v1/jobs/{id}/events reads a job's event log (shared/aws/events.py).
         api.allow(["dynamodb:Query"], [data.job_events_table.table_arn])
         self.webhooks.grant_api(api, data)
@@ -407,18 +405,14 @@ class ComfyApiStack(Stack):
 
         dlq = self.dlq_function
         dlq.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
-        dlq.allow(["dynamodb:Query"], [by_job, connections])
-        dlq.allow(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], [connections])
+        dlq.allow(["dynamodb:Query", "dynamodb:DeleteItem"], [connections])
         dlq.allow(["s3:GetObject"], [outputs])
 
         self.ws_authorizer.allow(["secretsmanager:GetSecretValue"], [secret])
 
         routes = self.ws_routes
-        routes.allow(
-            ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"],
-            [connections],
-        )
-        routes.allow(["dynamodb:Query"], [by_job])
+        # subscribe writes one item, unsubscribe deletes it; nothing else reads the table here.
+        routes.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [connections])
         routes.allow(["dynamodb:GetItem"], [jobs])
         # subscribe with `after` replays the job's event log; the snapshot names its latest event.
         routes.allow(["dynamodb:Query"], [data.job_events_table.table_arn])

@@ -1,4 +1,5 @@
-"""The WebSocket API: a token authorizer on ``$connect`` and one function behind every route."""
+"""The WebSocket API: a token authorizer on ``$connect`` (with a mock integration: no function runs
+there), no ``$disconnect`` route, and one function behind the client actions and ``$default``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from constructs import Construct
 
 from infra.config import ServiceConfig
 from infra.function import ServiceFunction
-from shared.names import WS_ACTIONS, WS_ROUTE_SELECTION_EXPRESSION, WS_TOKEN_QUERY_PARAMETER
+from shared.names import (
+    WS_ACTIONS,
+    WS_CONNECT_MOCK_TEMPLATES,
+    WS_CONNECT_TEMPLATE_SELECTION,
+    WS_ROUTE_SELECTION_EXPRESSION,
+    WS_TOKEN_QUERY_PARAMETER,
+)
 
 # One compact line per route run (the route key tells a connect, a message and a disconnect apart):
 # every line is billed as logs, so short names, no spaces, the time as epoch milliseconds.
@@ -69,25 +76,30 @@ class WebSocketApi(Construct):
             identity_source=[f"route.request.querystring.{WS_TOKEN_QUERY_PARAMETER}"],
         )
         routes = integrations.WebSocketLambdaIntegration("Routes", handler.function)
+        # The authorizer alone decides who connects and hands the owner to every route; nothing is
+        # stored per connection, so a function on $connect (or $disconnect) would be paid for nothing.
+        accept = integrations.WebSocketMockIntegration(
+            "Accept",
+            request_templates=WS_CONNECT_MOCK_TEMPLATES,
+            template_selection_expression=WS_CONNECT_TEMPLATE_SELECTION,
+        )
         self.api = apigwv2.WebSocketApi(
             self,
             "Api",
             description="comfy-api-service job events",
             route_selection_expression=WS_ROUTE_SELECTION_EXPRESSION,
             connect_route_options=apigwv2.WebSocketRouteOptions(
-                integration=routes, authorizer=token_authorizer
+                integration=accept, authorizer=token_authorizer
             ),
-            disconnect_route_options=apigwv2.WebSocketRouteOptions(integration=routes),
             default_route_options=apigwv2.WebSocketRouteOptions(integration=routes),
         )
         # Only $connect can carry an authorizer; the rest run on the connection it let in.
         self.unauthorized_routes: list[apigwv2.WebSocketRoute] = [
             self.api.add_route(action, integration=routes) for action in WS_ACTIONS
         ]
-        for route_key in ("$disconnect", "$default"):
-            route = self.api.node.find_child(f"{route_key}-Route")
-            assert isinstance(route, apigwv2.WebSocketRoute)
-            self.unauthorized_routes.append(route)
+        default = self.api.node.find_child("$default-Route")
+        assert isinstance(default, apigwv2.WebSocketRoute)
+        self.unauthorized_routes.append(default)
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=config.log_retention, removal_policy=RemovalPolicy.DESTROY

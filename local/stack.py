@@ -34,6 +34,7 @@ import boto3
 from local import fair_queues, processes
 from local.api_keys import LocalKeyStore
 from local.apigw.events import ApiInfo
+from local.apigw.mock import MockIntegration
 from local.apigw.rest import RestApiEmulator
 from local.apigw.server import ApiGatewayEmulator
 from local.apigw.static import static_site
@@ -63,6 +64,8 @@ from shared.model_paths import EXTRA_MODEL_PATHS_FILE, extra_model_paths_yaml
 from shared.names import (
     DEFAULT_STACK_NAME,
     PUBLIC_REST_PATHS,
+    WS_CONNECT_MOCK_TEMPLATES,
+    WS_CONNECT_TEMPLATE_SELECTION,
     WS_ROUTE_SELECTION_EXPRESSION,
     WS_TOKEN_QUERY_PARAMETER,
     Env,
@@ -263,8 +266,10 @@ class LocalStack:
         keys = {key: api_key_id(key) for key in self.api_keys}
         key_store = LocalKeyStore(keys, local_clients(self.aws_endpoint).apigateway)
         rest = RestApiEmulator(self.as_role("api", api_handler), key_store, public_paths=PUBLIC_REST_PATHS)
+        # As deployed (infra/websocket_api.py): $connect is the authorizer and a mock, no $disconnect.
+        accept = MockIntegration(WS_CONNECT_MOCK_TEMPLATES, WS_CONNECT_TEMPLATE_SELECTION)
         websocket = WebSocketApiEmulator(
-            dict.fromkeys(ROUTES, self.as_role("ws_routes", ws_handler)),
+            {**dict.fromkeys(ROUTES, self.as_role("ws_routes", ws_handler)), "$connect": accept},
             authorizer=self.as_role("ws_authorizer", ws_authorizer),
             route_selection_expression=WS_ROUTE_SELECTION_EXPRESSION,
             identity_sources=[f"route.request.querystring.{WS_TOKEN_QUERY_PARAMETER}"],

@@ -25,11 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared import frames
+from shared.event_numbers import SEQ_BLOCK, state_seq
 from shared.models import Job, JobStatus
 from shared.views import JobView
 
-# Room for this many numbered events after each state change.
-SEQ_BLOCK = 1_000_000
+__all__ = ["SEQ_BLOCK", "EventNumbers", "latest_seq", "milestone_crossed", "replay", "state_seq"]
+
 # The whole job's percent at which progress is logged: a late reader sees the job halfway, not every
 # beat (one write a job; the terminal state, replayed from the job item, carries 100).
 PROGRESS_MILESTONES = (50.0,)
@@ -38,11 +39,6 @@ PROGRESS_MILESTONES = (50.0,)
 MAX_PREVIEW_ENTRIES = 10
 MAX_ENTRY_BYTES = 1024
 MAX_REPLAY = 100
-
-
-def state_seq(job: Job) -> int:
-    """The number of the job's latest state change (0 while it has had none: queued as created)."""
-    return job.event_seq * SEQ_BLOCK
 
 
 class EventNumbers:

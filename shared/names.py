@@ -121,10 +121,11 @@ class IdempotencyAttr:
 
 
 class ConnectionAttr:
+    """Attribute names of an item in the connections table: one connection's subscription to one job."""
+
+    # Its own name, not "job_id": each table is known by its partition key (local/iam/template.py).
+    JOB = "subscribed_job"
     CONNECTION_ID = "connection_id"
-    SUBSCRIPTION = "sk"
-    JOB_ID = "job_id"
-    OWNER = "owner"
     EXPIRES_AT = "expires_at"
     # On a subscription: the subscriber asked for live preview images.
     PREVIEWS = "previews"
@@ -174,7 +175,6 @@ ENQUEUE_PENDING_VALUE = "pending"
 JOBS_BY_OWNER_INDEX = "by-owner"
 JOBS_ENQUEUE_PENDING_INDEX = "by-enqueue-pending"
 JOBS_IN_FLIGHT_INDEX = "by-in-flight"
-CONNECTIONS_BY_JOB_INDEX = "by-job"
 TENANTS_BY_TENANT_INDEX = "by-tenant"
 
 JOBS_TABLE = TableSpec(
@@ -209,23 +209,13 @@ IDEMPOTENCY_TABLE = TableSpec(
 
 CONNECTIONS_TABLE = TableSpec(
     default_name="comfy-connections",
-    partition_key=ConnectionAttr.CONNECTION_ID,
-    sort_key=ConnectionAttr.SUBSCRIPTION,
+    # A job's subscribers are one Query on its partition (the fan-out reads them for every frame), and
+    # a subscription is one item: no index to write, nothing to delete when a socket closes (its item
+    # expires, and a post that answers 410 Gone deletes it).
+    partition_key=ConnectionAttr.JOB,
+    sort_key=ConnectionAttr.CONNECTION_ID,
     ttl_attribute=ConnectionAttr.EXPIRES_AT,
-    # The fan-out reads who is subscribed, at what progress rate, and who asked for previews.
-    indexes=(
-        IndexSpec(
-            CONNECTIONS_BY_JOB_INDEX,
-            ConnectionAttr.JOB_ID,
-            ConnectionAttr.CONNECTION_ID,
-            projection=(ConnectionAttr.PROGRESS_RATE, ConnectionAttr.PREVIEWS),
-        ),
-    ),
-    key_types=(
-        (ConnectionAttr.CONNECTION_ID, "S"),
-        (ConnectionAttr.SUBSCRIPTION, "S"),
-        (ConnectionAttr.JOB_ID, "S"),
-    ),
+    key_types=((ConnectionAttr.JOB, "S"), (ConnectionAttr.CONNECTION_ID, "S")),
 )
 
 # The events of each job a late reader may replay (shared/events.py), expiring with the job.
@@ -372,6 +362,11 @@ PUBLIC_REST_PATHS = ("/v1/openapi.json", "/v1/docs", "/v1/docs/{asset}")
 # The WebSocket API: the query parameter $connect's authorizer reads, and the client actions (route keys).
 WS_TOKEN_QUERY_PARAMETER = "token"  # noqa: S105 (a parameter name, not a secret)
 WS_ROUTE_SELECTION_EXPRESSION = "$request.body.action"
+# $connect's mock integration: API Gateway takes the integration's status from this request template
+# (selected by the static expression below; a mock without an integer statusCode fails the handshake
+# with a 500), and a 2xx status lets in whatever the authorizer allowed. No function runs.
+WS_CONNECT_TEMPLATE_SELECTION = "\\$default"
+WS_CONNECT_MOCK_TEMPLATES = {"$default": '{"statusCode": 200}'}
 
 
 class WsAction:

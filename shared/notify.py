@@ -15,12 +15,13 @@ from shared.views import job_view
 def push_status(
     connections: ConnectionStore, poster: ConnectionPoster, job: Job, presign: Callable[[str], str]
 ) -> int:
-    """Posts a job.status frame to every subscriber; removes the ones that are gone. Returns posts made."""
+    """Posts a job.status frame to every subscriber; deletes the subscriptions of the ones that are gone.
+    Returns posts made."""
     view = job_view(job, presign) if job.status.is_terminal else None
     # Numbered by the transition just written; not logged: the job item itself holds a terminal state.
     frame = frames.numbered(frames.status(job, view), state_seq(job))
     subscribers = connections.subscribers(job.job_id)
     for connection_id in subscribers:
         if not poster.post(connection_id, frame):
-            connections.remove_connection(connection_id)
+            connections.unsubscribe(connection_id, job.job_id)
     return len(subscribers)

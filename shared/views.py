@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.event_numbers import state_seq
 from shared.models import Job, JobStatus, JobTimings, JobWebhook
 
 
@@ -55,6 +56,11 @@ class JobView(BaseModel):
     gpu_cost_usd: float | None = Field(
         default=None, description="The GPU seconds at the instance's configured hourly price"
     )
+    seq: int = Field(
+        default=0,
+        description="The seq of the job's latest state change (0 while queued as submitted): subscribe "
+        "with 'after' set to it and the WebSocket sends only what happened since, with no snapshot",
+    )
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -95,4 +101,5 @@ def job_view(job: Job, presign: Callable[[str], str]) -> JobView:
         timings=job.timings,
         gpu_seconds=job.gpu_seconds,
         gpu_cost_usd=job.gpu_cost_usd,
+        seq=state_seq(job),
     )

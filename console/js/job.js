@@ -147,9 +147,10 @@ export async function jobView(view, { jobId, notice }) {
   await refresh();
   if (!job || TERMINAL.has(job.status)) return null;
 
-  // Reconnects when the socket drops (API Gateway closes idle ones): the first subscription opens with a
-  // snapshot, and a reconnection resumes after the last event seen, so nothing is missed in between.
-  const cursor = { seq: null };
+  // Reconnects when the socket drops (API Gateway closes idle ones). The job was just read, so the first
+  // subscription goes on from its `seq` (no snapshot: only what happened since), and a reconnection
+  // resumes after the last event seen, so nothing is missed in between.
+  const cursor = { seq: typeof job.seq === "number" ? job.seq : null };
   let stopped = false;
   let socket = null;
   let retries = 0;
@@ -158,7 +159,7 @@ export async function jobView(view, { jobId, notice }) {
     try {
       socket = await watchJob(jobId, {
         cursor,
-        // null: a resumed subscription caught up (job.replayed); the replayed events follow.
+        // null: a subscription that went on from a seq got its first frame (the replay's, or a live one).
         onSnapshot: (snapshot) => {
           retries = 0;
           if (!snapshot) {

@@ -1,10 +1,12 @@
 // Live job events over the WebSocket API: POST /v1/ws-tokens gives {token, url}; subscribe to a job and
-// receive job.snapshot (first), job.progress, job.status and, having asked, job.preview frames.
+// receive job.progress, job.status and, having asked, job.preview frames (and job.snapshot first when the
+// subscription does not say where the job was).
 //
-// Every job event has a `seq` that only grows. `cursor.seq` keeps the last one seen across reconnects: a
-// new subscription asks for what came `after` it, the server replays that and ends with job.replayed.
-// Live frames that overtake the replay are held until then, and anything at or below the cursor is
-// dropped, so each event is handled once, in order.
+// Every job event has a `seq` that only grows. `cursor.seq` keeps the last one known (the job's `seq` as
+// read, then each frame's) across reconnects: a subscription asks for what came `after` it, and the
+// server sends only what was missed, before any live frame, ending it with job.replayed; nothing at all
+// when nothing was missed. Anything at or below the cursor is dropped (a frame may come both ways), so
+// each event is handled once, in order.
 
 import { api } from "./api.js";
 
@@ -13,7 +15,8 @@ export async function watchJob(jobId, { cursor, onSnapshot, onProgress, onStatus
   const socket = new WebSocket(ticket.url);
   let stopped = false;
   const resuming = cursor.seq !== null;
-  let held = resuming ? [] : null;
+  // Resuming there is no snapshot: the first frame says the subscription is live.
+  let waiting = resuming;
   socket.addEventListener("open", () => {
     const message = { action: "subscribe", job_id: jobId, previews: true };
     if (resuming) message.after = cursor.seq;
@@ -38,13 +41,11 @@ export async function watchJob(jobId, { cursor, onSnapshot, onProgress, onStatus
     }
     const ours = frame.job_id === jobId || (frame.job && frame.job.job_id === jobId);
     if (!ours) return;
-    if (frame.type === "job.replayed") {
-      const waiting = (held || []).sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
-      held = null;
+    if (waiting) {
+      waiting = false;
       onSnapshot(null);
-      waiting.forEach(handle);
-    } else if (held) held.push(frame);
-    else handle(frame);
+    }
+    if (frame.type !== "job.replayed") handle(frame);
   });
   socket.addEventListener("close", () => {
     if (!stopped && onClosed) onClosed();

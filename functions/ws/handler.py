@@ -1,4 +1,8 @@
-"""Every WebSocket route: ``$connect``, ``$disconnect``, the client actions and ``$default``."""
+"""The WebSocket routes that reach a function: the client actions and ``$default``.
+
+``$connect`` is the authorizer's alone (a mock integration accepts what it lets in) and there is no
+``$disconnect`` route: nothing is stored per connection, and a subscription outlives its socket only
+until its TTL or the first post that answers 410 Gone (shared/aws/connections.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from shared.aws.jobs import JobStore
 from shared.aws.push import ConnectionPoster
 from shared.aws.storage import ArtifactStore
 from shared.events import latest_seq, replay, state_seq
+from shared.models import Job
 from shared.names import WsAction
 from shared.progress_rate import requested_rate
 from shared.settings import WebSocketSettings
@@ -74,17 +79,6 @@ def _message(event: dict[str, Any]) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def connect(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
-    # The authorizer checked the token and hands the owner to every route: nothing to store until the
-    # client subscribes (an item written here would be read by nothing, and cost two writes).
-    return OK
-
-
-def disconnect(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
-    deps.connections.remove_connection(connection_id)
-    return OK
-
-
 def _subscribe_options(message: dict[str, Any]) -> tuple[bool, int | None] | str:
     """``previews`` and ``after`` from a subscribe message, or what is wrong with them."""
     previews = message.get("previews", False)
@@ -124,19 +118,9 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
 
     expires = int(time.time()) + deps.settings.connection_ttl_seconds
     if after is not None:
-        # Live frames start once the subscription is in, then the log fills in what came before: a
-        # frame may come both ways (same seq) and live ones may come first; job.replayed ends the replay.
-        deps.connections.subscribe(
-            connection_id, job_id, owner, expires, previews=previews, progress_rate=rate
+        _resume(
+            deps, poster, connection_id, job, after, expires, previews=previews, rate=rate, presign=presign
         )
-        latest = deps.jobs.get(job_id) or job
-        view = job_view(latest, presign) if latest.status.is_terminal else None
-        missed = replay(latest, deps.events.after(job_id, after), after, view)
-        for frame in missed:
-            poster.post(connection_id, {**frame, "replay": True})
-        through = int(missed[-1]["seq"]) if missed else after
-        poster.post(connection_id, frames.replayed(job_id, through))
-        logger.debug("resumed", extra={"job_id": job_id, "after": after, "replayed": len(missed)})
         return OK
 
     # The snapshot goes out before the subscription exists, so it is always the first frame; a state
@@ -144,13 +128,57 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
     # runner's fan-out, which is harmless), so nothing is lost in between.
     view = job_view(job, presign)
     poster.post(connection_id, frames.snapshot(view, latest_seq(job, deps.events.latest(job_id))))
-    deps.connections.subscribe(connection_id, job_id, owner, expires, previews=previews, progress_rate=rate)
+    deps.connections.subscribe(connection_id, job_id, expires, previews=previews, progress_rate=rate)
     latest = deps.jobs.get(job_id) or job
     if latest.status.is_terminal or latest.status is not job.status:
         status = frames.status(latest, job_view(latest, presign))
         poster.post(connection_id, frames.numbered(status, state_seq(latest)))
     logger.debug("subscribed", extra={"job_id": job_id, "status": latest.status.value})
     return OK
+
+
+def _resume(
+    deps: WsDeps,
+    poster: ConnectionPoster,
+    connection_id: str,
+    job: Job,
+    after: int,
+    expires: int,
+    *,
+    previews: bool,
+    rate: float,
+    presign: Callable[[str], str],
+) -> None:
+    """What the client missed after ``after``, and nothing when it missed nothing.
+
+    The replay leaves before the subscription exists, so no live frame can come before it, and
+    ``job.replayed`` ends it only when there was one. What is logged between that read and the
+    subscription (moments) follows as replay frames too; one of those may come after a newer live
+    frame, and a client drops it as it drops every seq at or below the last it handled."""
+    job_id = job.job_id
+
+    def missed(current: Job, since: int) -> list[dict[str, Any]]:
+        view = job_view(current, presign) if current.status.is_terminal else None
+        return replay(current, deps.events.after(job_id, since), since, view)
+
+    replayed = missed(job, after)
+    for frame in replayed:
+        poster.post(connection_id, {**frame, "replay": True})
+    through = int(replayed[-1]["seq"]) if replayed else after
+    if replayed:
+        poster.post(connection_id, frames.replayed(job_id, through))
+    if job.status.is_terminal:
+        # Nothing follows a terminal state: the replay (or the client's own last seq) already says how.
+        logger.debug("resumed", extra={"job_id": job_id, "after": after, "replayed": len(replayed)})
+        return
+    deps.connections.subscribe(connection_id, job_id, expires, previews=previews, progress_rate=rate)
+    latest = deps.jobs.get(job_id) or job
+    caught_up = missed(latest, through)
+    for frame in caught_up:
+        poster.post(connection_id, {**frame, "replay": True})
+    logger.debug(
+        "resumed", extra={"job_id": job_id, "after": after, "replayed": len(replayed) + len(caught_up)}
+    )
 
 
 def unsubscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str, Any]:
@@ -181,8 +209,6 @@ def default(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[str
 
 
 ROUTES: dict[str, Callable[[WsDeps, dict[str, Any], str], dict[str, Any]]] = {
-    "$connect": connect,
-    "$disconnect": disconnect,
     WsAction.SUBSCRIBE: subscribe,
     WsAction.UNSUBSCRIBE: unsubscribe,
     WsAction.PING: ping,

@@ -1,5 +1,7 @@
 """The WebSocket half: handshakes, frames and closes in; authorizer, ``$connect``, route and
-``$disconnect`` events out to Lambda handlers.
+``$disconnect`` events out to Lambda handlers. ``$connect`` may have a mock integration instead (no
+function runs: the request template's status lets the connection in or not), and either of ``$connect``
+and ``$disconnect`` may be absent, as in API Gateway.
 
 The API is served at ``ws://127.0.0.1:P/<stage>`` and its management API at ``http://127.0.0.1:P/<stage>``
 (see connections.py). What a route handler returns is not sent to the client (no route responses are
@@ -43,6 +45,7 @@ from local.apigw.invoke import (
     invoke,
     lambda_executor,
 )
+from local.apigw.mock import MockIntegration
 from local.apigw.policy import RouteSelector, Verdict, evaluate_authorizer_response
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ class WebSocketApiEmulator:
     """A WebSocket API with Lambda proxy integrations.
 
     ``routes`` maps route keys (``$connect``, ``$disconnect``, ``$default``, ``subscribe``...) to handlers;
+    ``$connect`` may map to a ``MockIntegration`` instead;
     ``authorizer``, when given, is the REQUEST authorizer on ``$connect``; ``identity_sources`` such as
     ``route.request.querystring.token`` are checked before it is called, as API Gateway does;
     ``management_access``, when given, decides who may call the ``@connections`` API.
@@ -73,7 +77,7 @@ class WebSocketApiEmulator:
 
     def __init__(
         self,
-        routes: Mapping[str, Handler | LambdaFunction],
+        routes: Mapping[str, Handler | LambdaFunction | MockIntegration],
         *,
         authorizer: Handler | LambdaFunction | None = None,
         route_selection_expression: str = "$request.body.action",
@@ -84,7 +88,16 @@ class WebSocketApiEmulator:
         management_access: AccessCheck | None = None,
     ) -> None:
         self.management_access = management_access
-        self.routes = {key: as_function(h, _function_name(key)) for key, h in routes.items()}
+        connect = routes.get("$connect")
+        self.connect_mock = connect if isinstance(connect, MockIntegration) else None
+        for key, target in routes.items():
+            if isinstance(target, MockIntegration) and key != "$connect":
+                raise ValueError(f"a mock integration is played on $connect only, not on {key!r}")
+        self.routes = {
+            key: as_function(h, _function_name(key))
+            for key, h in routes.items()
+            if not isinstance(h, MockIntegration)
+        }
         self.authorizer = as_function(authorizer, "ws-authorizer") if authorizer is not None else None
         self.selector = RouteSelector(route_selection_expression)
         self.identity_sources = tuple(identity_sources)
@@ -152,7 +165,11 @@ class WebSocketApiEmulator:
 
         protocols: tuple[str, ...] = ()
         connect = self.routes.get("$connect")
-        if connect is not None:
+        if self.connect_mock is not None:
+            refusal = _mock_refusal(self.connect_mock, request_id)
+            if refusal is not None:
+                return refusal
+        elif connect is not None:
             event = ws_connect_event(
                 self.api, peer, headers, query, request_id=request_id, epoch_ms=peer.connected_at_ms
             )
@@ -288,6 +305,20 @@ class WebSocketApiEmulator:
 
 async def _no_such_resource(_request: web.Request) -> web.Response:
     return missing_authentication_token()
+
+
+def _mock_refusal(mock: MockIntegration, request_id: str) -> web.Response | None:
+    """None when the mock lets the connection in; else the handshake's error answer."""
+    status = mock.status()
+    if status is None:
+        # API Gateway: "Execution failed due to configuration error: statusCode should be an integer
+        # which defined in request template".
+        logger.error("$connect mock integration: the request template gives no integer statusCode")
+        return gateway_error(500, "Internal server error", request_id=request_id)
+    if not 200 <= status < 300:
+        refused = status if 300 <= status <= 599 else 500
+        return gateway_error(refused, _phrase(refused), request_id=request_id)
+    return None
 
 
 def _function_name(route_key: str) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from comfy_jobs.client import Client
+from comfy_jobs.client import WAIT_PROGRESS_RATE, Client
 from comfy_jobs.errors import ComfyJobsError, WaitTimeout
 from comfy_jobs.models import Event, Job, Model, Preview, Snapshot, Template
 from comfy_jobs.progress import ProgressBar
@@ -258,6 +258,10 @@ def submit(args: argparse.Namespace, client: Client, parser: argparse.ArgumentPa
     return EXIT_FOR_STATUS.get(job.status, OK)
 
 
+# Progress frames a second asked for while drawing a progress bar.
+BAR_PROGRESS_RATE = 2.0
+
+
 def follow(
     client: Client, job_id: str, timeout: float | None, out: Output, previews: Path | None = None
 ) -> Job:
@@ -273,7 +277,11 @@ def follow(
                 saved.append(path)
         show(event)
 
-    job = client.wait(job_id, timeout=timeout, on_event=on_event, previews=previews is not None)
+    # A drawn bar moves twice a second; events printed as JSON come at wait()'s economical default.
+    rate = WAIT_PROGRESS_RATE if out.as_json else BAR_PROGRESS_RATE
+    job = client.wait(
+        job_id, timeout=timeout, on_event=on_event, previews=previews is not None, progress_rate=rate
+    )
     if previews is not None:
         out.note(f"{len(saved)} previews saved in {previews}")
     return job

@@ -30,9 +30,9 @@ MAX_WAIT = 20  # the most the API holds a request open for `Prefer: wait`
 MAX_PAGE = 100
 
 
-# Progress events a second that wait() asks for: a bar that moves every two seconds, at a fraction of
-# the messages (each billed) that the server's default sends.
-WAIT_PROGRESS_RATE = 0.5
+# Progress events a second that wait() asks for by default: a bar that moves every five seconds, at a
+# fraction of the messages (each billed) that the server's default sends; a caller may ask for more.
+WAIT_PROGRESS_RATE = 0.2
 
 
 class Client:
@@ -72,6 +72,8 @@ class Client:
         self.storage = requests.Session()
         # job id -> the WebSocket URL its submit answer carried, used by the first watch of the job.
         self._socket_urls: dict[str, str] = {}
+        # The seq of each job as its submit answer showed it: wait() follows from there, with no snapshot.
+        self._receipt_seqs: dict[str, int] = {}
         for prefix, adapter in self.session.adapters.items():
             self.storage.mount(prefix, adapter)
 
@@ -180,6 +182,8 @@ class Client:
         job = Job.from_dict(response.json())
         if url := response.headers.get("WebSocket-Url"):
             self._socket_urls[job.job_id] = url
+        if job.seq is not None:
+            self._receipt_seqs[job.job_id] = job.seq
         return job
 
     @property
@@ -287,14 +291,17 @@ class Client:
         reconnects: int = 5,
         previews: bool = False,
         progress_rate: float | None = None,
+        after: int | None = None,
     ) -> Iterator[Event]:
         """The job's events (Snapshot, Progress, StatusChange, Preview, ErrorEvent) until a terminal
         StatusChange, each once and in order.
 
-        A dropped socket is reopened with a fresh token and re-subscribed after the last event seen: what
-        happened meanwhile is replayed first. ``previews`` asks for live JPEG previews (about one a second).
-        ``progress_rate``: at most that many Progress events a second (each is a billed message), 0 for
-        none, None for the server's default.
+        Starts with a Snapshot of the job, or, given ``after`` (the ``seq`` of the job as you last saw it,
+        e.g. ``submit()``'s answer's), with only what happened since: no Snapshot, and nothing at all
+        until the job moves when nothing was missed. A dropped socket is reopened with a fresh token and
+        re-subscribed after the last event seen: what happened meanwhile is replayed first. ``previews``
+        asks for live JPEG previews (about one a second). ``progress_rate``: at most that many Progress
+        events a second (each is a billed message), 0 for none, None for the server's default.
         """
         connect: Connect = self.connect
         return watch_job(
@@ -307,6 +314,7 @@ class Client:
             clock=self.clock,
             previews=previews,
             progress_rate=progress_rate,
+            after=after,
         )
 
     def events(self, job_id: str, after: int = 0) -> tuple[builtins.list[dict[str, Any]], int]:
@@ -325,10 +333,16 @@ class Client:
     ) -> Job:
         """Blocks until the job ends and returns it; follows the WebSocket, or polls when it cannot.
 
-        Progress events come at most ``progress_rate`` a second (enough for a progress bar)."""
+        Progress events come at most ``progress_rate`` a second (0.2 by default: a bar that moves every
+        five seconds; ask more for a livelier one). A job this client submitted is followed from its
+        submit answer's ``seq``: no snapshot, only what happened since."""
         deadline = Deadline(timeout, job_id, self.clock)
+        after = self._receipt_seqs.pop(job_id, None)
         try:
-            for event in self.watch(job_id, timeout=timeout, previews=previews, progress_rate=progress_rate):
+            events = self.watch(
+                job_id, timeout=timeout, previews=previews, progress_rate=progress_rate, after=after
+            )
+            for event in events:
                 if on_event is not None:
                     on_event(event)
                 if isinstance(event, StatusChange | Snapshot) and _ended(event):

@@ -84,6 +84,8 @@ class Job:
     raw: dict[str, Any] = field(repr=False, compare=False)
     # Where the job's time went, in ms: queued_ms, models_ms, execution_ms, upload_ms (None: not reached).
     timings: dict[str, int | None] = field(default_factory=dict, compare=False)
+    # The seq of its latest state change (0 while queued as submitted): watch(after=seq) goes on from it.
+    seq: int | None = field(default=None, compare=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -103,6 +105,7 @@ class Job:
             metadata=data.get("metadata"),
             raw=dict(data),
             timings=dict(data.get("timings") or {}),
+            seq=_seq(data),
         )
 
     @property

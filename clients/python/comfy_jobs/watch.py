@@ -1,9 +1,12 @@
 """Following one job over the WebSocket API, reconnecting with a fresh token when the socket drops.
 
-Every job event carries ``seq``, a number that only grows. A reconnection resumes after the last one seen
-(``subscribe`` with ``after``): the server replays what was missed, ends the replay with ``job.replayed``,
-and live frames go on. Live frames may arrive during the replay, and a frame may come both ways, so
-frames are held until the replay ends, put in order, and anything at or below the last ``seq`` is dropped.
+Every job event carries ``seq``, a number that only grows. A subscription that knows where the job was
+(the submit answer's ``seq``, or after a reconnection the last one seen) subscribes with ``after``: the
+server replays only what was missed, before any live frame, ends a replay with ``job.replayed`` (and
+sends nothing at all when nothing was missed: no snapshot), then live frames go on. What the job logged
+while the subscription was being made may follow as replay frames after a newer live one, and a frame
+may come both ways, so anything at or below the last ``seq`` yielded is dropped. Without ``after`` the
+subscription starts with a snapshot of the job.
 """
 
 from __future__ import annotations
@@ -29,9 +32,22 @@ from comfy_jobs.models import (
 # How long a socket may stay silent before we ping it and re-read the job over REST: the fan-out can miss
 # a subscriber that joined moments before the job ended, so silence is checked rather than trusted.
 IDLE_SECONDS = 5.0
-# The first check comes sooner: the by-job index the fan-out reads may show a new subscription a moment
-# late, so a job that ended just then is read over REST rather than waited for.
+# The first check comes sooner: the fan-out's read of the job's subscribers is eventually consistent and
+# may show a new subscription a moment late, so a job that ended just then is read over REST rather than
+# waited for.
 FIRST_IDLE_SECONDS = 3.0
+# Once frames flow, silence is checked only after this many progress intervals: at a low progress rate
+# the frames themselves are seconds apart, and a ping or a REST read in every gap would cost more than
+# the frames it saves.
+IDLE_INTERVALS = 1.5
+
+
+def steady_idle(idle: float, progress_rate: float | None) -> float:
+    """How long the socket may stay silent once a frame has come: ``idle``, or longer at a low rate."""
+    if progress_rate is None or progress_rate <= 0:
+        return idle
+    return max(idle, IDLE_INTERVALS / progress_rate)
+
 
 Connect = Callable[[str, float], websocket.WebSocket]
 
@@ -65,11 +81,6 @@ class _Order:
             return False
         self.last = seq
         return True
-
-
-def _in_order(held: list[Event]) -> list[Event]:
-    """Numbered events by number; any unnumbered ones after them, as they came."""
-    return sorted(held, key=lambda e: (getattr(e, "seq", None) is None, getattr(e, "seq", None) or 0))
 
 
 class _Dropped(Exception):
@@ -137,10 +148,13 @@ def watch_job(
     clock: Callable[[], float] = time.monotonic,
     previews: bool = False,
     progress_rate: float | None = None,
+    after: int | None = None,
 ) -> Iterator[Event]:
     """Yields the job's events until a terminal ``StatusChange``, each once and in order.
 
-    The first subscription starts with a Snapshot; a reconnection resumes after the last event seen.
+    Without ``after`` the first subscription starts with a Snapshot; with it (the ``seq`` of the job as
+    the caller knows it, e.g. its submit answer's) only what came after it. A reconnection resumes after
+    the last event seen.
     ``socket_url`` returns a URL with a fresh token each time, since tokens are short-lived; ``poll`` reads
     the job over REST when the socket has been silent for ``idle`` seconds; ``previews`` asks for
     ``Preview`` events (live JPEGs, about one a second); ``progress_rate`` for at most that many
@@ -149,6 +163,8 @@ def watch_job(
     deadline = Deadline(timeout, job_id, clock)
     failures = 0
     order = _Order()
+    order.last = after
+    quiet = steady_idle(idle, progress_rate)
     while True:
         socket: websocket.WebSocket | None = None
         try:
@@ -162,26 +178,29 @@ def watch_job(
             if resume:
                 message["after"] = order.last
             socket.send(json.dumps(message))
-            # Frames that come before the snapshot (or, resuming, before the replay's end) are held.
-            held: list[Event] | None = []
+            # Without ``after``, frames that come before the snapshot are held; with it, nothing comes
+            # before the replay (if any), so nothing is held: order.fresh drops what is not new.
+            held: list[Event] | None = None if resume else []
             while True:
                 deadline.bound(idle)
                 received = _receive(socket, poll, idle, deadline)
                 if isinstance(received, Job):
                     yield _ended(received)
                     return
+                # A frame came, so the fan-out sees this subscription: silence now means a gap between
+                # frames, checked at the pace of the progress asked for.
+                socket.settimeout(deadline.bound(quiet))
+                idle, failures = quiet, 0
                 event = parse_event(json.loads(received))
                 if event is None:
                     continue
                 if isinstance(event, ErrorEvent) and event.code == "not_found":
                     raise NotFound(404, {"title": "Not Found", "detail": event.message})
                 if isinstance(event, Replayed):
-                    if held is None or not resume:
-                        continue
-                    batch, held, failures = _in_order(held), None, 0
-                elif held is not None and isinstance(event, Snapshot) and not resume:
+                    continue  # the replay's frames came before it, in order
+                if held is not None and isinstance(event, Snapshot):
                     batch = [event, *(e for e in held if not _stale(e, event))]
-                    held, failures = None, 0
+                    held = None
                 elif held is not None and not isinstance(event, ErrorEvent):
                     held.append(event)
                     continue
