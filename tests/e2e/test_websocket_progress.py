@@ -103,15 +103,18 @@ def test_a_client_that_vanishes_is_removed_and_the_job_still_succeeds(stack: Sta
     )
     client = stack.client()
     job_id = submit(client, stack.rest_url, sampler_workflow(60)).json()["job_id"]
-    # One subscriber drops its socket mid-job ($disconnect cleans it up) ...
+    # One subscriber drops its socket mid-job (nothing runs when it closes) ...
     socket = open_socket(stack)
     socket.send(json.dumps({"action": "subscribe", "job_id": job_id}))
     assert json.loads(socket.recv())["type"] == "job.snapshot"
     socket.sock.close()  # no close frame: the network just went away
-    # ... and one is gone without any $disconnect: the runner's post answers 410 and removes it.
-    connections.subscribe("GoneConnection0=", job_id, "whoever", int(time.time()) + 600)
+    # ... and one was never connected here: for each, the runner's post answers 410 and deletes it.
+    connections.subscribe("GoneConnection0=", job_id, int(time.time()) + 600)
     job = wait_for(client, f"{stack.rest_url}/v1/jobs/{job_id}", timeout=30)
     assert job["status"] == "succeeded"
+    deadline = time.monotonic() + 10  # the terminal frame's posts land just after the job's last write
+    while connections.subscribers(job_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert connections.subscribers(job_id) == []
 
 
@@ -126,6 +129,28 @@ def test_a_late_subscriber_gets_the_terminal_state(stack: Stack) -> None:
     assert [f["type"] for f in frames] == ["job.snapshot", "job.status"]
     assert frames[0]["job"]["status"] == frames[1]["status"] == "succeeded"
     assert frames[1]["outputs"]
+
+
+def test_a_subscriber_that_says_the_receipts_seq_gets_no_snapshot_and_few_messages(stack: Stack) -> None:
+    """What the client library does after a submit: subscribe after the receipt's seq, at 0.2 a second."""
+    socket = open_socket(stack)
+    receipt = submit(stack.client(), stack.rest_url, sampler_workflow(40)).json()
+    assert receipt["seq"] == 0, "a job just queued has had no state change"
+    message = {"action": "subscribe", "job_id": receipt["job_id"], "after": 0, "progress_rate": 0.2}
+    socket.send(json.dumps(message))
+    frames = frames_until_terminal(socket)
+    socket.close()
+    assert "job.snapshot" not in [f["type"] for f in frames]
+    assert all(f["seq"] > 0 for f in frames if "seq" in f)
+    statuses = [f["status"] for f in frames if f["type"] == "job.status"]
+    # (running comes live or replayed, unless it left in the moment the subscription was being made)
+    assert statuses[-1] == "succeeded" and set(statuses) <= {"running", "succeeded"}
+    # job.replayed only ends a replay that happened (the runner may have started before the subscribe).
+    replays = [i for i, f in enumerate(frames) if f.get("replay")]
+    ends = [i for i, f in enumerate(frames) if f["type"] == "job.replayed"]
+    assert len(ends) <= 1 and (not ends or (replays and replays[0] < ends[0]))
+    # About a second of sampling at 0.2 progress frames a second: the first, and at most one more.
+    assert 1 <= len([f for f in frames if f["type"] == "job.progress"]) <= 2
 
 
 def test_another_owners_job_is_not_found_and_shows_nothing(stack: Stack) -> None:
@@ -203,8 +228,14 @@ def test_a_subscriber_that_drops_mid_job_resumes_after_its_last_seq_and_sees_eve
         dropping, lambda f: f["type"] == "job.progress" and f["node_type"] == "KSampler" and f["value"] >= 10
     )
     dropping.sock.close()  # the network went away mid-job
-    time.sleep(1.5)
     last_seq = max(f["seq"] for f in first if "seq" in f)
+    # Away until the job has logged something after it (a milestone), so there is a replay to make.
+    missed: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not missed and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = client.get(f"{stack.rest_url}/v1/jobs/{job_id}/events?after={last_seq}", timeout=10)
+        missed = answer.json()["items"]
     resumed = open_socket(stack)
     resumed.send(json.dumps({"action": "subscribe", "job_id": job_id, "after": last_seq, "previews": True}))
     second = frames_until(resumed, is_terminal)
@@ -212,19 +243,20 @@ def test_a_subscriber_that_drops_mid_job_resumes_after_its_last_seq_and_sees_eve
     for thread in threads:
         thread.join(30)
 
-    # On the wire: the replay, in order and after last_seq, ends with job.replayed; live frames go on.
+    # On the wire: the replay, in order and after last_seq, comes before any live frame and ends with
+    # job.replayed; live frames go on (with, maybe, what was logged while the subscription was made).
     end = next(i for i, f in enumerate(second) if f["type"] == "job.replayed")
-    replayed = [f for f in second if f.get("replay")]
-    assert replayed and all(second.index(f) < end for f in replayed)
+    replayed = second[:end]
+    assert replayed and all(f.get("replay") for f in replayed), "nothing live before the replay ends"
     assert [f["seq"] for f in replayed] == sorted({f["seq"] for f in replayed})
-    assert replayed[0]["seq"] > last_seq
+    assert replayed[0]["seq"] > last_seq and second[end]["through"] == replayed[-1]["seq"]
     # What a client makes of it: hold live frames until the replay ends, order them, drop what it has.
     held = sorted(second[:end], key=lambda f: f["seq"]) + second[end + 1 :]
     # Live frames leave in order, each once; a frame the snapshot already reflects may also come live
     # with the snapshot's seq, and a client drops it as it drops every seq it has handled.
     for live in (
         [f["seq"] for f in first[1:] if "seq" in f],
-        [f["seq"] for f in second[end + 1 :] if "seq" in f],
+        [f["seq"] for f in second[end + 1 :] if "seq" in f and not f.get("replay")],
     ):
         assert live == sorted(set(live)), "live frames in order, each once"
     events = [first[0]]

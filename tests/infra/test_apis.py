@@ -11,6 +11,8 @@ from infra.config import DEFAULT_TIERS, ServiceConfig
 from shared.names import (
     PUBLIC_REST_PATHS,
     WS_ACTIONS,
+    WS_CONNECT_MOCK_TEMPLATES,
+    WS_CONNECT_TEMPLATE_SELECTION,
     WS_ROUTE_SELECTION_EXPRESSION,
     WS_TOKEN_QUERY_PARAMETER,
 )
@@ -88,11 +90,20 @@ def test_the_websocket_api_has_its_routes_and_authorizes_connect(synth: Synth) -
         {"ProtocolType": "WEBSOCKET", "RouteSelectionExpression": WS_ROUTE_SELECTION_EXPRESSION},
     )
     routes = {route["RouteKey"]: route for route in synth.resources("AWS::ApiGatewayV2::Route").values()}
-    assert set(routes) == {"$connect", "$disconnect", "$default", *WS_ACTIONS}
+    # No $disconnect route: nothing is stored per connection, so nothing needs cleaning when one closes.
+    assert set(routes) == {"$connect", "$default", *WS_ACTIONS}
     ((authorizer_id, authorizer),) = synth.resources("AWS::ApiGatewayV2::Authorizer").items()
     assert synth.logical_id(synth.stack.ws_authorizer.function) in json.dumps(authorizer["AuthorizerUri"])
     assert routes["$connect"]["AuthorizationType"] == "CUSTOM"
     assert routes["$connect"]["AuthorizerId"] == {"Ref": authorizer_id}
+    # The authorizer alone lets a connection in: $connect's integration is a mock, no function runs.
+    integrations = synth.resources("AWS::ApiGatewayV2::Integration")
+    connect = integrations[routes["$connect"]["Target"]["Fn::Join"][1][1]["Ref"]]
+    assert connect["IntegrationType"] == "MOCK"
+    assert connect["RequestTemplates"] == WS_CONNECT_MOCK_TEMPLATES
+    assert connect["TemplateSelectionExpression"] == WS_CONNECT_TEMPLATE_SELECTION
+    lambdas = [i for i in integrations.values() if i["IntegrationType"] == "AWS_PROXY"]
+    assert len(lambdas) == 1, "one function behind the client actions and $default"
     synth.template.has_resource_properties(
         "AWS::ApiGatewayV2::Authorizer",
         {

@@ -230,5 +230,14 @@ def test_the_indexes_written_on_every_job_update_hold_keys_only() -> None:
     jobs = {index.name: index for index in JOBS_TABLE.indexes}
     assert jobs[JOBS_BY_OWNER_INDEX].projection_type == "KEYS_ONLY"
     assert jobs[JOBS_ENQUEUE_PENDING_INDEX].projection_type == "KEYS_ONLY"
-    (by_job,) = CONNECTIONS_TABLE.indexes
-    assert by_job.projection == (ConnectionAttr.PROGRESS_RATE, ConnectionAttr.PREVIEWS)
+
+
+def test_subscriptions_are_keyed_by_job_so_the_fan_out_needs_no_index() -> None:
+    """The fan-out reads a job's subscribers from its partition: a subscription is one write, no index."""
+    assert (CONNECTIONS_TABLE.partition_key, CONNECTIONS_TABLE.sort_key) == (
+        ConnectionAttr.JOB,
+        ConnectionAttr.CONNECTION_ID,
+    )
+    assert CONNECTIONS_TABLE.indexes == ()
+    # Subscriptions expire: nothing deletes them when a socket closes.
+    assert CONNECTIONS_TABLE.ttl_attribute == ConnectionAttr.EXPIRES_AT

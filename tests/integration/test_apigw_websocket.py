@@ -20,6 +20,8 @@ from aws_lambda_powertools.utilities.parser.models import (
 from botocore.config import Config
 
 from local.apigw import ApiGatewayEmulator, EmulatorUrls, WebSocketApiEmulator
+from local.apigw.mock import MockIntegration
+from shared.names import WS_CONNECT_MOCK_TEMPLATES, WS_CONNECT_TEMPLATE_SELECTION
 from tests.unit.test_apigw_events import (
     AWS_WS_AUTHORIZER_EXAMPLE,
     AWS_WS_CONNECT_EXAMPLE,
@@ -198,6 +200,58 @@ def test_a_connect_handler_that_does_not_answer_2xx_refuses_the_handshake(
     answer: dict[str, Any], status: int
 ) -> None:
     api = WsApi(routes={"$connect": Route(lambda event: answer)})
+    try:
+        assert api.refused_status() == status
+        assert api.api.connection_ids() == []
+    finally:
+        api.emulator.stop()
+
+
+def test_a_mock_connect_lets_in_what_the_authorizer_allowed_and_no_function_runs_on_connect_or_close() -> (
+    None
+):
+    """As deployed: $connect is the authorizer and a mock integration, and there is no $disconnect route."""
+    subscribe = Route()
+    api = WebSocketApiEmulator(
+        {
+            "$connect": MockIntegration(WS_CONNECT_MOCK_TEMPLATES, WS_CONNECT_TEMPLATE_SELECTION),
+            "subscribe": subscribe,
+        },
+        authorizer=allow(),
+        identity_sources=["route.request.querystring.token"],
+    )
+    emulator = ApiGatewayEmulator(websocket=api)
+    urls = emulator.start()
+    try:
+        ws = websocket.create_connection(f"{urls.websocket_url}?token=good", timeout=TIMEOUT)
+        ws.send(json.dumps({"action": "subscribe", "job_id": "j-1"}))
+        wait_until(lambda: len(subscribe.events) == 1)
+        (connection_id,) = api.connection_ids()
+        ws.close()
+        wait_until(lambda: api.connection_ids() == [])
+        # The authorizer's context reaches the routes with no $connect function in between.
+        assert subscribe.events[0]["requestContext"]["authorizer"]["owner"] == "key-1"
+        assert subscribe.events[0]["requestContext"]["connectionId"] == connection_id
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(f"{urls.websocket_url}", timeout=TIMEOUT)
+        assert refused.value.status_code == 401, "the mock lets in only what the authorizer allowed"
+    finally:
+        emulator.stop()
+
+
+@pytest.mark.parametrize(
+    ("templates", "status"),
+    [
+        ({"$default": '{"statusCode": 403}'}, 403),
+        # API Gateway: "statusCode should be an integer which defined in request template".
+        ({"$default": '{"status": 200}'}, 500),
+        ({"application/json": '{"statusCode": 200}'}, 500),
+    ],
+)
+def test_a_mock_connect_whose_template_gives_no_2xx_status_refuses_the_handshake(
+    templates: dict[str, str], status: int
+) -> None:
+    api = WsApi(routes={"$connect": MockIntegration(templates, WS_CONNECT_TEMPLATE_SELECTION)})  # type: ignore[dict-item]
     try:
         assert api.refused_status() == status
         assert api.api.connection_ids() == []

@@ -38,7 +38,7 @@ def test_a_subscriber_of_a_moment_ago_still_gets_the_terminal_frame(moto_aws: An
         notifier = WebSocketNotifier(connections, poster, lambda key: f"https://example/{key}")  # type: ignore[arg-type]
         await notifier.progress(job(JobStatus.RUNNING, 10), "3", "KSampler", 1, 20)  # caches "no subscribers"
         await asyncio.sleep(0.2)
-        connections.subscribe("c1", "j1", "o", 2_000_000_000)
+        connections.subscribe("c1", "j1", 2_000_000_000)
         await notifier.status(job(JobStatus.SUCCEEDED, 100))
         await notifier.close()
 
@@ -50,8 +50,9 @@ def test_progress_is_coalesced_and_gone_subscribers_are_removed(moto_aws: Any) -
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
     # At the highest rate a subscriber may ask for: the job's own coalescing is the limit.
-    connections.subscribe("alive", "j1", "o", 2_000_000_000, progress_rate=10)
-    connections.subscribe("gone", "j1", "o", 2_000_000_000, progress_rate=10)
+    connections.subscribe("alive", "j1", 2_000_000_000, progress_rate=10)
+    connections.subscribe("gone", "j1", 2_000_000_000, progress_rate=10)
+    connections.subscribe("gone", "j2", 2_000_000_000)
     poster = RecordingPoster(gone={"gone"})
 
     elapsed = 0.0
@@ -75,6 +76,8 @@ def test_progress_is_coalesced_and_gone_subscribers_are_removed(moto_aws: Any) -
     assert progress[-1]["value"] == 50, "the newest progress is never dropped"
     assert poster.frames[-1][1]["type"] == "job.status"
     assert connections.subscribers("j1") == ["alive"]
+    # The 410 deletes that one subscription: the fan-out of another job finds its own when it posts.
+    assert connections.subscribers("j2") == ["gone"]
 
 
 def test_a_subscriber_of_a_moment_ago_gets_the_next_progress_frame(moto_aws: Any) -> None:
@@ -86,7 +89,7 @@ def test_a_subscriber_of_a_moment_ago_gets_the_next_progress_frame(moto_aws: Any
         notifier = WebSocketNotifier(connections, poster, lambda key: key)  # type: ignore[arg-type]
         await notifier.progress(job(JobStatus.RUNNING, 10), "3", "KSampler", 1, 20)
         await asyncio.sleep(0.2)
-        connections.subscribe("c1", "j1", "o", 2_000_000_000)
+        connections.subscribe("c1", "j1", 2_000_000_000)
         await notifier.progress(job(JobStatus.RUNNING, 15), "3", "KSampler", 2, 20)
         await asyncio.sleep(0.3)
         await notifier.status(job(JobStatus.SUCCEEDED, 100))
@@ -117,7 +120,7 @@ def test_no_frame_of_an_attempt_that_lost_leaves_and_nothing_follows_a_terminal_
 ) -> None:
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
-    connections.subscribe("c1", "j1", "o", 2_000_000_000)
+    connections.subscribe("c1", "j1", 2_000_000_000)
     poster = RecordingPoster()
     attempt = Attempt()
 
@@ -142,9 +145,9 @@ def test_no_frame_of_an_attempt_that_lost_leaves_and_nothing_follows_a_terminal_
 def test_each_subscriber_gets_progress_at_its_own_rate_and_only_when_the_percent_moves(moto_aws: Any) -> None:
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
-    connections.subscribe("eager", "j1", "o", 2_000_000_000, progress_rate=5)
-    connections.subscribe("default", "j1", "o", 2_000_000_000, progress_rate=1)
-    connections.subscribe("quiet", "j1", "o", 2_000_000_000, progress_rate=0)
+    connections.subscribe("eager", "j1", 2_000_000_000, progress_rate=5)
+    connections.subscribe("default", "j1", 2_000_000_000, progress_rate=1)
+    connections.subscribe("quiet", "j1", 2_000_000_000, progress_rate=0)
 
     async def scenario() -> None:
         notifier = WebSocketNotifier(connections, poster, lambda key: key)  # type: ignore[arg-type]

@@ -61,8 +61,8 @@ def test_previews_go_only_to_those_who_asked_within_one_billing_unit_at_the_boun
     log = EventLog(clients.dynamodb, resources.job_events_table)
     store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
     job = running_job(store)
-    connections.subscribe("wants", "j1", "owner-a", FAR, previews=True)
-    connections.subscribe("plain", "j1", "owner-a", FAR)
+    connections.subscribe("wants", "j1", FAR, previews=True)
+    connections.subscribe("plain", "j1", FAR)
     poster = RecordingPoster()
     image = SentImage(job.prompt_id, "3", "image/jpeg", noise_jpeg(512))
     interval = 0.2
@@ -111,7 +111,7 @@ def a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
     store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
     log = EventLog(clients.dynamodb, resources.job_events_table)
     job = running_job(store, "j2")
-    connections.subscribe("plain", "j2", "owner-a", FAR)
+    connections.subscribe("plain", "j2", FAR)
     poster = RecordingPoster()
     made = 0
 
@@ -213,12 +213,45 @@ def test_a_resumed_subscription_replays_what_was_missed_in_order_then_says_so(mo
     ]
     assert [f["seq"] for f in sent[:3]] == [SEQ_BLOCK, SEQ_BLOCK + 3, state_seq(ended)]
     assert sent[0]["ts"] == ended.started_at
-    # Caught up: nothing to replay, and the end of the replay says where it stands.
+    # Caught up: nothing was missed, so nothing is sent; a job that has ended takes no subscription.
     poster.frames.clear()
-    subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": state_seq(ended)}), "c1")
-    assert [f["type"] for _, f in poster.frames] == ["job.replayed"]
+    subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": state_seq(ended)}), "c2")
+    assert poster.frames == []
+    assert deps.connections.subscribers("j1") == []
     # A bad `after` or `previews` is an error frame that names it, and subscribes nothing.
     subscribe_says_what_is_wrong_with_after_or_previews(moto_aws)
+
+
+class LoggingWhileSubscribing(ConnectionStore):
+    """The runner logs a milestone while the subscription is being written, before it can see it."""
+
+    def __init__(self, inner: ConnectionStore, log: EventLog, entry: dict[str, Any]) -> None:
+        self.__dict__.update(inner.__dict__)
+        self._log, self._entry = log, entry
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> None:
+        self._log.append("j1", self._entry, FAR)
+        super().subscribe(*args, **kwargs)
+
+
+def test_a_subscription_that_says_where_the_job_was_gets_only_what_came_after_it(moto_aws: Any) -> None:
+    """No snapshot and no job.replayed when nothing was missed; what is logged while the subscription is
+    made still reaches the client."""
+    poster = RecordingPoster()
+    deps = ws_deps(moto_aws, poster)
+    running = running_job(deps.jobs)
+    at = state_seq(running)
+    subscribe(
+        deps, ws_event({"action": "subscribe", "job_id": "j1", "after": at, "progress_rate": 0.2}), "c1"
+    )
+    assert poster.frames == [], "nothing was missed: nothing is sent"
+    assert [(s.connection_id, s.progress_rate) for s in deps.connections.subscriptions("j1")] == [("c1", 0.2)]
+
+    milestone = frames.numbered(frames.progress("j1", "3", "KSampler", 5, 20, 25.0), at + 1)
+    deps.connections = LoggingWhileSubscribing(deps.connections, deps.events, milestone)
+    subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": at}), "c2")
+    assert [(f["type"], f["seq"], f["replay"]) for _, f in poster.frames] == [("job.progress", at + 1, True)]
+    assert sorted(deps.connections.subscribers("j1")) == ["c1", "c2"]
 
 
 def subscribe_says_what_is_wrong_with_after_or_previews(moto_aws: Any) -> None:

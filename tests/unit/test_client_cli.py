@@ -162,9 +162,18 @@ def test_watch_with_previews_asks_for_them_and_saves_each_image(
 
     class Stub:
         asked: bool | None = None
+        rate: float | None = None
 
-        def wait(self, job_id: str, timeout: Any = None, on_event: Any = None, previews: bool = False) -> Job:
+        def wait(
+            self,
+            job_id: str,
+            timeout: Any = None,
+            on_event: Any = None,
+            previews: bool = False,
+            progress_rate: float | None = None,
+        ) -> Job:
             self.asked = previews
+            self.rate = progress_rate
             # A live preview, and one replayed from the log that keeps no image.
             for event in (preview(5, b"\xff\xd8one"), preview(6, None), preview(9, b"\xff\xd8two")):
                 on_event(event)
@@ -173,7 +182,7 @@ def test_watch_with_previews_asks_for_them_and_saves_each_image(
     stub = Stub()
     args = cli.build_parser().parse_args(["watch", "j1", "--previews", str(tmp_path / "p"), "--json"])
     assert cli.run(args, stub, cli.build_parser()) == 0  # type: ignore[arg-type]
-    assert stub.asked is True
+    assert stub.asked is True and stub.rate == 0.2, "JSON events at wait()'s rate; a drawn bar asks 2"
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["j1-5.jpg", "j1-9.jpg"]
     assert (tmp_path / "p" / "j1-9.jpg").read_bytes() == b"\xff\xd8two"
     printed = [line for line in capsys.readouterr().out.splitlines() if '"job.preview"' in line]

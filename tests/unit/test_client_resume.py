@@ -1,5 +1,7 @@
-"""The client resumes after the last event it saw: what the server replays and what comes live at the same
-time reach the caller once each, in order, with previews decoded and saved."""
+"""The client resumes after the last event it saw: what the server replays (before any live frame) and what
+comes live, or is logged while the subscription is made, reach the caller once each, in order, with
+previews decoded and saved. A watch that knows where the job was needs no snapshot and waits for no
+replay."""
 
 from __future__ import annotations
 
@@ -72,12 +74,14 @@ def test_a_dropped_watch_resumes_after_its_last_seq_and_yields_each_event_once_i
     )
     second = ScriptedSocket(
         [
-            # A live frame can overtake the replay, and a frame can come both ways.
-            progress(1_000_009, 60),
-            progress(1_000_005, 30, replay=True),
+            # The replay comes first; a frame can come both ways.
             progress(1_000_003, 20, replay=True),  # already seen: the preview had this number
+            progress(1_000_005, 30, replay=True),
+            json.dumps({"type": "job.replayed", "job_id": "j1", "through": 1_000_005}),
+            progress(1_000_009, 60),
+            # Logged while the subscription was made: it comes after a newer live frame, and is dropped.
+            progress(1_000_007, 50, replay=True),
             progress(1_000_009, 60, replay=True),
-            json.dumps({"type": "job.replayed", "job_id": "j1", "through": 1_000_009}),
             progress(1_000_010, 70),
             json.dumps({"type": "job.status", "job_id": "j1", "status": "succeeded", "seq": 2_000_000}),
         ]
@@ -101,3 +105,28 @@ def test_a_dropped_watch_resumes_after_its_last_seq_and_yields_each_event_once_i
     assert isinstance(shown, Preview) and shown.image == jpeg
     saved = shown.save(tmp_path)
     assert saved is not None and saved.name == "j1-1000003.jpg" and saved.read_bytes() == jpeg
+
+
+def test_a_watch_that_knows_the_seq_gets_no_snapshot_and_waits_for_no_replay() -> None:
+    # Nothing was missed after the receipt's seq: the server sends nothing until the job moves, and a
+    # drop resumes after the last frame with, again, nothing to replay.
+    first = ScriptedSocket(
+        [json.dumps({"type": "job.status", "job_id": "j1", "status": "running", "seq": 1_000_000}), None]
+    )
+    second = ScriptedSocket(
+        [
+            progress(1_000_001, 40),
+            json.dumps({"type": "job.status", "job_id": "j1", "status": "succeeded", "seq": 2_000_000}),
+        ]
+    )
+    sockets = [first, second]
+    events = list(
+        watch_job("j1", lambda: "ws://x", connect=lambda _url, _t: sockets.pop(0), progress_rate=0.2, after=0)
+    )
+    assert first.sent == [{"action": "subscribe", "job_id": "j1", "progress_rate": 0.2, "after": 0}]
+    assert second.sent == [{"action": "subscribe", "job_id": "j1", "progress_rate": 0.2, "after": 1_000_000}]
+    assert [(type(e), e.seq) for e in events] == [
+        (StatusChange, 1_000_000),
+        (Progress, 1_000_001),
+        (StatusChange, 2_000_000),
+    ]

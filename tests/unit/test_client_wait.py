@@ -163,31 +163,39 @@ def test_following_a_job_costs_one_request_the_submit() -> None:
             }
         ],
     }
-    transport = FakeTransport(response(202, JOB, {"WebSocket-Url": "ws://api.test/ws?token=t1"}))
+    receipt = {**JOB, "seq": 0}
+    transport = FakeTransport(response(202, receipt, {"WebSocket-Url": "ws://api.test/ws?token=t1"}))
     client = client_over(transport)
     urls: list[str] = []
+    sockets: list[ScriptedSocket] = []
+    # No snapshot: the receipt said where the job was, and nothing was missed since.
     frames = [
-        {"type": "job.snapshot", "job": JOB},
+        {"type": "job.status", "job_id": "j1", "status": "running", "seq": 1_000_000},
         {
             "type": "job.status",
             "job_id": "j1",
             "status": "succeeded",
             "outputs": done["outputs"],
             "job": done,
+            "seq": 2_000_000,
         },
     ]
 
     def connect(url: str, _timeout: float) -> Any:
         urls.append(url)
-        return ScriptedSocket(list(frames))
+        sockets.append(ScriptedSocket(list(frames)))
+        return sockets[-1]
 
     client.connect = connect  # type: ignore[method-assign]
     job = client.submit({"1": {"class_type": "X", "inputs": {}}})
-    assert "websocket" in transport.requests[0].headers["Prefer"]
+    assert "websocket" in transport.requests[0].headers["Prefer"] and job.seq == 0
     finished = client.wait(job.job_id, timeout=30)
     # No token request, no read at the end: the terminal frame carried the job, URLs included.
     assert len(transport.requests) == 1
     assert urls == ["ws://api.test/ws?token=t1"]
+    # Subscribed after the receipt's seq, at the economical progress rate.
+    (subscribed,) = [json.loads(text) for text in sockets[0].sent]
+    assert subscribed == {"action": "subscribe", "job_id": "j1", "progress_rate": 0.2, "after": 0}
     assert (finished.status, finished.attempts, finished.outputs[0].url) == ("succeeded", 1, "https://s3/a")
 
 
