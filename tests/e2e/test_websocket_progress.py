@@ -31,9 +31,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 
 def open_socket(stack: Stack, key_index: int = 0) -> websocket.WebSocket:
+    """A connection whose routes answer: no function runs at $connect, so a ping warms the one behind
+    subscribe before a test races a short job with it."""
     token = stack.client(key_index).post(f"{stack.rest_url}/v1/ws-tokens", timeout=10)
     assert token.status_code == 201
-    return websocket.create_connection(token.json()["url"], timeout=15)
+    socket = websocket.create_connection(token.json()["url"], timeout=15)
+    socket.send(json.dumps({"action": "ping"}))
+    assert json.loads(socket.recv())["type"] == "pong"
+    return socket
 
 
 def frames_until_terminal(socket: websocket.WebSocket) -> list[dict[str, Any]]:
