@@ -147,10 +147,10 @@ export async function jobView(view, { jobId, notice }) {
   await refresh();
   if (!job || TERMINAL.has(job.status)) return null;
 
-  // Reconnects when the socket drops (API Gateway closes idle ones). The job was just read, so the first
-  // subscription goes on from its `seq` (no snapshot: only what happened since), and a reconnection
-  // resumes after the last event seen, so nothing is missed in between.
-  const cursor = { seq: typeof job.seq === "number" ? job.seq : null };
+  // Reconnects when the socket drops (API Gateway closes idle ones): the first subscription opens with a
+  // snapshot (it also says the page is live from that moment), and a reconnection resumes after the last
+  // event seen, so nothing is missed in between.
+  const cursor = { seq: null };
   let stopped = false;
   let socket = null;
   let retries = 0;
@@ -159,7 +159,7 @@ export async function jobView(view, { jobId, notice }) {
     try {
       socket = await watchJob(jobId, {
         cursor,
-        // null: a subscription that went on from a seq got its first frame (the replay's, or a live one).
+        // null: a resumed subscription got its first frame (the replay's, or a live one).
         onSnapshot: (snapshot) => {
           retries = 0;
           if (!snapshot) {
