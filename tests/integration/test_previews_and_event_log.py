@@ -176,7 +176,8 @@ def ws_event(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_resumed_subscription_replays_what_was_missed_in_order_then_says_so(moto_aws: Any) -> None:
-    """And a subscribe with a bad ``after`` or ``previews`` is refused, saying which."""
+    """And a subscribe with a bad ``after`` or ``previews`` is refused, saying which; one that missed
+    nothing gets nothing."""
     poster = RecordingPoster()
     deps = ws_deps(moto_aws, poster)
     running = running_job(deps.jobs)
@@ -220,38 +221,40 @@ def test_a_resumed_subscription_replays_what_was_missed_in_order_then_says_so(mo
     assert deps.connections.subscribers("j1") == []
     # A bad `after` or `previews` is an error frame that names it, and subscribes nothing.
     subscribe_says_what_is_wrong_with_after_or_previews(moto_aws)
+    # With nothing missed, nothing is sent, and what is logged meanwhile still arrives.
+    a_subscription_that_says_where_the_job_was_gets_only_what_came_after_it(moto_aws)
 
 
 class LoggingWhileSubscribing(ConnectionStore):
     """The runner logs a milestone while the subscription is being written, before it can see it."""
 
-    def __init__(self, inner: ConnectionStore, log: EventLog, entry: dict[str, Any]) -> None:
+    def __init__(self, inner: ConnectionStore, log: EventLog, job_id: str, entry: dict[str, Any]) -> None:
         self.__dict__.update(inner.__dict__)
-        self._log, self._entry = log, entry
+        self._log, self._job_id, self._entry = log, job_id, entry
 
     def subscribe(self, *args: Any, **kwargs: Any) -> None:
-        self._log.append("j1", self._entry, FAR)
+        self._log.append(self._job_id, self._entry, FAR)
         super().subscribe(*args, **kwargs)
 
 
-def test_a_subscription_that_says_where_the_job_was_gets_only_what_came_after_it(moto_aws: Any) -> None:
+def a_subscription_that_says_where_the_job_was_gets_only_what_came_after_it(moto_aws: Any) -> None:
     """No snapshot and no job.replayed when nothing was missed; what is logged while the subscription is
     made still reaches the client."""
     poster = RecordingPoster()
     deps = ws_deps(moto_aws, poster)
-    running = running_job(deps.jobs)
+    running = running_job(deps.jobs, "j4")
     at = state_seq(running)
     subscribe(
-        deps, ws_event({"action": "subscribe", "job_id": "j1", "after": at, "progress_rate": 0.2}), "c1"
+        deps, ws_event({"action": "subscribe", "job_id": "j4", "after": at, "progress_rate": 0.2}), "c1"
     )
     assert poster.frames == [], "nothing was missed: nothing is sent"
-    assert [(s.connection_id, s.progress_rate) for s in deps.connections.subscriptions("j1")] == [("c1", 0.2)]
+    assert [(s.connection_id, s.progress_rate) for s in deps.connections.subscriptions("j4")] == [("c1", 0.2)]
 
-    milestone = frames.numbered(frames.progress("j1", "3", "KSampler", 5, 20, 25.0), at + 1)
-    deps.connections = LoggingWhileSubscribing(deps.connections, deps.events, milestone)
-    subscribe(deps, ws_event({"action": "subscribe", "job_id": "j1", "after": at}), "c2")
+    milestone = frames.numbered(frames.progress("j4", "3", "KSampler", 5, 20, 25.0), at + 1)
+    deps.connections = LoggingWhileSubscribing(deps.connections, deps.events, "j4", milestone)
+    subscribe(deps, ws_event({"action": "subscribe", "job_id": "j4", "after": at}), "c2")
     assert [(f["type"], f["seq"], f["replay"]) for _, f in poster.frames] == [("job.progress", at + 1, True)]
-    assert sorted(deps.connections.subscribers("j1")) == ["c1", "c2"]
+    assert sorted(deps.connections.subscribers("j4")) == ["c1", "c2"]
 
 
 def subscribe_says_what_is_wrong_with_after_or_previews(moto_aws: Any) -> None:
