@@ -187,3 +187,16 @@ def test_watch_with_previews_asks_for_them_and_saves_each_image(
     assert (tmp_path / "p" / "j1-9.jpg").read_bytes() == b"\xff\xd8two"
     printed = [line for line in capsys.readouterr().out.splitlines() if '"job.preview"' in line]
     assert len(printed) == 3 and '"image": 5' in printed[0], "the image's size is printed, never its bytes"
+
+
+def test_a_watch_that_draws_a_bar_asks_for_two_progress_frames_a_second() -> None:
+    class Stub:
+        rate: float | None = None
+
+        def wait(self, job_id: str, progress_rate: float | None = None, **_: Any) -> Job:
+            self.rate = progress_rate
+            return Job.from_dict({**BASE, "job_id": job_id, "status": "succeeded"})
+
+    stub = Stub()
+    assert cli.run(cli.build_parser().parse_args(["watch", "j1"]), stub, cli.build_parser()) == 0  # type: ignore[arg-type]
+    assert stub.rate == cli.BAR_PROGRESS_RATE == 2.0
