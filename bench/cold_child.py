@@ -37,7 +37,7 @@ def _event(name: str) -> dict[str, Any]:
         now_ms,
         rest_proxy_event,
         ws_authorizer_event,
-        ws_connect_event,
+        ws_message_event,
     )
     from shared.ws_tokens import issue_token
 
@@ -51,7 +51,8 @@ def _event(name: str) -> dict[str, Any]:
         key_id = os.environ[COLD_API_KEY_ID]
         return rest_proxy_event(api, request, api_key="k", api_key_id=key_id, resource_id="bench")
     if name == "ws":
-        return ws_connect_event(api, peer, [], [], request_id=uuid.uuid4().hex, epoch_ms=now_ms())
+        # No function runs at $connect: the routes function's first request is a client message.
+        return ws_message_event(api, peer, route_key="ping", data='{"action": "ping"}', epoch_ms=now_ms())
     if name == "authorizer":
         token, _ = issue_token(os.environ["WS_TOKEN_SECRET"], "bench-cold", int(time.time()), 300)
         query = [("token", token)]
