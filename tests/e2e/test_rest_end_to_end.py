@@ -14,7 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from shared.names import IdempotencyAttr, JobAttr
+from shared.names import JobAttr, TenantAttr
 from tests.conftest import ROOT, load_workflow
 from tests.e2e.conftest import Stack, submit, wait_for
 
@@ -137,7 +137,7 @@ def test_the_runner_runs_as_its_role_and_nothing_more(stack: Stack) -> None:
     dynamodb = session.client("dynamodb", endpoint_url=stack.endpoints["aws_endpoint"])
     dynamodb.get_item(TableName=env["JOBS_TABLE_NAME"], Key={JobAttr.JOB_ID: {"S": "nobody"}})
     with pytest.raises(ClientError) as denied:
-        dynamodb.get_item(TableName=env["IDEMPOTENCY_TABLE_NAME"], Key={IdempotencyAttr.KEY: {"S": "nobody"}})
+        dynamodb.get_item(TableName=env["TENANTS_TABLE_NAME"], Key={TenantAttr.ITEM: {"S": "nobody"}})
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     sqs = session.client("sqs", endpoint_url=stack.endpoints["aws_endpoint"])
     with pytest.raises(ClientError) as denied:

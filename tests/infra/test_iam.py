@@ -166,7 +166,6 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "dynamodb:BatchWriteItem",
             "execute-api:ManageConnections",
         },
-        stack.sweeper.role: {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
         stack.dlq_function.role: {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",

@@ -154,9 +154,7 @@ def test_a_large_workflow_lives_in_s3_and_the_runner_view_reads_it(
     answer = api("POST", "/v1/jobs", {"workflow": graph})
     assert answer.status == 202
     clients, resources = moto_aws
-    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
-        answer.body["job_id"]
-    )
+    job = JobStore(clients.dynamodb, resources.jobs_table).get(answer.body["job_id"])
     assert job is not None and job.workflow is None and job.workflow_s3_key
     stored = clients.s3.get_object(Bucket=resources.bucket, Key=job.workflow_s3_key)["Body"].read()
     assert json.loads(stored) == graph
@@ -179,9 +177,7 @@ def test_a_refused_or_replayed_large_workflow_leaves_no_object_behind(
     clients, resources = moto_aws
     listed = clients.s3.list_objects_v2(Bucket=resources.bucket, Prefix=f"{S3Prefix.WORKFLOWS}/")
     keys = [item["Key"] for item in listed.get("Contents", [])]
-    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
-        first.body["job_id"]
-    )
+    job = JobStore(clients.dynamodb, resources.jobs_table).get(first.body["job_id"])
     assert job is not None and keys == [job.workflow_s3_key]
 
 

@@ -34,9 +34,9 @@ def dlq(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_a_dead_letter_fails_its_job_and_a_bad_one_is_dropped(dlq: Any, moto_aws: Any) -> None:
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
-    store.create(Job(job_id="j1", owner="o", created_at=1, updated_at=1), None, 0)
-    store.create(Job(job_id="j2", owner="o", status=JobStatus.SUCCEEDED, created_at=1, updated_at=1), None, 0)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
+    store.create(Job(job_id="j1", owner="o", created_at=1, updated_at=1))
+    store.create(Job(job_id="j2", owner="o", status=JobStatus.SUCCEEDED, created_at=1, updated_at=1))
     event = sqs_event(
         [
             message(json.dumps({"v": 1, "job_id": "j1"}), "m1"),
