@@ -45,6 +45,10 @@ def test_idempotent_replay_and_reuse(stack: Stack) -> None:
     again = submit(client, stack.rest_url, workflow, **{"Idempotency-Key": "e2e-replay"})
     assert again.status_code == 202 and again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
+    # Once the job has run, a retry still gets the receipt as it was first given, byte for byte.
+    assert wait_for(client, stack.rest_url + first.headers["Location"])["status"] == "succeeded"
+    late = submit(client, stack.rest_url, workflow, **{"Idempotency-Key": "e2e-replay"})
+    assert late.content == first.content and late.headers["Idempotent-Replayed"] == "true"
     workflow["1"]["inputs"]["width"] = 32
     reused = submit(client, stack.rest_url, workflow, **{"Idempotency-Key": "e2e-replay"})
     assert reused.status_code == 422
