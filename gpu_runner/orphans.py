@@ -4,7 +4,8 @@ The API sends a job's message before it puts the job (functions/api/jobs_service
 receive the message a moment before the item lands; and when the put fails after the send, the
 message names a job that never comes. The first is waited for, the second dropped:
 
-- the job is read again, strongly, a few times over about two seconds: a put normally lands within;
+- the job is read again, strongly, at growing intervals over about two seconds: a put normally lands
+  within milliseconds (an idle runner's long poll often hears of the message first);
 - still missing, the message goes back with a delay and is looked at again later;
 - missing once the message is older than ``ORPHAN_AFTER_SECONDS``, far longer than the API function
   that sent it may live (its timeout, 29 s), so that no put can still come: it is deleted and logged.
@@ -21,8 +22,8 @@ from shared.aws.jobs import JobStore
 from shared.aws.queue import JobQueue, ReceivedMessage
 from shared.models import Job
 
-LATE_READS = 4
-LATE_READ_PAUSE_SECONDS = 0.5
+# Before each read again: the first soon, since the put is usually a few milliseconds behind.
+LATE_READ_PAUSES_SECONDS = (0.02, 0.08, 0.3, 0.6, 1.0)
 # The second look comes once the API function that sent the message has surely ended.
 RECHECK_DELAY_SECONDS = 60
 ORPHAN_AFTER_SECONDS = 15 * 60
@@ -34,11 +35,11 @@ async def job_when_it_lands(
     message: ReceivedMessage,
     job_id: str,
     *,
-    pause_s: float = LATE_READ_PAUSE_SECONDS,
+    pauses_s: tuple[float, ...] = LATE_READ_PAUSES_SECONDS,
     clock: Callable[[], float] = time.time,
 ) -> Job | None:
     """The job once its item is there; None when it is not, the message then given back or deleted."""
-    for _ in range(LATE_READS):
+    for pause_s in pauses_s:
         await asyncio.sleep(pause_s)
         job = await asyncio.to_thread(store.get, job_id)
         if job is not None:

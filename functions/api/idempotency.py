@@ -18,6 +18,7 @@ second job.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -29,9 +30,11 @@ from shared.models import Job
 
 
 def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
-    """Equal for the same request whatever its JSON key order or spacing."""
+    """Equal for the same request whatever its JSON key order or spacing: its SHA-256 in base64url (43
+    characters, where hex takes 64: it is on every write of the job item)."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{method} {path}\n{canonical}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def keyed_job_id(owner: str, key: str, generation: int) -> str:

@@ -41,7 +41,7 @@ def test_a_message_without_its_job_comes_back_later_and_is_dropped_past_the_boun
     message = _receive(queue)
     assert message.sent_at_ms is not None and abs(message.sent_at_ms - time.time() * 1000) < 60_000
 
-    assert asyncio.run(job_when_it_lands(store, queue, message, "never-written", pause_s=0)) is None
+    assert asyncio.run(job_when_it_lands(store, queue, message, "never-written", pauses_s=(0,))) is None
     # Young: handed back with a delay (not deleted), to be looked at once no put can still be coming.
     assert _counts(clients, resources.queue_url) == (0, 1)
     assert queue.receive(1, 0, 30) == []
@@ -50,7 +50,7 @@ def test_a_message_without_its_job_comes_back_later_and_is_dropped_past_the_boun
     message = _receive(queue)
     later = message.sent_at_ms / 1000 + ORPHAN_AFTER_SECONDS + 1  # type: ignore[operator]
     found = asyncio.run(
-        job_when_it_lands(store, queue, message, "never-written", pause_s=0, clock=lambda: later)
+        job_when_it_lands(store, queue, message, "never-written", pauses_s=(0,), clock=lambda: later)
     )
     assert found is None and _counts(clients, resources.queue_url) == (0, 0)
     assert store.get("never-written") is None
