@@ -11,6 +11,7 @@ import pytest
 from functions.api import context
 from functions.api.idempotency import FreeKey, IdempotencyKeys, keyed_job_id
 from shared.aws.jobs import JobStore
+from shared.errors import ServiceUnavailable
 from shared.models import JobStatus, OutputFile
 from shared.names import S3Prefix
 from tests.integration.conftest import ApiCall
@@ -68,19 +69,6 @@ def test_a_replay_after_the_job_ran_is_the_first_answer_byte_for_byte(
     assert len(_jobs(moto_aws)) == 1
 
 
-def test_a_different_body_under_a_live_key_is_a_422_that_sends_and_writes_nothing(
-    api: ApiCall, moto_aws: Any, simple_workflow: dict[str, Any]
-) -> None:
-    first = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Idempotency-Key": "k"})
-    other = api(
-        "POST", "/v1/jobs", {"workflow": simple_workflow, "metadata": {"x": 1}}, {"Idempotency-Key": "k"}
-    )
-    assert other.status == 422 and other.body["type"].endswith("idempotency-key-reused")
-    assert first.body["job_id"] in other.body["detail"]
-    assert other.body["errors"][0]["pointer"] == "header:Idempotency-Key"
-    assert len(_jobs(moto_aws)) == 1 and _messages(moto_aws) == [first.body["job_id"]]
-
-
 def test_a_key_reused_after_it_lapsed_makes_a_new_job_and_never_two_while_it_lives(
     api: ApiCall, moto_aws: Any, simple_workflow: dict[str, Any], clock: list[float]
 ) -> None:
@@ -102,7 +90,7 @@ def test_a_key_reused_after_it_lapsed_makes_a_new_job_and_never_two_while_it_liv
     assert len(_jobs(moto_aws)) == 2
 
 
-def test_a_lapsed_job_is_kept_while_the_next_generations_key_lives(
+def test_a_lapsed_job_is_kept_while_the_next_generations_key_lives_and_free_once_gone(
     api: ApiCall, moto_aws: Any, simple_workflow: dict[str, Any], clock: list[float]
 ) -> None:
     """Were generation 0 deleted by the table's TTL while generation 1's key lived, the next request
@@ -119,18 +107,13 @@ def test_a_lapsed_job_is_kept_while_the_next_generations_key_lives(
     assert kept is not None and new is not None and new.key_expires_at is not None
     assert kept.expires_at is not None and kept.expires_at >= new.key_expires_at
 
-
-def test_a_generation_deleted_by_the_ttl_is_free_again(
-    api: ApiCall, moto_aws: Any, simple_workflow: dict[str, Any], clock: list[float]
-) -> None:
-    clients, resources = moto_aws
-    key = {"Idempotency-Key": "long-gone"}
-    first = api("POST", "/v1/jobs", {"workflow": simple_workflow}, key).body["job_id"]
-    clients.dynamodb.delete_item(TableName=resources.jobs_table, Key={"job_id": {"S": first}})
-    clock[0] += 91 * DAY_S
+    # Once both are gone (the TTL ran), generation 0 is free again: no key behind it can be alive.
+    for job_id in (first["job_id"], second["job_id"]):
+        clients.dynamodb.delete_item(TableName=resources.jobs_table, Key={"job_id": {"S": job_id}})
+    clock[0] = kept.expires_at + 1
     again = api("POST", "/v1/jobs", {"workflow": simple_workflow}, key)
     assert again.status == 202 and "idempotent-replayed" not in again.headers
-    assert again.body["job_id"] == first == keyed_job_id("owner-a", "long-gone", 0)
+    assert again.body["job_id"] == first["job_id"] == keyed_job_id("owner-a", "near-its-end", 0)
 
 
 def _stale_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,9 +127,11 @@ def _stale_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(IdempotencyKeys, "find", find)
 
 
-def test_concurrent_identical_submits_make_one_job_and_the_loser_replays_it(
+def test_concurrent_submits_with_one_key_make_one_job_and_the_loser_answers_from_it(
     api: ApiCall, moto_aws: Any, simple_workflow: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
+    context.default_context.cache_clear()
     key = {"Idempotency-Key": "double-click"}
     first = api("POST", "/v1/jobs", {"workflow": simple_workflow}, key)
     _stale_read_once(monkeypatch)
@@ -157,28 +142,24 @@ def test_concurrent_identical_submits_make_one_job_and_the_loser_replays_it(
     # Both sent a message for the one job: the runner takes it once and drops the duplicate.
     assert _messages(moto_aws) == [first.body["job_id"]] * 2
 
-
-def test_a_racing_request_with_another_body_is_refused_and_deletes_only_its_own_workflow(
-    api: ApiCall, moto_aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
-    context.default_context.cache_clear()
+    # Another body racing for a key: refused, and only its own large workflow is deleted.
     graph = {str(i): {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}} for i in range(40)}
     other = {**graph, "40": {"class_type": "EmptyImage", "inputs": {"width": 9, "height": 9}}}
     key = {"Idempotency-Key": "large-race"}
-    first = api("POST", "/v1/jobs", {"workflow": graph}, key)
+    winner = api("POST", "/v1/jobs", {"workflow": graph}, key)
     _stale_read_once(monkeypatch)
     refused = api("POST", "/v1/jobs", {"workflow": other}, key)
-    assert (first.status, refused.status) == (202, 422)
+    assert (winner.status, refused.status) == (202, 422)
     clients, resources = moto_aws
-    job = JobStore(clients.dynamodb, resources.jobs_table).get(first.body["job_id"])
+    job = JobStore(clients.dynamodb, resources.jobs_table).get(winner.body["job_id"])
     assert job is not None and _workflow_objects(moto_aws) == [job.workflow_s3_key]
     stored = clients.s3.get_object(Bucket=resources.bucket, Key=job.workflow_s3_key)["Body"].read()
     assert json.loads(stored) == graph, "the winner's workflow is untouched"
+    assert len(_jobs(moto_aws)) == 2
 
 
-def test_a_failed_send_makes_no_job_and_leaves_no_workflow(
-    api: ApiCall, moto_aws: Any, monkeypatch: pytest.MonkeyPatch
+def test_a_failed_send_makes_no_job_and_a_failed_put_leaves_a_message_the_retry_gives_its_job(
+    api: ApiCall, moto_aws: Any, simple_workflow: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, resources = moto_aws
     monkeypatch.setenv("INLINE_WORKFLOW_MAX_BYTES", "1024")
@@ -190,16 +171,12 @@ def test_a_failed_send_makes_no_job_and_leaves_no_workflow(
     assert answer.status == 503 and answer.body["type"].endswith("service-unavailable")
     assert _jobs(moto_aws) == [] and _workflow_objects(moto_aws) == []
 
-
-def test_a_failed_put_leaves_a_message_that_the_retry_gives_its_job(
-    api: ApiCall, moto_aws: Any, simple_workflow: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+    monkeypatch.setenv("JOBS_QUEUE_URL", resources.queue_url)
+    context.default_context.cache_clear()
     key = {"Idempotency-Key": "put-failed"}
     real_create = JobStore.create
 
     def unavailable(self: JobStore, job: Any) -> bool:
-        from shared.errors import ServiceUnavailable
-
         raise ServiceUnavailable("the job store could not save the job (InternalServerError)")
 
     monkeypatch.setattr(JobStore, "create", unavailable)
