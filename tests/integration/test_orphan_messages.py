@@ -93,3 +93,15 @@ def test_a_job_whose_put_lands_after_its_message_is_claimed(moto_aws: Any) -> No
     claimed = store.get("late")
     assert claimed is not None and claimed.lease_owner == "runner-late"
     assert store.reads >= 2
+
+
+def test_an_interrupted_runner_gives_a_jobless_message_back_instead_of_dropping_it(moto_aws: Any) -> None:
+    from gpu_runner.spot import return_unclaimed
+
+    clients, resources = moto_aws
+    store = JobStore(clients.dynamodb, resources.jobs_table)
+    queue = JobQueue(clients.sqs, resources.queue_url)
+    queue.send("put-not-landed-yet", group_id="o")
+    asyncio.run(return_unclaimed(store, queue, _receive(queue), "put-not-landed-yet"))
+    # Visible again at once: another runner waits for its job, or drops it past the bound.
+    assert _receive(queue).parse().job_id == "put-not-landed-yet"
