@@ -259,7 +259,7 @@ def test_a_retry_logs_the_running_of_the_attempt_before_which_the_job_item_no_lo
     moto_aws: Any,
 ) -> None:
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     log = EventLog(clients.dynamodb, resources.job_events_table)
     first = running_job(store)
     # The first attempt's runner died; its lease ran out and another runner claims the job.
