@@ -21,7 +21,6 @@ MODULES = {
     "ws": "functions.ws.handler",
     "authorizer": "functions.ws.authorizer",
     "dlq": "functions.dlq.handler",
-    "sweeper": "functions.sweeper.handler",
 }
 
 

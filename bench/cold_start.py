@@ -33,7 +33,7 @@ from local.stack import api_key_id
 
 IGNORED = {"functions", "encodings", "site", "bench"}
 # The local stack's process name for each handler: the child calls AWS with that function's role.
-ROLES = {"api": "api", "ws": "ws_routes", "authorizer": "ws_authorizer", "dlq": "dlq", "sweeper": "sweeper"}
+ROLES = {"api": "api", "ws": "ws_routes", "authorizer": "ws_authorizer", "dlq": "dlq"}
 
 
 def lambda_like_env(bytecode_cache: str | None) -> dict[str, str]:

@@ -15,15 +15,14 @@ from typing import Any
 from bench.harness import Bench
 from bench.workflows import near_zero
 from shared.aws.items import job_to_item
-from shared.aws.jobs import IdempotencyRecord
 from shared.models import Job
-from shared.names import ENQUEUE_PENDING_VALUE, ConnectionAttr, JobAttr
+from shared.names import ConnectionAttr, JobAttr
 
 PNG_8X8 = b"\x89PNG\r\n\x1a\n" + bytes(120)
 
 # The calls, in the order the path makes them for a near-zero job with one subscriber (read from the
 # code of functions/api, functions/ws and gpu_runner; the counted calls are reported beside them).
-SUBMIT_CALLS = ["TransactWriteItems", "SendMessage", "UpdateItem (clear enqueue mark)"]
+SUBMIT_CALLS = ["GetItem (the job the Idempotency-Key names)", "SendMessage", "PutItem (job)"]
 PATH_CALLS = [
     *SUBMIT_CALLS,
     "GetItem (subscribe)",
@@ -54,9 +53,8 @@ class Floor:
         self.posts = bench.boto_management() if connection_id else None
         self.connection_id = connection_id
         res = bench.resources
-        self.jobs, self.idem, self.conns, self.bucket = (
+        self.jobs, self.conns, self.bucket = (
             res.jobs_table,
-            res.idempotency_table,
             res.connections_table,
             res.bucket,
         )
@@ -71,12 +69,11 @@ class Floor:
             updated_at=now,
             deadline=now + 86_400_000,
             workflow=near_zero(),
-            enqueue_pending=ENQUEUE_PENDING_VALUE,
             expires_at=now // 1000 + 86_400,
+            request_hash="h" * 64,
+            key_expires_at=now // 1000 + 86_400,
         )
         self.job_item = job_to_item(job)
-        expires = now // 1000 + 86_400
-        self.record = IdempotencyRecord("k", "h" * 64, "template", 202, {"job": "x" * 600}, expires)
         self.frame = json.dumps({"type": "job.status", "status": "running", "job_id": "x" * 36}).encode()
 
     def _update(self, job_id: str, expression: str, values: dict[str, Any]) -> None:
@@ -90,35 +87,16 @@ class Floor:
         )
 
     def submit_once(self) -> tuple[float, str]:
-        """TransactWriteItems (job + key), SendMessage, UpdateItem: what POST /v1/jobs costs at least."""
+        """GetItem (the key's job: none), SendMessage, PutItem: what POST /v1/jobs costs at least."""
         job_id = str(uuid.uuid4())
         started = time.perf_counter()
-        item = {**self.job_item, JobAttr.JOB_ID: {"S": job_id}}
-        record = {**self.record.to_item(), "idempotency_key": {"S": job_id}}
-        self.db.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self.jobs,
-                        "Item": item,
-                        "ConditionExpression": "attribute_not_exists(job_id)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self.idem,
-                        "Item": record,
-                        "ConditionExpression": "attribute_not_exists(idempotency_key)",
-                    }
-                },
-            ]
-        )
+        key = {JobAttr.JOB_ID: {"S": job_id}}
+        self.db.get_item(TableName=self.jobs, Key=key, ConsistentRead=True)
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"v": 1, "job_id": job_id}))
-        self.db.update_item(
+        self.db.put_item(
             TableName=self.jobs,
-            Key={JobAttr.JOB_ID: {"S": job_id}},
-            UpdateExpression="REMOVE enqueue_pending",
-            ConditionExpression="attribute_exists(job_id)",
+            Item={**self.job_item, JobAttr.JOB_ID: {"S": job_id}},
+            ConditionExpression="attribute_not_exists(job_id)",
         )
         return time.perf_counter() - started, job_id
 

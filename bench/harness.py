@@ -31,7 +31,7 @@ from local.comfyui_sim.executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from local.settings import LocalStackSettings
 from local.stack import ACCOUNT_ID, REGION, LocalStack
 from shared.model_paths import EXTRA_MODEL_PATHS_FILE, extra_model_paths_yaml
-from shared.names import JOBS_ENQUEUE_PENDING_INDEX, ConnectionAttr
+from shared.names import ConnectionAttr
 
 API_KEY = "bench-key"
 LAMBDA_APP_ID = "bench-lambda"
@@ -62,11 +62,9 @@ class Bench:
         return self.stack.resources
 
     def background(self) -> set[str]:
-        """Resources only the stack's own pollers touch: the sweeper's index, the DLQ, and the jobs table's
-        stream (Lambda's own poller reads it in AWS, free of charge for a Lambda trigger)."""
-        jobs_index = f"{self.resources.jobs_table}/{JOBS_ENQUEUE_PENDING_INDEX}"
+        """Resources only the stack's own pollers touch: the DLQ, and the jobs table's stream (Lambda's
+        own poller reads it in AWS, free of charge for a Lambda trigger)."""
         return {
-            jobs_index,
             "queue " + self.resources.dlq_url.rsplit("/", 1)[-1],
             "stream " + self.resources.jobs_table,
         }
@@ -199,15 +197,14 @@ class Bench:
     def reset(self) -> None:
         """A clean slate between measurements: no runner, an empty queue, empty tables.
 
-        moto copies a whole table on every TransactWriteItems, so its cost grows with the table; emptying
-        the tables keeps one measurement from paying for the items the ones before it left.
+        Some of moto's calls slow down as a table grows; emptying the tables keeps one measurement from
+        paying for the items the ones before it left.
         """
         self.stop_runners()
         self.purge_queue()
         db = self.boto("dynamodb")
         for table in (
             self.resources.jobs_table,
-            self.resources.idempotency_table,
             self.resources.connections_table,
         ):
             keys = [k["AttributeName"] for k in db.describe_table(TableName=table)["Table"]["KeySchema"]]

@@ -52,8 +52,7 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             (
                 "3. POST /v1/jobs handler in-process, ms p50 / p95 / p99",
                 _pcts(s["handler_ms"]),
-                f"raw transaction + send + update {_pcts(s['raw_calls_ms'])}; "
-                f"ratio p50 {s['handler_to_raw_p50']}x",
+                f"raw read + send + put {_pcts(s['raw_calls_ms'])}; ratio p50 {s['handler_to_raw_p50']}x",
             )
         )
         rows.append(

@@ -3,7 +3,7 @@
 In-process: ``functions.api.handler.handler`` called directly, on a Lambda-like worker thread, with the
 proxy events API Gateway sends (``local.apigw.events.rest_proxy_event``). Through the emulator: several
 threads, each its own HTTP session, POSTing as fast as answers come. Beside both, the raw cost of the
-transaction, the send and the enqueue-mark update, with boto3, serially and from as many threads.
+read of the key's job, the send and the job's conditional put, with boto3, serially and from as many threads.
 No runner is up: the jobs stay queued and the queue is purged afterwards.
 """
 

@@ -19,6 +19,7 @@ from gpu_runner.lease import lease_span_ms
 from gpu_runner.log import logger
 from gpu_runner.model_cache import model_cache_from_settings
 from gpu_runner.notify import NoSubscribers, Notifier
+from gpu_runner.orphans import job_when_it_lands
 from gpu_runner.spot import INTERRUPTED, return_unclaimed, watch_for_notice
 from gpu_runner.task_protection import TaskProtection
 from gpu_runner.warmup import warm_up
@@ -59,7 +60,7 @@ class Runner:
         )
         self.deps = RunnerDeps(
             settings=settings,
-            store=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+            store=JobStore(clients.dynamodb, settings.jobs_table_name),
             queue=JobQueue(clients.sqs, settings.jobs_queue_url),
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
             comfy=self.comfy,
@@ -264,8 +265,13 @@ class Runner:
             await asyncio.to_thread(queue.change_visibility, message.receipt_handle, 0)
             return None
         job = await asyncio.to_thread(store.get, job_id)
-        if job is None or job.status.is_terminal:
-            logger.info("nothing to do for this message", extra={"job_id": job_id, "found": job is not None})
+        if job is None:
+            # Its put may still be on its way, or never come (gpu_runner/orphans.py).
+            job = await job_when_it_lands(store, queue, message, job_id)
+            if job is None:
+                return None
+        if job.status.is_terminal:
+            logger.info("nothing to do for this message", extra={"job_id": job_id, "status": job.status})
             await asyncio.to_thread(queue.delete, message.receipt_handle)
             return None
         now = now_ms()

@@ -73,7 +73,12 @@ async def return_unclaimed(store: JobStore, queue: JobQueue, message: ReceivedMe
     """A message a poll brought in after the notice: sent again fresh (its receive not counted), then
     dropped; a message for a job that is over is only dropped."""
     job = await asyncio.to_thread(store.get, job_id)
-    if job is not None and not job.status.is_terminal:
+    if job is None:
+        # Its put may still be on its way: given back as it is, for another runner to look for it
+        # (gpu_runner/orphans.py). Deleted, it would leave the job without a message.
+        await asyncio.to_thread(queue.change_visibility, message.receipt_handle, 0)
+        return
+    if not job.status.is_terminal:
         await asyncio.to_thread(queue.send_job, job)
     await asyncio.to_thread(queue.delete, message.receipt_handle)
 

@@ -16,7 +16,6 @@ from constructs import Construct
 from infra.config import ServiceConfig
 from shared.names import (
     CONNECTIONS_TABLE,
-    IDEMPOTENCY_TABLE,
     JOB_EVENTS_TABLE,
     JOBS_TABLE,
     TENANTS_TABLE,
@@ -53,7 +52,6 @@ class DataStore(Construct):
         removal = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if config.retain_data else RemovalPolicy.DESTROY
 
         self.jobs_table = self._table("JobsTable", JOBS_TABLE, removal)
-        self.idempotency_table = self._table("IdempotencyTable", IDEMPOTENCY_TABLE, removal)
         self.connections_table = self._table("ConnectionsTable", CONNECTIONS_TABLE, removal)
         # API key id -> tenant id; written by the tenants command (python -m admin), read by the api function.
         self.tenants_table = self._table("TenantsTable", TENANTS_TABLE, removal)

@@ -176,7 +176,6 @@ def acknowledge_findings(stack: ComfyApiStack) -> None:
     bucket = stack.data.bucket
     functions: list[ServiceFunction] = [
         stack.api_function,
-        stack.sweeper,
         stack.dlq_function,
         stack.ws_authorizer,
         stack.ws_routes,

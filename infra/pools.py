@@ -101,7 +101,7 @@ class PoolQueues(Construct):
         return [q for s in self.sets.values() for q in s.all()]
 
     def routes_json(self) -> str:
-        """``POOL_ROUTES`` for the API and the sweeper (queue URLs resolve at deploy time)."""
+        """``POOL_ROUTES`` for the API (queue URLs resolve at deploy time)."""
         routes = []
         for pool in self._config.all_pools:
             queues = self.sets[pool.name]

@@ -6,8 +6,6 @@ This file wires the constructs together: who gets which setting and which exact 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -33,7 +31,6 @@ from infra.webhooks import Webhooks
 from infra.websocket_api import WebSocketApi
 from shared.names import (
     JOBS_BY_OWNER_INDEX,
-    JOBS_ENQUEUE_PENDING_INDEX,
     JOBS_IN_FLIGHT_INDEX,
     MODELS_LOCATION_OUTPUT,
     TENANTS_TABLE_OUTPUT,
@@ -46,13 +43,11 @@ from shared.settings import (
     DlqSettings,
     RoutingSettings,
     RunnerSettings,
-    SweeperSettings,
     WebSocketSettings,
 )
 
 # API Gateway gives up on a REST integration after 29 s; Prefer: wait=N stays below that.
 API_TIMEOUT = Duration.seconds(29)
-SWEEP_EVERY = Duration.minutes(1)
 
 
 class ComfyApiStack(Stack):
@@ -81,7 +76,6 @@ class ComfyApiStack(Stack):
         code = lambda_code(config.lambda_architecture, python_version(config))
         resources = {
             Env.JOBS_TABLE: data.jobs_table.table_name,
-            Env.IDEMPOTENCY_TABLE: data.idempotency_table.table_name,
             Env.CONNECTIONS_TABLE: data.connections_table.table_name,
             Env.JOB_EVENTS_TABLE: data.job_events_table.table_name,
             Env.JOBS_QUEUE_URL: data.queue.queue_url,
@@ -177,22 +171,6 @@ class ComfyApiStack(Stack):
         data.allow_browser_origins(self.rest.origins)
 
         # -- background functions ---------------------------------------------------------------------
-        self.sweeper = function(
-            "Sweeper",
-            "functions.sweeper.handler.handler",
-            "Re-sends the SQS message of jobs whose first send did not happen",
-            SweeperSettings,
-            routing,
-            timeout=Duration.seconds(50),
-        )
-        events.Rule(
-            self,
-            "SweepSchedule",
-            description="Runs the enqueue sweeper every minute",
-            schedule=events.Schedule.rate(SWEEP_EVERY),
-            # A missed sweep is made up by the next one a minute later.
-            targets=[targets.LambdaFunction(self.sweeper.function, retry_attempts=0)],
-        )
         self.dlq_function = function(
             "DeadLetters",
             "functions.dlq.handler.handler",
@@ -282,7 +260,6 @@ class ComfyApiStack(Stack):
             dead_letter_queue=data.dead_letter_queue,
             functions={
                 "Api": self.api_function,
-                "Sweeper": self.sweeper,
                 "DeadLetters": self.dlq_function,
                 "WsAuthorizer": self.ws_authorizer,
                 "WsRoutes": self.ws_routes,
@@ -295,7 +272,6 @@ class ComfyApiStack(Stack):
             capacity_provider_name=self.runners.capacity_provider.capacity_provider_name,
             tables={
                 "Jobs": data.jobs_table,
-                "Idempotency": data.idempotency_table,
                 "Connections": data.connections_table,
                 "JobEvents": data.job_events_table,
             },
@@ -355,19 +331,18 @@ class ComfyApiStack(Stack):
         """Exactly the calls each process makes; see shared/aws for the calls themselves."""
         data = self.data
         jobs = data.jobs_table.table_arn
-        idempotency = data.idempotency_table.table_arn
         connections = data.connections_table.table_arn
         outputs = object_arns(data.bucket, S3Prefix.OUTPUTS)
         secret = self.ws_token_secret.secret_arn
         pool_queues = [q.queue_arn for q in self.pool_queues.job_queues()]
 
         api = self.api_function
-        # TransactWriteItems is authorised item by item: PutItem on both tables covers the create.
+        # The job's conditional put; reads of the jobs an Idempotency-Key names; UpdateItem for a cancel
+        # and to keep a key's lapsed job while a later one's key lives (functions/api/idempotency.py).
         api.allow(
             ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"], [jobs]
         )
         api.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_BY_OWNER_INDEX)])
-        api.allow(["dynamodb:PutItem", "dynamodb:GetItem"], [idempotency])
         api.allow(["sqs:SendMessage"], pool_queues)
         # Each tenant's jobs in flight, counted for its tier's limit (shared/aws/in_flight.py).
         api.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_IN_FLIGHT_INDEX)])
@@ -378,7 +353,8 @@ class ComfyApiStack(Stack):
             ["s3:PutObject"],
             [object_arns(data.bucket, S3Prefix.INPUTS), object_arns(data.bucket, S3Prefix.WORKFLOWS)],
         )
-        # A refused or replayed submission deletes the large workflow it wrote.
+        # A submission that fails to send, or loses the race for its key's job, deletes the large workflow
+        # it wrote.
         api.allow(["s3:DeleteObject"], [object_arns(data.bucket, S3Prefix.WORKFLOWS)])
         # AWSCURRENT and AWSPREVIOUS: tokens and cursors signed before a rotation still verify.
         api.allow(["secretsmanager:GetSecretValue"], [secret])
@@ -397,11 +373,6 @@ class ComfyApiStack(Stack):
         # GET /v1/jobs/{id}/events reads a job's event log (shared/aws/events.py).
         api.allow(["dynamodb:Query"], [data.job_events_table.table_arn])
         self.webhooks.grant_api(api, data)
-
-        sweeper = self.sweeper
-        sweeper.allow(["dynamodb:Query"], [index_arn(data.jobs_table, JOBS_ENQUEUE_PENDING_INDEX)])
-        sweeper.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])
-        sweeper.allow(["sqs:SendMessage"], pool_queues)
 
         dlq = self.dlq_function
         dlq.allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [jobs])

@@ -23,7 +23,6 @@ from shared.pools import DEFAULT_POOL, PRIORITY_LANE, STANDARD_LANE
 @dataclass(frozen=True)
 class LocalResources:
     jobs_table: str
-    idempotency_table: str
     connections_table: str
     tenants_table: str
     queue_url: str
@@ -96,15 +95,12 @@ def create_resources(
     default = pool_queues[DEFAULT_POOL]
     bucket = (prefix + BUCKET_NAME).lower()
     clients.s3.create_bucket(Bucket=bucket)
-    jobs, idempotency, connections, tenants, events, webhooks = (
-        names[spec.default_name] for spec in ALL_TABLES
-    )
+    jobs, connections, tenants, events, webhooks = (names[spec.default_name] for spec in ALL_TABLES)
     webhook_queue_url, webhook_dlq_url = _webhook_queues(clients, prefix, visibility_timeout_seconds)
     event_bus = prefix + EVENT_BUS_NAME
     clients.events.create_event_bus(Name=event_bus)
     return LocalResources(
         jobs,
-        idempotency,
         connections,
         tenants,
         default[STANDARD_LANE],

@@ -103,7 +103,7 @@ def _context_pool(pool: PoolSpec) -> dict[str, Any]:
 
 
 def routes_env(pools: tuple[PoolSpec, ...], queues: dict[str, dict[str, str]]) -> str:
-    """``POOL_ROUTES`` for the API and the sweeper, as the CDK stack writes it."""
+    """``POOL_ROUTES`` for the API, as the CDK stack writes it."""
     default = PoolSpec(DEFAULT_POOL)
     return pool_routes_json(
         PoolRoute(

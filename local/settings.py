@@ -29,8 +29,6 @@ class LocalStackSettings(BaseSettings):
     sim_step_delay: float = Field(default=0.05, ge=0)
     # Seconds added to every node the simulator runs, standing in for slow nodes.
     sim_node_delay: float = Field(default=0.0, ge=0)
-    sweep_interval_seconds: float = Field(default=5.0, gt=0)
-    enqueue_grace_seconds: int = Field(default=10, ge=0)
     # Runner pools beside the default one: the CDK app's `pools` context as JSON, e.g.
     # '[{"name": "spot", "spot": true, "minInstances": 2, "models": ["checkpoints/sdxl.safetensors"]}]'.
     pools: str = ""

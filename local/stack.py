@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,14 +108,12 @@ class LocalStack:
     _moto: GuardedMotoServer | None = None
     _simulator: subprocess.Popen[bytes] | None = None
     _gateway: ApiGatewayEmulator | None = None
-    _sweeper: threading.Thread | None = None
     _dlq_sources: list[SqsEventSource] = field(default_factory=list)
     _event_sources: list[StreamEventSource | SqsEventSource] = field(default_factory=list)
     ecs_agent: EcsAgentServer | None = None
     # The declared pools (POOLS) and their runners, each on a simulated instance of its own.
     pools: tuple[PoolSpec, ...] = ()
     fleet: PoolFleet = field(default_factory=PoolFleet)
-    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def state_dir(self) -> Path:
@@ -129,7 +126,6 @@ class LocalStack:
         self._start_comfyui()
         self._install_lambda_environment()
         self._start_gateway()
-        self._start_sweeper()
         self._start_dlq_consumer()
         self._start_webhooks()
         # The ECS agent's task-protection endpoint, which ECS gives every task in AWS.
@@ -222,7 +218,6 @@ class LocalStack:
             Env.AWS_ENDPOINT_URL: self.aws_endpoint,
             Env.AWS_REGION: REGION,
             Env.JOBS_TABLE: self.resources.jobs_table,
-            Env.IDEMPOTENCY_TABLE: self.resources.idempotency_table,
             Env.CONNECTIONS_TABLE: self.resources.connections_table,
             Env.TENANTS_TABLE: self.resources.tenants_table,
             Env.JOB_EVENTS_TABLE: self.resources.job_events_table,
@@ -249,7 +244,7 @@ class LocalStack:
             os.environ["TIER_POLICIES"] = self.settings.tier_policies
 
     def _routing_env(self) -> dict[str, str]:
-        """Where the API and the sweeper send each pool's jobs; nothing without pools or priority lanes."""
+        """Where the API sends each pool's jobs; nothing without pools or priority lanes."""
         assert self.resources is not None
         queues = self.resources.pool_queues
         if not self.pools and not any(PRIORITY_LANE in lanes for lanes in queues.values()):
@@ -307,29 +302,6 @@ class LocalStack:
                 return handler(event, context)
 
         return as_role
-
-    def _start_sweeper(self) -> None:
-        from functions.sweeper.sweep import resend_pending
-        from shared.aws.jobs import JobStore
-        from shared.aws.pool_queues import PoolQueues
-        from shared.pools import PoolDirectory
-
-        assert self.resources is not None and self.iam is not None
-        clients = AwsClients(self.iam.session("sweeper"), endpoint_url=self.aws_endpoint)
-        store = JobStore(clients.dynamodb, self.resources.jobs_table, self.resources.idempotency_table)
-        routes = self._routing_env().get("POOL_ROUTES", "")
-        queue = PoolQueues(clients.sqs, PoolDirectory.from_settings(routes, self.resources.queue_url))
-
-        def sweep_forever() -> None:
-            # EventBridge runs the sweeper function every minute in AWS; here a thread does it.
-            while not self._stopping.wait(self.settings.sweep_interval_seconds):
-                try:
-                    resend_pending(store, queue, int(time.time() * 1000), self.settings.enqueue_grace_seconds)
-                except Exception as error:  # the sweep must outlive a moto hiccup
-                    print(f"sweeper: {error}", flush=True)
-
-        self._sweeper = threading.Thread(target=sweep_forever, name="sweeper", daemon=True)
-        self._sweeper.start()
 
     def _write_endpoints(self) -> None:
         """For scripts and tests that start ``make up`` and need to find what it serves."""
@@ -504,7 +476,6 @@ class LocalStack:
         return process
 
     def stop(self) -> None:
-        self._stopping.set()
         for runner in self.runners:
             processes.stop(runner)
         self.fleet.stop()

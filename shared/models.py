@@ -100,7 +100,9 @@ class Job(BaseModel):
     params: dict[str, Any] | None = None
     workflow: dict[str, Any] | None = None
     workflow_s3_key: str | None = None
-    enqueue_pending: str | None = None
+    # With an Idempotency-Key: the request's fingerprint and when the key lapses (epoch seconds).
+    request_hash: str | None = None
+    key_expires_at: int | None = None
     webhook: JobWebhook | None = None
     timings: JobTimings | None = None
     # Seconds the attempt that ended the job held its GPU, and what they cost at the instance's price.
@@ -111,7 +113,8 @@ class Job(BaseModel):
     # The runner pool it runs in (None: the default pool) and its lane there ("priority" or None).
     pool: str | None = None
     lane: str | None = None
-    # The owner while the job is active; terminal transitions remove it (shared/aws/in_flight.py).
+    # The owner while the job is active, when its tier limits the jobs in flight; terminal transitions
+    # remove it (shared/aws/in_flight.py).
     in_flight: str | None = None
     # Moved on by every state change's own conditional write, so event numbers only grow whoever
     # writes (shared/events.py).

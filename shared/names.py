@@ -19,7 +19,6 @@ class Env:
     """Environment variable names read by the settings models (and set by CDK and the local stack)."""
 
     JOBS_TABLE = "JOBS_TABLE_NAME"
-    IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE_NAME"
     CONNECTIONS_TABLE = "CONNECTIONS_TABLE_NAME"
     JOB_EVENTS_TABLE = "JOB_EVENTS_TABLE_NAME"
     TENANTS_TABLE = "TENANTS_TABLE_NAME"
@@ -96,7 +95,10 @@ class JobAttr:
     CANCEL_REQUESTED = "cancel_requested"
     DEADLINE = "deadline"
     METADATA = "metadata"
-    ENQUEUE_PENDING = "enqueue_pending"
+    # A job made with an Idempotency-Key: its request's fingerprint, and when the key lapses (epoch
+    # seconds); the key names the job (functions/api/idempotency.py), so no other record is kept.
+    REQUEST_HASH = "request_hash"
+    KEY_EXPIRES_AT = "key_expires_at"
     EXPIRES_AT = "expires_at"
     POOL = "pool"
     LANE = "lane"
@@ -109,15 +111,6 @@ class JobAttr:
     TIMINGS = "timings"
     GPU_SECONDS = "gpu_seconds"
     GPU_COST_USD = "gpu_cost_usd"
-
-
-class IdempotencyAttr:
-    KEY = "idempotency_key"
-    REQUEST_HASH = "request_hash"
-    JOB_ID = "job_id"
-    STATUS_CODE = "status_code"
-    RESPONSE = "response"
-    EXPIRES_AT = "expires_at"
 
 
 class ConnectionAttr:
@@ -168,12 +161,7 @@ def usage_plan_name(stack_name: str, tier: str) -> str:
     return f"{stack_name}-{tier}"
 
 
-# The value the sparse "enqueue pending" index is keyed on: only jobs whose SQS message is not yet
-# known to be sent carry the attribute, so the index holds exactly the jobs a sweeper must re-send.
-ENQUEUE_PENDING_VALUE = "pending"
-
 JOBS_BY_OWNER_INDEX = "by-owner"
-JOBS_ENQUEUE_PENDING_INDEX = "by-enqueue-pending"
 JOBS_IN_FLIGHT_INDEX = "by-in-flight"
 TENANTS_BY_TENANT_INDEX = "by-tenant"
 
@@ -185,26 +173,16 @@ JOBS_TABLE = TableSpec(
         # Keys only: a listing reads its page of jobs whole (BatchGetItem), so no job update but its
         # creation and deletion writes the index.
         IndexSpec(JOBS_BY_OWNER_INDEX, JobAttr.OWNER, JobAttr.CREATED_AT, projection=()),
-        # The sweeper reads the job ids alone.
-        IndexSpec(JOBS_ENQUEUE_PENDING_INDEX, JobAttr.ENQUEUE_PENDING, JobAttr.CREATED_AT, projection=()),
         IndexSpec(JOBS_IN_FLIGHT_INDEX, JobAttr.IN_FLIGHT, JobAttr.CREATED_AT, keys_only=True),
     ),
     key_types=(
         (JobAttr.JOB_ID, "S"),
         (JobAttr.OWNER, "S"),
         (JobAttr.CREATED_AT, "N"),
-        (JobAttr.ENQUEUE_PENDING, "S"),
         (JobAttr.IN_FLIGHT, "S"),
     ),
     # The outbox of job events: every committed status change, whoever wrote it (docs/webhooks.md).
     stream_view="NEW_AND_OLD_IMAGES",
-)
-
-IDEMPOTENCY_TABLE = TableSpec(
-    default_name="comfy-idempotency",
-    partition_key=IdempotencyAttr.KEY,
-    ttl_attribute=IdempotencyAttr.EXPIRES_AT,
-    key_types=((IdempotencyAttr.KEY, "S"),),
 )
 
 CONNECTIONS_TABLE = TableSpec(
@@ -257,7 +235,6 @@ WEBHOOKS_TABLE = TableSpec(
 
 ALL_TABLES = (
     JOBS_TABLE,
-    IDEMPOTENCY_TABLE,
     CONNECTIONS_TABLE,
     TENANTS_TABLE,
     JOB_EVENTS_TABLE,
@@ -323,8 +300,10 @@ def input_key(owner: str, upload_id: str) -> str:
     return f"{S3Prefix.INPUTS}/{owner}/{upload_id}"
 
 
-def workflow_key(owner: str, job_id: str) -> str:
-    return f"{S3Prefix.WORKFLOWS}/{owner}/{job_id}.json"
+def workflow_key(owner: str, job_id: str, request_id: str) -> str:
+    """Per request, not per job: requests that race for one idempotent job each write their own object,
+    so the one refused deletes its own and never the winner's."""
+    return f"{S3Prefix.WORKFLOWS}/{owner}/{job_id}/{request_id}.json"
 
 
 class JobMetric:

@@ -192,7 +192,7 @@ def tier_policies_json(policies: Mapping[str, TierPolicy]) -> str:
 
 @dataclass(frozen=True)
 class PoolRoute:
-    """A pool as the API and the sweeper see it: where its jobs go and what it serves."""
+    """A pool as the API sees it: where its jobs go and what it serves."""
 
     name: str
     queue_url: str
@@ -209,7 +209,7 @@ class PoolRoute:
 
 
 def pool_routes_json(routes: Iterable[PoolRoute]) -> str:
-    """``POOL_ROUTES``, as the stack writes it for the API and the sweeper."""
+    """``POOL_ROUTES``, as the stack writes it for the API."""
     return json.dumps(
         [
             {

@@ -21,7 +21,6 @@ class ResourceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     jobs_table_name: str = "comfy-jobs"
-    idempotency_table_name: str = "comfy-idempotency"
     connections_table_name: str = "comfy-connections"
     job_events_table_name: str = "comfy-job-events"
     jobs_queue_url: str = ""
@@ -82,12 +81,6 @@ class ApiSettings(RoutingSettings):
     webhook_allow_local_http: bool = False
     # After a rotation the previous secret keeps signing beside the new one this long.
     webhook_secret_grace_seconds: int = Field(default=24 * 3600, ge=0)
-
-
-class SweeperSettings(RoutingSettings):
-    """The function that re-sends SQS messages whose first send did not happen."""
-
-    enqueue_grace_seconds: int = Field(default=30, ge=0)
 
 
 class DlqSettings(ResourceSettings):
@@ -204,11 +197,6 @@ def api_settings() -> ApiSettings:
 @lru_cache(maxsize=1)
 def runner_settings() -> RunnerSettings:
     return RunnerSettings()
-
-
-@lru_cache(maxsize=1)
-def sweeper_settings() -> SweeperSettings:
-    return SweeperSettings()
 
 
 def environment_names(model: type[BaseSettings]) -> list[str]:

@@ -81,7 +81,7 @@ class ApiContext:
         )
         return cls(
             settings=settings,
-            store=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+            store=JobStore(clients.dynamodb, settings.jobs_table_name),
             queue=PoolQueues(clients.sqs, pools),
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
             signing=SigningSecret(

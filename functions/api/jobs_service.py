@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -13,12 +12,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.api.context import ApiContext
 from functions.api.cursor import InvalidCursor, decode_cursor, encode_cursor
+from functions.api.idempotency import IdempotencyKeys, KeyHolder, as_first_given, request_fingerprint
 from functions.api.models_service import ModelsService
 from functions.api.routing import Placement
 from functions.api.schemas import JobRequest
 from functions.api.webhooks_service import WebhooksService
 from functions.observability import logger
-from shared.aws.jobs import IdempotencyKeyTaken, IdempotencyRecord
 from shared.errors import (
     FieldError,
     IdempotencyKeyReused,
@@ -26,11 +25,10 @@ from shared.errors import (
     JobAlreadyFinished,
     JobNotFound,
     ServiceUnavailable,
-    TooManyJobsInFlight,
 )
 from shared.file_inputs import file_input_errors
 from shared.models import Job, JobStatus
-from shared.names import ENQUEUE_PENDING_VALUE, input_key, workflow_key
+from shared.names import input_key, workflow_key
 from shared.notify import push_status
 from shared.pools import DEFAULT_POOL
 from shared.templates import Template, UnknownTemplate, get_template
@@ -55,12 +53,6 @@ class SubmitOutcome:
     replayed: bool
 
 
-def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
-    """Equal for the same request whatever its JSON key order or spacing."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
-
-
 class JobsService:
     def __init__(self, ctx: ApiContext) -> None:
         self._ctx = ctx
@@ -68,7 +60,18 @@ class JobsService:
     def submit(
         self, owner: str, request: JobRequest, idempotency_key: str | None, path: str
     ) -> SubmitOutcome:
+        """Message first, then the job: a job item always has had its message sent. The put is
+        conditional, so a job id an Idempotency-Key names is taken once; a message whose put then fails
+        (or loses that race) names a job that never was, which the runner drops (gpu_runner/orphans.py)."""
         settings = self._ctx.settings
+        fingerprint = request_fingerprint("POST", path, request.model_dump(mode="json"))
+        job_id = str(uuid.uuid4())
+        if idempotency_key is not None:
+            # Before anything is checked or written: a replay answers as the first request did.
+            found = self._keys.find(owner, idempotency_key, self._ctx.now_ms() // 1000)
+            if isinstance(found, KeyHolder):
+                return self._replay(found, fingerprint, idempotency_key)
+            job_id = found.job_id
         params, template = None, None
         if request.template is not None:
             try:
@@ -83,9 +86,7 @@ class JobsService:
         self._check_file_inputs(workflow, template)
         ModelsService(self._ctx).check(workflow, _param_pointers(template))
         self._check_uploads(owner, workflow, template)
-        placement = self._place(owner, request, workflow, idempotency_key, path)
-        if isinstance(placement, SubmitOutcome):
-            return placement
+        placement = self._place(owner, request, workflow)
 
         webhook = None
         if request.webhook is not None:
@@ -93,7 +94,7 @@ class JobsService:
 
         now_ms = self._ctx.now_ms()
         job = Job(
-            job_id=str(uuid.uuid4()),
+            job_id=job_id,
             owner=owner,
             created_at=now_ms,
             updated_at=now_ms,
@@ -101,55 +102,64 @@ class JobsService:
             metadata=request.metadata,
             template=request.template,
             params=params,
-            enqueue_pending=ENQUEUE_PENDING_VALUE,
             expires_at=now_ms // 1000 + JOB_RETENTION_SECONDS,
             pool=placement.pool,
             lane=placement.lane,
-            in_flight=owner,
+            # Only a tier with a limit counts its jobs in flight: no attribute, no index writes otherwise.
+            in_flight=owner if placement.counts_in_flight else None,
             webhook=webhook,
         )
+        if idempotency_key is not None:
+            job.request_hash = fingerprint
+            job.key_expires_at = now_ms // 1000 + settings.idempotency_ttl_seconds
         encoded = json.dumps(workflow, separators=(",", ":")).encode()
         if len(encoded) > settings.inline_workflow_max_bytes:
             # Written before the job that points at it, so no job can ever name a missing object; a
-            # request whose job is not created (a replay, a refused key reuse) deletes it again below.
-            job.workflow_s3_key = workflow_key(owner, job.job_id)
+            # request whose job is not created (a lost race for its key) deletes it again below.
+            job.workflow_s3_key = workflow_key(owner, job.job_id, uuid.uuid4().hex)
             self._ctx.artifacts.put_bytes(job.workflow_s3_key, encoded, "application/json")
         else:
             job.workflow = workflow
 
         body = self.view(job).model_dump(mode="json")
-        record = None
-        if idempotency_key is not None:
-            record = IdempotencyRecord(
-                key=f"{owner}#{idempotency_key}",
-                request_hash=request_fingerprint("POST", path, request.model_dump(mode="json")),
-                job_id=job.job_id,
-                status_code=202,
-                response=body,
-                expires_at=now_ms // 1000 + settings.idempotency_ttl_seconds,
-            )
         try:
-            self._ctx.store.create(job, record, now_ms // 1000)
-        except IdempotencyKeyTaken as taken:
-            assert record is not None
-            # The transaction was refused, so no job names this object: it belongs to nobody.
+            self._ctx.queue.send_job(job)
+        except ServiceUnavailable:
             if job.workflow_s3_key is not None:
                 self._discard(job.workflow_s3_key)
-            if taken.record.request_hash != record.request_hash:
-                raise IdempotencyKeyReused(
-                    f"Idempotency-Key {idempotency_key!r} was first used for a different request "
-                    f"(job {taken.record.job_id}); use a new key for a new request.",
-                    [FieldError("header:Idempotency-Key", "already used with a different body")],
-                ) from None
-            return SubmitOutcome(taken.record.status_code, taken.record.response, taken.record.job_id, True)
+            raise
+        # A failure here (503) leaves the message alone; the client's retry with its key makes the job
+        # under the same id, and the runner drops a message whose job never came. The workflow object
+        # stays: a put that failed on the way back may have landed (the bucket's lifecycle removes it).
+        if self._ctx.store.create(job):
+            return SubmitOutcome(202, body, job.job_id, False)
+        # The id was taken meanwhile: the same key's concurrent request won it, and this message is a
+        # duplicate of its own, which the runner drops.
+        if job.workflow_s3_key is not None:
+            self._discard(job.workflow_s3_key)
+        winner = self._keys.holder(job.job_id) if idempotency_key is not None else None
+        if winner is None:
+            raise ServiceUnavailable("the job store refused the new job; try again", cause="IdTaken")
+        return self._replay(winner, fingerprint, idempotency_key or "")
 
-        self._enqueue(job)
-        return SubmitOutcome(202, body, job.job_id, False)
+    def _replay(self, holder: KeyHolder, fingerprint: str, key: str) -> SubmitOutcome:
+        first = holder.job
+        if first.request_hash != fingerprint:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was first used for a different request "
+                f"(job {first.job_id}); use a new key for a new request.",
+                [FieldError("header:Idempotency-Key", "already used with a different body")],
+            )
+        body = self.view(as_first_given(first)).model_dump(mode="json")
+        return SubmitOutcome(202, body, first.job_id, True)
 
-    def _place(
-        self, owner: str, request: JobRequest, workflow: dict[str, Any], key: str | None, path: str
-    ) -> Placement | SubmitOutcome:
-        """The job's pool and lane; a retry of a request already accepted replays even at the tier's limit."""
+    @property
+    def _keys(self) -> IdempotencyKeys:
+        return IdempotencyKeys(self._ctx.store, self._ctx.settings.idempotency_ttl_seconds)
+
+    def _place(self, owner: str, request: JobRequest, workflow: dict[str, Any]) -> Placement:
+        """The job's pool and lane. A retry of a request already accepted never comes here (it was
+        replayed above), so it is answered even at the tier's limit."""
         router = self._ctx.router
         if router is None:
             if request.pool not in (None, DEFAULT_POOL):
@@ -158,15 +168,7 @@ class JobsService:
                     [FieldError("/pool", "no such pool")],
                 )
             return Placement(None, None)
-        try:
-            return router.place(owner, pool=request.pool, template=request.template, workflow=workflow)
-        except TooManyJobsInFlight:
-            if key is not None:
-                first = self._ctx.store.get_idempotency(f"{owner}#{key}", self._ctx.now_ms() // 1000)
-                fingerprint = request_fingerprint("POST", path, request.model_dump(mode="json"))
-                if first is not None and first.request_hash == fingerprint:
-                    return SubmitOutcome(first.status_code, first.response, first.job_id, True)
-            raise
+        return router.place(owner, pool=request.pool, template=request.template, workflow=workflow)
 
     def _discard(self, key: str) -> None:
         try:
@@ -174,22 +176,6 @@ class JobsService:
         except (ClientError, BotoCoreError) as error:
             # The bucket's lifecycle rule for workflows removes it later; the caller's answer stands.
             logger.warning("could not delete an unused workflow", extra={"key": key, "cause": str(error)})
-
-    def _enqueue(self, job: Job) -> None:
-        """Send the message; if that fails the job keeps its pending mark and the sweeper sends it."""
-        job_id = job.job_id
-        try:
-            self._ctx.queue.send_job(job)
-        except ServiceUnavailable as error:
-            logger.warning(
-                "enqueue failed; the sweeper will re-send", extra={"job_id": job_id, "cause": error.cause}
-            )
-            return
-        try:
-            self._ctx.store.clear_enqueue_pending(job_id)
-        except ServiceUnavailable:
-            # Harmless: the sweeper sends a second message, and a runner drops the duplicate.
-            logger.warning("could not clear the enqueue mark", extra={"job_id": job_id})
 
     def _check_metadata(self, metadata: dict[str, Any] | None) -> None:
         if metadata is None:

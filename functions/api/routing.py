@@ -67,6 +67,8 @@ class Placement:
 
     pool: str | None
     lane: str | None
+    # The tenant's tier limits its jobs in flight: the job carries ``in_flight`` to be counted.
+    counts_in_flight: bool = False
 
 
 class TierOf:
@@ -118,6 +120,7 @@ class JobRouter:
         return Placement(
             pool=None if chosen.name == DEFAULT_POOL else chosen.name,
             lane=PRIORITY_LANE if policy.priority and chosen.priority_queue_url else None,
+            counts_in_flight=policy.max_jobs_in_flight is not None and self.in_flight is not None,
         )
 
     def _policy(self, owner: str) -> TierPolicy:

@@ -1,7 +1,8 @@
 """The dead-letter queue's consumer: a job whose message was received ``maxReceiveCount`` times fails.
 
 Partial batch responses: a record that cannot be processed now (DynamoDB unavailable) is reported as
-failed and comes back; a record naming no job, or a job already terminal, is done with.
+failed and comes back; a record naming no job, a job that does not exist (its submission failed after
+the send), or a job already terminal, is done with.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _deps() -> DlqDeps:
     poster = ConnectionPoster(endpoint) if endpoint else None
     return DlqDeps(
         settings,
-        JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+        JobStore(clients.dynamodb, settings.jobs_table_name),
         ConnectionStore(clients.dynamodb, settings.connections_table_name),
         ArtifactStore(clients.s3, settings.bucket_name),
         poster,
@@ -69,7 +70,13 @@ def fail_job(deps: DlqDeps, record: SQSRecord) -> None:
     )
     job = deps.store.fail_if_active(job_id, error, int(time.time() * 1000))
     if job is None:
-        logger.info("dead letter for a job already finished", extra={"job_id": job_id})
+        # No job at all: its message was sent and its put then failed (functions/api/jobs_service.py);
+        # the conditional update wrote nothing, and there is nothing to fail.
+        found = deps.store.get(job_id) is not None
+        logger.info(
+            "dead letter for a job already finished" if found else "dead letter for a job that never came",
+            extra={"job_id": job_id},
+        )
         return
     logger.warning("job failed: max attempts exceeded", extra={"job_id": job_id, "receives": receives})
     metrics.add_metric(name=JobMetric.FAILED, unit=MetricUnit.Count, value=1)

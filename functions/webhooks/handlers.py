@@ -53,7 +53,7 @@ def dispatch_deps() -> DispatchDeps:
 def deliver_deps() -> DeliverDeps:
     settings, clients = _settings(), AwsClients()
     return DeliverDeps(
-        jobs=JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+        jobs=JobStore(clients.dynamodb, settings.jobs_table_name),
         webhooks=WebhookStore(clients.dynamodb, settings.webhooks_table_name),
         attempts=AttemptQueue(clients.sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
         presign=_presigner(clients, settings),

@@ -59,7 +59,7 @@ def _deps() -> WsDeps:
     return WsDeps(
         settings,
         ConnectionStore(clients.dynamodb, settings.connections_table_name),
-        JobStore(clients.dynamodb, settings.jobs_table_name, settings.idempotency_table_name),
+        JobStore(clients.dynamodb, settings.jobs_table_name),
         ArtifactStore(clients.s3, settings.bucket_name),
         {},
         EventLog(clients.dynamodb, settings.job_events_table_name),

@@ -45,7 +45,6 @@ LAMBDA_HANDLERS = {
     "api": "functions.api.handler.handler",
     "ws_authorizer": "functions.ws.authorizer.handler",
     "ws_routes": "functions.ws.handler.handler",
-    "sweeper": "functions.sweeper.handler.handler",
     "dlq": "functions.dlq.handler.handler",
     "webhook_dispatch": "functions.webhooks.handlers.dispatch_handler",
     "webhook_delivery": "functions.webhooks.handlers.deliver_handler",

@@ -7,6 +7,10 @@ and the count comes back down with the same write that ends a job. The index is 
 (typically well under a second behind) and two submissions racing each other may both see room for
 one: the limit is exact once the writes have propagated, and may be passed by a few concurrent
 submissions of the same tenant at the very moment it is reached.
+
+Only a job whose tenant's tier has a limit carries the attribute: the others never touch the index. A
+tenant moved onto a limited tier starts counting with its next job (the jobs it has in flight then
+are not counted).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The jobs and idempotency tables. Every state change is a conditional write (DESIGN.md section 2)."""
+"""The jobs table. Every state change is a conditional write (DESIGN.md section 2)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,7 @@ from shared.error_size import bounded
 from shared.errors import ServiceUnavailable
 from shared.gpu_cost import AttemptCost
 from shared.models import ACTIVE_STATUSES, ErrorCode, Job, JobError, JobStatus, OutputFile
-from shared.names import (
-    ENQUEUE_PENDING_VALUE,
-    JOBS_BY_OWNER_INDEX,
-    JOBS_ENQUEUE_PENDING_INDEX,
-    IdempotencyAttr,
-    JobAttr,
-)
+from shared.names import JOBS_BY_OWNER_INDEX, JobAttr
 from shared.state import sources_of
 
 if TYPE_CHECKING:
@@ -34,44 +28,7 @@ _RETRYABLE = {
     "RequestLimitExceeded",
     "InternalServerError",
     "ServiceUnavailable",
-    "TransactionConflictException",
 }
-
-
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    """The first answer given for an owner's Idempotency-Key, replayed for the same request."""
-
-    key: str
-    request_hash: str
-    job_id: str
-    status_code: int
-    response: dict[str, Any]
-    expires_at: int
-
-    def to_item(self) -> dict[str, Any]:
-        return serialize(
-            {
-                IdempotencyAttr.KEY: self.key,
-                IdempotencyAttr.REQUEST_HASH: self.request_hash,
-                IdempotencyAttr.JOB_ID: self.job_id,
-                IdempotencyAttr.STATUS_CODE: self.status_code,
-                IdempotencyAttr.RESPONSE: json.dumps(self.response, separators=(",", ":")),
-                IdempotencyAttr.EXPIRES_AT: self.expires_at,
-            }
-        )
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> IdempotencyRecord:
-        plain = deserialize(item)
-        return cls(
-            key=plain[IdempotencyAttr.KEY],
-            request_hash=plain[IdempotencyAttr.REQUEST_HASH],
-            job_id=plain[IdempotencyAttr.JOB_ID],
-            status_code=int(plain[IdempotencyAttr.STATUS_CODE]),
-            response=json.loads(plain[IdempotencyAttr.RESPONSE]),
-            expires_at=int(plain[IdempotencyAttr.EXPIRES_AT]),
-        )
 
 
 @dataclass(frozen=True)
@@ -79,14 +36,6 @@ class CancelState:
     status: JobStatus
     attempt: int
     cancel_requested: bool
-
-
-class IdempotencyKeyTaken(Exception):
-    """The create lost to an earlier request with the same key; ``record`` is that request's answer."""
-
-    def __init__(self, record: IdempotencyRecord) -> None:
-        super().__init__(record.key)
-        self.record = record
 
 
 def _unavailable(error: ClientError, action: str) -> ServiceUnavailable:
@@ -113,50 +62,43 @@ def _status_in(placeholder_prefix: str, statuses: frozenset[JobStatus]) -> tuple
 class JobStore:
     """Reads and conditionally writes jobs; a failed condition returns ``None``/``False``, never raises."""
 
-    def __init__(self, client: DynamoDBClient, jobs_table: str, idempotency_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, jobs_table: str) -> None:
         self._db = client
         self._jobs = jobs_table
-        self._idempotency = idempotency_table
 
     # -- creation and reads -------------------------------------------------------------------
 
-    def create(self, job: Job, idempotency: IdempotencyRecord | None, now_s: int) -> None:
-        """Write the job, and its idempotency record in the same transaction when there is one."""
-        put_job = {
-            "Put": {
-                "TableName": self._jobs,
-                "Item": job_to_item(job),
-                "ConditionExpression": "attribute_not_exists(#id)",
-                "ExpressionAttributeNames": {"#id": JobAttr.JOB_ID},
-            }
-        }
+    def create(self, job: Job) -> bool:
+        """Put the new job; False when a job with its id exists (the id an Idempotency-Key names)."""
         try:
-            if idempotency is None:
-                self._db.put_item(**put_job["Put"])
-                return
-            put_record = {
-                "Put": {
-                    "TableName": self._idempotency,
-                    "Item": idempotency.to_item(),
-                    # An expired record may still be there: DynamoDB's TTL deletes lazily.
-                    "ConditionExpression": "attribute_not_exists(#key) OR #exp < :now",
-                    "ExpressionAttributeNames": {
-                        "#key": IdempotencyAttr.KEY,
-                        "#exp": IdempotencyAttr.EXPIRES_AT,
-                    },
-                    "ExpressionAttributeValues": {":now": value(now_s)},
-                }
-            }
-            self._db.transact_write_items(TransactItems=[put_job, put_record])
+            self._db.put_item(
+                TableName=self._jobs,
+                Item=job_to_item(job),
+                ConditionExpression="attribute_not_exists(#id)",
+                ExpressionAttributeNames={"#id": JobAttr.JOB_ID},
+            )
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code == "TransactionCanceledException" and idempotency is not None:
-                reasons = error.response.get("CancellationReasons", [])
-                if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
-                    existing = self.get_idempotency(idempotency.key, now_s)
-                    if existing is not None:
-                        raise IdempotencyKeyTaken(existing) from error
+            if _is_condition_failure(error):
+                return False
             raise _unavailable(error, "save the job") from error
+        return True
+
+    def keep_until(self, job_id: str, expires_at: int) -> bool:
+        """Keep the job at least until ``expires_at`` (epoch seconds); False when it is gone already."""
+        try:
+            self._db.update_item(
+                TableName=self._jobs,
+                Key={JobAttr.JOB_ID: value(job_id)},
+                UpdateExpression="SET #exp = :exp",
+                ConditionExpression="attribute_exists(#id) AND #exp < :exp",
+                ExpressionAttributeNames={"#id": JobAttr.JOB_ID, "#exp": JobAttr.EXPIRES_AT},
+                ExpressionAttributeValues={":exp": value(expires_at)},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return self.get(job_id) is not None
+            raise _unavailable(error, "keep the job") from error
+        return True
 
     def get(self, job_id: str, consistent: bool = True) -> Job | None:
         """The job; ``consistent=False`` reads at half the price and may miss the last second's writes."""
@@ -194,37 +136,6 @@ class JobStore:
             int(plain.get(JobAttr.ATTEMPT, 0)),
             bool(plain.get(JobAttr.CANCEL_REQUESTED, False)),
         )
-
-    def get_idempotency(self, key: str, now_s: int) -> IdempotencyRecord | None:
-        try:
-            response = self._db.get_item(
-                TableName=self._idempotency, Key={IdempotencyAttr.KEY: value(key)}, ConsistentRead=True
-            )
-        except ClientError as error:
-            raise _unavailable(error, "read the idempotency record") from error
-        item = response.get("Item")
-        if not item:
-            return None
-        record = IdempotencyRecord.from_item(item)
-        return record if record.expires_at >= now_s else None
-
-    def list_enqueue_pending(self, created_before_ms: int, limit: int = 100) -> list[str]:
-        """Jobs whose SQS message may never have been sent, oldest first."""
-        try:
-            response = self._db.query(
-                TableName=self._jobs,
-                IndexName=JOBS_ENQUEUE_PENDING_INDEX,
-                KeyConditionExpression="#p = :p AND #c < :c",
-                ExpressionAttributeNames={"#p": JobAttr.ENQUEUE_PENDING, "#c": JobAttr.CREATED_AT},
-                ExpressionAttributeValues={
-                    ":p": value(ENQUEUE_PENDING_VALUE),
-                    ":c": value(created_before_ms),
-                },
-                Limit=limit,
-            )
-        except ClientError as error:
-            raise _unavailable(error, "list the jobs waiting to be enqueued") from error
-        return [deserialize(item)[JobAttr.JOB_ID] for item in response.get("Items", [])]
 
     def list_by_owner(
         self, owner: str, limit: int, status: JobStatus | None = None, start_key: dict[str, Any] | None = None
@@ -341,20 +252,6 @@ class JobStore:
                 return None
             raise _unavailable(error, "update the job") from error
         return job_from_item(response["Attributes"])
-
-    def clear_enqueue_pending(self, job_id: str) -> None:
-        """The message is sent: drop the job from the sweeper's index."""
-        try:
-            self._db.update_item(
-                TableName=self._jobs,
-                Key={JobAttr.JOB_ID: value(job_id)},
-                UpdateExpression="REMOVE #p",
-                ConditionExpression="attribute_exists(#id)",
-                ExpressionAttributeNames={"#p": JobAttr.ENQUEUE_PENDING, "#id": JobAttr.JOB_ID},
-            )
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise _unavailable(error, "mark the job as enqueued") from error
 
     def claim(self, job_id: str, runner_id: str, now_ms: int, lease_until_ms: int) -> Job | None:
         """Take the job for a new attempt if it is active and no live lease holds it."""

@@ -17,7 +17,7 @@ class JobSender(Protocol):
 
 
 class PoolQueues:
-    """Every pool's queues; a job names its pool and lane, so the sweeper re-sends it to the same one."""
+    """Every pool's queues; a job names its pool and lane, and goes to that pool's queue in that lane."""
 
     def __init__(self, client: SQSClient, directory: PoolDirectory) -> None:
         self._sqs = client

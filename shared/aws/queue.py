@@ -20,6 +20,9 @@ class ReceivedMessage:
     receipt_handle: str
     body: str
     receive_count: int
+    # When SQS accepted the message (epoch ms; None when SQS did not say): how long its job may still
+    # be on its way (gpu_runner/orphans.py).
+    sent_at_ms: int | None = None
 
     def parse(self) -> QueueMessage:
         """The message's job reference; raises ``pydantic.ValidationError`` for a malformed body."""
@@ -56,7 +59,7 @@ class JobQueue:
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         )
         return [
             ReceivedMessage(
@@ -64,6 +67,7 @@ class JobQueue:
                 receipt_handle=m["ReceiptHandle"],
                 body=m["Body"],
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+                sent_at_ms=_int_or_none(m.get("Attributes", {}).get("SentTimestamp")),
             )
             for m in response.get("Messages", [])
         ]
@@ -75,3 +79,7 @@ class JobQueue:
         self._sqs.change_message_visibility(
             QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None

@@ -43,7 +43,6 @@ class StackAws:
             JobStore(
                 session.client("dynamodb", endpoint_url=endpoint),
                 env["JOBS_TABLE_NAME"],
-                env["IDEMPOTENCY_TABLE_NAME"],
             ),
             ArtifactStore(session.client("s3", endpoint_url=endpoint), env["BUCKET_NAME"]),
             session.client("sqs", endpoint_url=endpoint),

@@ -86,7 +86,7 @@ def test_every_section_is_there_with_positive_numbers(results: dict[str, Any]) -
     # The first job fetched (a HEAD, then ranged GETs); the second found the model in the cache.
     assert first["runner_s3_reads"] >= 2 and second["runner_s3_reads"] == 0
     cold = results["cold_start"]
-    assert set(cold["handlers"]) == {"api", "ws", "authorizer", "dlq", "sweeper"}
+    assert set(cold["handlers"]) == {"api", "ws", "authorizer", "dlq"}
     for handler in cold["handlers"].values():
         assert positive(handler["process_wall_ms"]) and positive(handler["import_ms"])
     assert len(cold["heaviest_imports"]) == 10

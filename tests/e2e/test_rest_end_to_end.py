@@ -14,7 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from shared.names import IdempotencyAttr, JobAttr
+from shared.names import JobAttr, TenantAttr
 from tests.conftest import ROOT, load_workflow
 from tests.e2e.conftest import Stack, submit, wait_for
 
@@ -45,6 +45,10 @@ def test_idempotent_replay_and_reuse(stack: Stack) -> None:
     again = submit(client, stack.rest_url, workflow, **{"Idempotency-Key": "e2e-replay"})
     assert again.status_code == 202 and again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
+    # Once the job has run, a retry still gets the receipt as it was first given, byte for byte.
+    assert wait_for(client, stack.rest_url + first.headers["Location"])["status"] == "succeeded"
+    late = submit(client, stack.rest_url, workflow, **{"Idempotency-Key": "e2e-replay"})
+    assert late.content == first.content and late.headers["Idempotent-Replayed"] == "true"
     workflow["1"]["inputs"]["width"] = 32
     reused = submit(client, stack.rest_url, workflow, **{"Idempotency-Key": "e2e-replay"})
     assert reused.status_code == 422
@@ -137,7 +141,7 @@ def test_the_runner_runs_as_its_role_and_nothing_more(stack: Stack) -> None:
     dynamodb = session.client("dynamodb", endpoint_url=stack.endpoints["aws_endpoint"])
     dynamodb.get_item(TableName=env["JOBS_TABLE_NAME"], Key={JobAttr.JOB_ID: {"S": "nobody"}})
     with pytest.raises(ClientError) as denied:
-        dynamodb.get_item(TableName=env["IDEMPOTENCY_TABLE_NAME"], Key={IdempotencyAttr.KEY: {"S": "nobody"}})
+        dynamodb.get_item(TableName=env["TENANTS_TABLE_NAME"], Key={TenantAttr.ITEM: {"S": "nobody"}})
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     sqs = session.client("sqs", endpoint_url=stack.endpoints["aws_endpoint"])
     with pytest.raises(ClientError) as denied:

@@ -372,7 +372,7 @@ def enqueue_directly(stack: Stack, aws: StackAws, **fields: Any) -> str:
             **fields,
         }
     )
-    aws.store.create(job, None, now // 1000)
+    aws.store.create(job)
     aws.send(job.job_id)
     return job.job_id
 

@@ -10,7 +10,7 @@ from infra.bundling import PROJECT_ROOT
 from infra.config import CONTEXT_KEYS, ConfigError, ServiceConfig
 from infra.environment import EnvironmentMismatchError, service_environment, setting_env
 from shared.names import Env
-from shared.settings import ApiSettings, RunnerSettings, SweeperSettings
+from shared.settings import ApiSettings, DlqSettings, RunnerSettings
 
 pytestmark = pytest.mark.infra
 
@@ -146,12 +146,12 @@ def test_from_context_reads_the_app_context() -> None:
 
 
 def test_an_environment_refuses_names_its_model_does_not_read() -> None:
-    resources = {name: "x" for name in (Env.JOBS_TABLE, Env.IDEMPOTENCY_TABLE, Env.CONNECTIONS_TABLE)}
+    resources = {name: "x" for name in (Env.JOBS_TABLE, Env.CONNECTIONS_TABLE)}
     resources |= {Env.JOBS_QUEUE_URL: "x", Env.BUCKET: "x"}
     with pytest.raises(EnvironmentMismatchError, match="does not read"):
-        service_environment(SweeperSettings, {**resources, "WEBSOCKET_URL": "wss://x"}, log_level="INFO")
+        service_environment(DlqSettings, {**resources, "WEBSOCKET_URL": "wss://x"}, log_level="INFO")
     with pytest.raises(EnvironmentMismatchError, match="needs"):
-        service_environment(SweeperSettings, {}, log_level="INFO")
+        service_environment(DlqSettings, {}, log_level="INFO")
     with pytest.raises(EnvironmentMismatchError, match="no setting"):
         setting_env(ApiSettings, "no_such_setting")
     assert setting_env(ApiSettings, "websocket_url") == "WEBSOCKET_URL"

@@ -9,10 +9,8 @@ from infra.config import ServiceConfig
 from shared.names import (
     ALL_TABLES,
     CONNECTIONS_TABLE,
-    IDEMPOTENCY_TABLE,
     JOB_EVENTS_TABLE,
     JOBS_BY_OWNER_INDEX,
-    JOBS_ENQUEUE_PENDING_INDEX,
     JOBS_TABLE,
     TENANTS_TABLE,
     WEBHOOKS_TABLE,
@@ -30,7 +28,6 @@ def _table_id(synth: Synth, spec: TableSpec) -> str:
     data = synth.stack.data
     construct = {
         JOBS_TABLE: data.jobs_table,
-        IDEMPOTENCY_TABLE: data.idempotency_table,
         CONNECTIONS_TABLE: data.connections_table,
         TENANTS_TABLE: data.tenants_table,
         JOB_EVENTS_TABLE: data.job_events_table,
@@ -229,7 +226,6 @@ def test_the_indexes_written_on_every_job_update_hold_keys_only() -> None:
     """An index projecting the job's changing attributes would be written on every job update."""
     jobs = {index.name: index for index in JOBS_TABLE.indexes}
     assert jobs[JOBS_BY_OWNER_INDEX].projection_type == "KEYS_ONLY"
-    assert jobs[JOBS_ENQUEUE_PENDING_INDEX].projection_type == "KEYS_ONLY"
 
 
 def test_subscriptions_are_keyed_by_job_so_the_fan_out_needs_no_index() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
 from pydantic_settings import BaseSettings
 
 from infra.environment import POWERTOOLS_NAMES
@@ -15,7 +14,6 @@ from shared.settings import (
     DlqSettings,
     ResourceSettings,
     RunnerSettings,
-    SweeperSettings,
     WebhookSettings,
     WebSocketSettings,
     environment_names,
@@ -51,7 +49,6 @@ FUNCTIONS: dict[str, tuple[type[BaseSettings], set[str]]] = {
         WebhookSettings,
         _env("webhooks_table_name", "webhook_queue_url", "webhook_dlq_url"),
     ),
-    "functions.sweeper.handler.handler": (SweeperSettings, set()),
     "functions.dlq.handler.handler": (DlqSettings, _env("websocket_management_url")),
     "functions.ws.authorizer.handler": (WebSocketSettings, _env("ws_token_secret_arn")),
     "functions.ws.handler.handler": (WebSocketSettings, set()),
@@ -107,7 +104,6 @@ def test_resource_names_point_at_the_stack_resources(synth: Synth) -> None:
     data = synth.stack.data
     environment = _functions_by_handler(synth)["functions.api.handler.handler"]["Environment"]["Variables"]
     assert environment[Env.JOBS_TABLE] == {"Ref": synth.logical_id(data.jobs_table)}
-    assert environment[Env.IDEMPOTENCY_TABLE] == {"Ref": synth.logical_id(data.idempotency_table)}
     assert environment[Env.CONNECTIONS_TABLE] == {"Ref": synth.logical_id(data.connections_table)}
     assert environment[Env.JOBS_QUEUE_URL] == {"Ref": synth.logical_id(data.queue)}
     assert environment[Env.BUCKET] == {"Ref": synth.logical_id(data.bucket)}
@@ -141,15 +137,16 @@ def test_the_dlq_function_consumes_the_dead_letter_queue_reporting_partial_failu
     )
 
 
-def test_the_sweeper_runs_every_minute(synth: Synth) -> None:
-    synth.template.has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "ScheduleExpression": "rate(1 minute)",
-            "Targets": [
-                Match.object_like(
-                    {"Arn": {"Fn::GetAtt": [synth.logical_id(synth.stack.sweeper.function), "Arn"]}}
-                )
-            ],
-        },
-    )
+def test_nothing_runs_on_a_schedule_to_resend_jobs(synth: Synth) -> None:
+    """The API sends a job's message before it writes the job: there is no lost send to sweep up."""
+    assert not [
+        rule for rule in synth.resources("AWS::Events::Rule").values() if "ScheduleExpression" in rule
+    ]
+
+
+def test_a_runner_drops_a_jobless_message_only_once_no_put_can_still_come() -> None:
+    from gpu_runner.orphans import ORPHAN_AFTER_SECONDS, RECHECK_DELAY_SECONDS
+    from infra.stack import API_TIMEOUT
+
+    assert API_TIMEOUT.to_seconds() < RECHECK_DELAY_SECONDS
+    assert 10 * API_TIMEOUT.to_seconds() < ORPHAN_AFTER_SECONDS

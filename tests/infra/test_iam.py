@@ -165,7 +165,6 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "dynamodb:DeleteItem",
             "execute-api:ManageConnections",
         },
-        stack.sweeper.role: {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
         stack.dlq_function.role: {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",

@@ -11,14 +11,13 @@ import pytest
 from local.iam.account import LocalIam
 from local.iam.template import LAMBDA_HANDLERS, RUNNER, LocalAccount
 from local.stack import ACCOUNT_ID, REGION, WEBSOCKET_API_ID, local_bucket_name
-from shared.names import BUCKET_NAME, IDEMPOTENCY_TABLE, JOBS_TABLE, input_key, output_key
+from shared.names import BUCKET_NAME, JOBS_TABLE, input_key, output_key
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
 
 BUCKET = f"arn:aws:s3:::{BUCKET_NAME}"
 JOBS = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{JOBS_TABLE.default_name}"
-IDEMPOTENCY = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{IDEMPOTENCY_TABLE.default_name}"
 OUTPUT = f"{BUCKET}/{output_key('owner', 'job', 1, '9', 'a.png')}"
 INPUT = f"{BUCKET}/{input_key('owner', 'upload')}"
 
@@ -51,8 +50,7 @@ def test_the_runner_can_clear_old_outputs_and_presign_its_links(iam: LocalIam) -
 def test_grants_stop_at_their_tables(iam: LocalIam) -> None:
     runner = iam.principal(RUNNER)
     assert runner.allows("dynamodb:UpdateItem", JOBS)
-    assert not runner.allows("dynamodb:UpdateItem", IDEMPOTENCY)
-    assert not iam.principal("sweeper").allows("dynamodb:PutItem", JOBS)
+    assert not iam.principal("dlq").allows("dynamodb:PutItem", JOBS)
     assert not iam.principal("ws_authorizer").allows("dynamodb:GetItem", JOBS)
 
 

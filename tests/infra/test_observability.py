@@ -32,7 +32,6 @@ def test_every_function_has_an_errors_alarm(synth: Synth) -> None:
     alarmed = {json.dumps(a["Dimensions"]) for a in _alarm_on(synth, "Errors", "AWS/Lambda")}
     functions = [
         synth.stack.api_function,
-        synth.stack.sweeper,
         synth.stack.dlq_function,
         synth.stack.ws_authorizer,
         synth.stack.ws_routes,

@@ -214,7 +214,6 @@ def test_every_function_and_table_has_a_throttle_alarm(synth: Synth) -> None:
     throttled_functions = {json.dumps(a["Dimensions"]) for a in alarms if a.get("MetricName") == "Throttles"}
     for function in (
         synth.stack.api_function,
-        synth.stack.sweeper,
         synth.stack.dlq_function,
         synth.stack.ws_authorizer,
         synth.stack.ws_routes,
@@ -224,7 +223,6 @@ def test_every_function_and_table_has_a_throttle_alarm(synth: Synth) -> None:
     data = synth.stack.data
     for name, table in (
         ("Jobs", data.jobs_table),
-        ("Idempotency", data.idempotency_table),
         ("Connections", data.connections_table),
     ):
         alarm = _alarm(synth, f"{name}TableThrottles")

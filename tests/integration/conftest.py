@@ -24,6 +24,8 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: Any
+    # The body as sent, byte for byte.
+    raw: str = ""
 
 
 class FakeLambdaContext:
@@ -94,7 +96,7 @@ def api(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiCall]:
         text = response.get("body") or ""
         content_type = response["headers"].get("content-type", "")
         parsed = json.loads(text) if text and "json" in content_type else text
-        return Answer(response["statusCode"], response["headers"], parsed)
+        return Answer(response["statusCode"], response["headers"], parsed, text)
 
     yield call
     context.default_context.cache_clear()

@@ -39,14 +39,22 @@ def test_the_same_key_and_body_replays_the_first_answer_and_makes_one_job(
     assert clients.dynamodb.scan(TableName=resources.jobs_table)["Count"] == 1
 
 
-def test_the_same_key_with_another_body_is_a_422(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
-    api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Idempotency-Key": "k"})
+def test_the_same_key_with_another_body_is_a_422_that_sends_and_writes_nothing(
+    api: ApiCall, simple_workflow: dict[str, Any], moto_aws: Any
+) -> None:
+    first = api("POST", "/v1/jobs", {"workflow": simple_workflow}, {"Idempotency-Key": "k"})
     changed = json.loads(json.dumps(simple_workflow))
     changed["1"]["inputs"]["width"] = 128
     answer = api("POST", "/v1/jobs", {"workflow": changed}, {"Idempotency-Key": "k"})
     assert answer.status == 422
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.body["type"].endswith("idempotency-key-reused")
+    assert first.body["job_id"] in answer.body["detail"]
+    assert answer.body["errors"][0]["pointer"] == "header:Idempotency-Key"
+    clients, resources = moto_aws
+    assert clients.dynamodb.scan(TableName=resources.jobs_table)["Count"] == 1
+    messages = clients.sqs.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["job_id"] for m in messages] == [first.body["job_id"]]
 
 
 def test_keys_are_scoped_to_their_owner(api: ApiCall, simple_workflow: dict[str, Any]) -> None:
@@ -154,9 +162,7 @@ def test_a_large_workflow_lives_in_s3_and_the_runner_view_reads_it(
     answer = api("POST", "/v1/jobs", {"workflow": graph})
     assert answer.status == 202
     clients, resources = moto_aws
-    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
-        answer.body["job_id"]
-    )
+    job = JobStore(clients.dynamodb, resources.jobs_table).get(answer.body["job_id"])
     assert job is not None and job.workflow is None and job.workflow_s3_key
     stored = clients.s3.get_object(Bucket=resources.bucket, Key=job.workflow_s3_key)["Body"].read()
     assert json.loads(stored) == graph
@@ -179,9 +185,7 @@ def test_a_refused_or_replayed_large_workflow_leaves_no_object_behind(
     clients, resources = moto_aws
     listed = clients.s3.list_objects_v2(Bucket=resources.bucket, Prefix=f"{S3Prefix.WORKFLOWS}/")
     keys = [item["Key"] for item in listed.get("Contents", [])]
-    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
-        first.body["job_id"]
-    )
+    job = JobStore(clients.dynamodb, resources.jobs_table).get(first.body["job_id"])
     assert job is not None and keys == [job.workflow_s3_key]
 
 

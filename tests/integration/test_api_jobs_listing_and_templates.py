@@ -31,9 +31,7 @@ def test_a_template_job_records_its_params_and_seed(api: ApiCall, moto_aws: Any)
     from shared.aws.jobs import JobStore
 
     clients, resources = moto_aws
-    job = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table).get(
-        answer.body["job_id"]
-    )
+    job = JobStore(clients.dynamodb, resources.jobs_table).get(answer.body["job_id"])
     assert job is not None and job.workflow is not None
     assert job.workflow["6"]["inputs"]["text"] == "a fox"
     assert job.workflow["3"]["inputs"]["seed"] == answer.body["params"]["seed"]
@@ -131,7 +129,7 @@ def test_a_tenant_totals_its_gpu_cost_over_a_period(
     from shared.models import JobStatus, JobTimings
 
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     ids = [
         api("POST", "/v1/jobs", {"workflow": simple_workflow}, owner="payer").body["job_id"] for _ in range(3)
     ]

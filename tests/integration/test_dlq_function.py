@@ -32,16 +32,18 @@ def dlq(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     module._deps.cache_clear()
 
 
-def test_a_dead_letter_fails_its_job_and_a_bad_one_is_dropped(dlq: Any, moto_aws: Any) -> None:
+def test_a_dead_letter_fails_its_job_and_a_bad_or_jobless_one_is_dropped(dlq: Any, moto_aws: Any) -> None:
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
-    store.create(Job(job_id="j1", owner="o", created_at=1, updated_at=1), None, 0)
-    store.create(Job(job_id="j2", owner="o", status=JobStatus.SUCCEEDED, created_at=1, updated_at=1), None, 0)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
+    store.create(Job(job_id="j1", owner="o", created_at=1, updated_at=1))
+    store.create(Job(job_id="j2", owner="o", status=JobStatus.SUCCEEDED, created_at=1, updated_at=1))
     event = sqs_event(
         [
             message(json.dumps({"v": 1, "job_id": "j1"}), "m1"),
             message(json.dumps({"v": 1, "job_id": "j2"}), "m2"),
             message("not json at all", "m3"),
+            # Sent by a submission whose put then failed: no job was ever written.
+            message(json.dumps({"v": 1, "job_id": "never-written"}), "m4"),
         ],
         "arn:aws:sqs:us-east-1:123456789012:comfy-jobs-dlq",
         "us-east-1",
@@ -53,6 +55,7 @@ def test_a_dead_letter_fails_its_job_and_a_bad_one_is_dropped(dlq: Any, moto_aws
     assert failed.error is not None and failed.error.code == "max_attempts_exceeded"
     assert "5 deliveries" in failed.error.message
     assert store.get("j2").status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+    assert store.get("never-written") is None, "failing a missing job must not write one"
 
 
 def test_records_that_cannot_be_processed_now_come_back(

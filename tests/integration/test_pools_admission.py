@@ -21,7 +21,8 @@ SDXL = "sd_xl_base_1.0.safetensors"
 
 @pytest.fixture
 def pools(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A "big" pool holding SDXL, with a priority lane, a "parked" one with no runners; free tier: 2 jobs."""
+    """A "big" pool holding SDXL, with a priority lane, a "parked" one with no runners; free tier: 2 jobs,
+    pro tier: the priority lane and 50 jobs; the open tier has no policy."""
     from functions.api import context
 
     clients, resources = moto_aws
@@ -38,13 +39,15 @@ def pools(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     ]
     monkeypatch.setenv("POOL_ROUTES", pool_routes_json(routes))
     monkeypatch.setenv(
-        "TIER_POLICIES", json.dumps({"free": {"maxJobsInFlight": 2}, "pro": {"priority": True}})
+        "TIER_POLICIES",
+        json.dumps({"free": {"maxJobsInFlight": 2}, "pro": {"priority": True, "maxJobsInFlight": 50}}),
     )
     monkeypatch.setenv("TIER_LIMIT_RETRY_AFTER_SECONDS", "7")
     context.default_context.cache_clear()
     tenants = TenantStore(clients.dynamodb, resources.tenants_table)
     tenants.create_tenant(Tenant("free-co", "Free Co", "free", 0))
     tenants.create_tenant(Tenant("pro-co", "Pro Co", "pro", 0))
+    tenants.create_tenant(Tenant("open-co", "Open Co", "open", 0))
     return {**urls, "default": resources.queue_url}
 
 
@@ -102,7 +105,7 @@ def test_every_way_a_job_ends_brings_its_tenants_count_down(
     api: ApiCall, pools: dict[str, str], moto_aws: Any, simple_workflow: dict[str, Any]
 ) -> None:
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     in_flight = InFlightJobs(clients.dynamodb, resources.jobs_table)
     ids = [
         api("POST", "/v1/jobs", {"workflow": simple_workflow}, owner="pro-co").body["job_id"]
@@ -120,6 +123,19 @@ def test_every_way_a_job_ends_brings_its_tenants_count_down(
     # Ending it twice changes nothing: a terminal job is never counted again.
     assert store.finish(ids[0], 1, JobStatus.FAILED, 4) is None
     assert in_flight.count("pro-co", up_to=10) == 1
+
+
+def test_only_a_tier_with_a_limit_counts_its_jobs_in_flight(
+    api: ApiCall, pools: dict[str, str], moto_aws: Any, simple_workflow: dict[str, Any]
+) -> None:
+    clients, resources = moto_aws
+    store = JobStore(clients.dynamodb, resources.jobs_table)
+    limited = api("POST", "/v1/jobs", {"workflow": simple_workflow}, owner="pro-co").body["job_id"]
+    unlimited = api("POST", "/v1/jobs", {"workflow": simple_workflow}, owner="open-co").body["job_id"]
+    assert store.get(limited).in_flight == "pro-co"  # type: ignore[union-attr]
+    # No limit: no attribute, so the job never writes the in-flight index.
+    assert store.get(unlimited).in_flight is None  # type: ignore[union-attr]
+    assert InFlightJobs(clients.dynamodb, resources.jobs_table).count("open-co", up_to=10) == 0
 
 
 def test_a_fair_queue_offers_the_tenant_with_fewest_in_flight_first(moto_aws: Any) -> None:

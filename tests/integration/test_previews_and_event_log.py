@@ -39,7 +39,7 @@ class Holds:
 
 def stored_job(store: JobStore, job_id: str = "j1", owner: str = "owner-a") -> Job:
     job = Job(job_id=job_id, owner=owner, created_at=1, updated_at=1, expires_at=FAR)
-    store.create(job, None, 1)
+    store.create(job)
     return job
 
 
@@ -59,7 +59,7 @@ def test_previews_go_only_to_those_who_asked_within_one_billing_unit_at_the_boun
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
     log = EventLog(clients.dynamodb, resources.job_events_table)
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     job = running_job(store)
     connections.subscribe("wants", "j1", FAR, previews=True)
     connections.subscribe("plain", "j1", FAR)
@@ -108,7 +108,7 @@ def test_previews_go_only_to_those_who_asked_within_one_billing_unit_at_the_boun
 def a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
     clients, resources = moto_aws
     connections = ConnectionStore(clients.dynamodb, resources.connections_table)
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     log = EventLog(clients.dynamodb, resources.job_events_table)
     job = running_job(store, "j2")
     connections.subscribe("plain", "j2", FAR)
@@ -137,7 +137,7 @@ def a_job_nobody_asked_previews_for_makes_none(moto_aws: Any) -> None:
 
 def test_state_changes_are_numbered_by_their_own_write_whoever_makes_them(moto_aws: Any) -> None:
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     running = running_job(store, "j1")
     # The dead-letter function fails the job while the runner still thinks it holds it.
     failed = store.fail_if_active("j1", JobError(code=ErrorCode.MAX_ATTEMPTS_EXCEEDED, message="x"), 5)
@@ -161,7 +161,7 @@ def ws_deps(moto_aws: Any, poster: RecordingPoster) -> WsDeps:
     return WsDeps(
         settings,
         ConnectionStore(clients.dynamodb, resources.connections_table),
-        JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table),
+        JobStore(clients.dynamodb, resources.jobs_table),
         ArtifactStore(clients.s3, resources.bucket),
         {"https://ws.example/prod": poster},  # type: ignore[dict-item]
         EventLog(clients.dynamodb, resources.job_events_table),
@@ -270,7 +270,7 @@ def subscribe_says_what_is_wrong_with_after_or_previews(moto_aws: Any) -> None:
 
 def test_the_events_route_returns_the_same_events_to_pollers(moto_aws: Any, api: Any) -> None:
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     job = running_job(store)
     # Nothing logged: the running state is the job item's own.
     answer = api("GET", "/v1/jobs/j1/events")
@@ -295,7 +295,7 @@ def test_a_retry_logs_the_running_of_the_attempt_before_which_the_job_item_no_lo
     moto_aws: Any,
 ) -> None:
     clients, resources = moto_aws
-    store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
     log = EventLog(clients.dynamodb, resources.job_events_table)
     first = running_job(store)
     # The first attempt's runner died; its lease ran out and another runner claims the job.

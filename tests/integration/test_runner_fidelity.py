@@ -40,7 +40,6 @@ class Harness:
         self.settings = RunnerSettings(
             comfyui_url=sim.url,
             jobs_table_name=resources.jobs_table,
-            idempotency_table_name=resources.idempotency_table,
             connections_table_name=resources.connections_table,
             jobs_queue_url=resources.queue_url,
             bucket_name=resources.bucket,
@@ -49,7 +48,7 @@ class Harness:
             prefetch=0,
         )
         self.runner = Runner(self.settings, clients)
-        self.store = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+        self.store = JobStore(clients.dynamodb, resources.jobs_table)
         self.queue = JobQueue(clients.sqs, resources.queue_url)
         self.artifacts = ArtifactStore(clients.s3, resources.bucket)
 
@@ -57,9 +56,7 @@ class Harness:
         now = int(time.time() * 1000)
         job_id = uuid.uuid4().hex
         self.store.create(
-            Job(job_id=job_id, owner="owner-a", created_at=now, updated_at=now, workflow=workflow),
-            None,
-            now // 1000,
+            Job(job_id=job_id, owner="owner-a", created_at=now, updated_at=now, workflow=workflow)
         )
         self.queue.send(job_id)
         return job_id

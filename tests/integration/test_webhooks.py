@@ -30,7 +30,7 @@ class Pipeline:
     def __init__(self, clients: Any, resources: Any) -> None:
         from functions.webhooks import handlers
 
-        self.jobs = JobStore(clients.dynamodb, resources.jobs_table, resources.idempotency_table)
+        self.jobs = JobStore(clients.dynamodb, resources.jobs_table)
         self.webhooks = WebhookStore(clients.dynamodb, resources.webhooks_table)
         self.sqs = clients.sqs
         self.resources = resources
@@ -66,7 +66,7 @@ class Pipeline:
     def new_job(self, job_id: str, webhook: JobWebhook | None = None) -> Job:
         now = int(time.time() * 1000)
         job = Job(job_id=job_id, owner=OWNER, created_at=now, updated_at=now, webhook=webhook)
-        self.jobs.create(job, None, now // 1000)
+        self.jobs.create(job)
         return job
 
     def succeed(self, job_id: str) -> None:
@@ -102,7 +102,6 @@ def pipeline(moto_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipelin
     clients, resources = moto_aws
     env = {
         "JOBS_TABLE_NAME": resources.jobs_table,
-        "IDEMPOTENCY_TABLE_NAME": resources.idempotency_table,
         "BUCKET_NAME": resources.bucket,
         "WEBHOOKS_TABLE_NAME": resources.webhooks_table,
         "WEBHOOK_QUEUE_URL": resources.webhook_queue_url,

@@ -71,7 +71,7 @@ def stack(localstack: str) -> Iterator[Stack]:
 
 
 def _delete(clients: AwsClients, resources: LocalResources) -> None:
-    for table in (resources.jobs_table, resources.idempotency_table, resources.connections_table):
+    for table in (resources.jobs_table, resources.connections_table):
         clients.dynamodb.delete_table(TableName=table)
     for url in (resources.queue_url, resources.dlq_url):
         clients.sqs.delete_queue(QueueUrl=url)
@@ -92,9 +92,9 @@ def _job(job_id: str, owner: str = "owner-1", created_at: int = NOW_MS) -> Job:
 
 
 def test_a_job_written_is_read_back_and_listed_by_owner(stack: Stack) -> None:
-    store = JobStore(stack.clients.dynamodb, stack.resources.jobs_table, stack.resources.idempotency_table)
-    store.create(_job("job-1"), None, NOW_MS // 1000)
-    store.create(_job("job-2", created_at=NOW_MS + 1), None, NOW_MS // 1000)
+    store = JobStore(stack.clients.dynamodb, stack.resources.jobs_table)
+    store.create(_job("job-1"))
+    store.create(_job("job-2", created_at=NOW_MS + 1))
 
     job = store.get("job-1")
     assert job is not None
@@ -106,8 +106,8 @@ def test_a_job_written_is_read_back_and_listed_by_owner(stack: Stack) -> None:
 
 
 def test_a_claim_is_conditional_on_no_live_lease(stack: Stack) -> None:
-    store = JobStore(stack.clients.dynamodb, stack.resources.jobs_table, stack.resources.idempotency_table)
-    store.create(_job("job-1"), None, NOW_MS // 1000)
+    store = JobStore(stack.clients.dynamodb, stack.resources.jobs_table)
+    store.create(_job("job-1"))
     first = store.claim("job-1", "runner-a", NOW_MS, NOW_MS + 60_000)
     assert first is not None
     assert first.attempt == 1

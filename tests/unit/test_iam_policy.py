@@ -13,7 +13,7 @@ from local.iam.template import LocalAccount, Resolver
 
 ARNS = Arns("123456789012", "us-east-1")
 JOBS = ARNS.table("comfy-jobs")
-IDEMPOTENCY = ARNS.table("comfy-idempotency")
+TENANTS = ARNS.table("comfy-tenants")
 
 
 def principal(*statements: dict[str, Any]) -> Principal:
@@ -30,7 +30,7 @@ def test_a_grant_holds_for_its_resource_only() -> None:
     p = principal(allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], JOBS))
     assert p.allows("dynamodb:GetItem", JOBS)
     assert p.allows("DynamoDB:getitem", JOBS), "actions are case-insensitive"
-    assert not p.allows("dynamodb:GetItem", IDEMPOTENCY)
+    assert not p.allows("dynamodb:GetItem", TENANTS)
     assert not p.allows("dynamodb:PutItem", JOBS)
     assert not p.allows("dynamodb:Query", f"{JOBS}/index/by-owner")
 
@@ -83,14 +83,14 @@ def test_a_transaction_is_authorized_item_by_item_on_each_table() -> None:
     body = {
         "TransactItems": [
             {"Put": {"TableName": "comfy-jobs", "Item": {}}},
-            {"Put": {"TableName": "comfy-idempotency", "Item": {}}},
+            {"Put": {"TableName": "comfy-tenants", "Item": {}}},
             {"ConditionCheck": {"TableName": "comfy-jobs", "Key": {}}},
         ]
     }
     calls = dynamodb_calls(request("POST", "/", body, "DynamoDB_20120810.TransactWriteItems"), ARNS)
     assert [(c.action, c.resource) for c in calls] == [
         ("dynamodb:PutItem", JOBS),
-        ("dynamodb:PutItem", IDEMPOTENCY),
+        ("dynamodb:PutItem", TENANTS),
         ("dynamodb:ConditionCheckItem", JOBS),
     ]
 
