@@ -89,6 +89,24 @@ def synth_context(
     return context
 
 
+def enforced_context(own: dict[str, Any], template_pools: tuple[PoolSpec, ...]) -> dict[str, Any]:
+    """The context of the template whose policies the stack enforces: its own, or its own with the pools
+    of ``IAM_TEMPLATE_POOLS``, which must hold every pool the stack declares.
+
+    A wider template only adds the other pools' queues, roles and grants on them; on a stack without those
+    queues they grant nothing. Stacks of different pools can so share one synthesis (the tests do).
+    """
+    if not template_pools:
+        return own
+    wider = [_context_pool(pool) for pool in template_pools]
+    missing = [pool["name"] for pool in own.get("pools", []) if pool not in wider]
+    if missing:
+        raise ValueError(
+            f"IAM_TEMPLATE_POOLS must hold the stack's own pools as POOLS declares them: {missing}"
+        )
+    return {**own, "pools": wider}
+
+
 def _context_pool(pool: PoolSpec) -> dict[str, Any]:
     return {
         "name": pool.name,

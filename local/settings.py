@@ -32,6 +32,9 @@ class LocalStackSettings(BaseSettings):
     # Runner pools beside the default one: the CDK app's `pools` context as JSON, e.g.
     # '[{"name": "spot", "spot": true, "minInstances": 2, "models": ["checkpoints/sdxl.safetensors"]}]'.
     pools: str = ""
+    # The pools of the template whose IAM is enforced, when wider than POOLS (same JSON, holding every pool
+    # of POOLS): stacks of different pools then share one synthesis. Empty: the stack's own pools.
+    iam_template_pools: str = ""
     # Each tier's jobs in flight and priority lane, e.g. '{"free": {"maxJobsInFlight": 4}}'.
     tier_policies: str = ""
     # Webhooks to http://127.0.0.1 (test receivers) are accepted; never so in AWS. The retry schedule

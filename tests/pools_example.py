@@ -1,4 +1,5 @@
-"""The pools and tier limits the e2e pools stack runs with; the template test reads the same synthesis."""
+"""The pools and tier limits the e2e pools stack runs with. Its template is the one every e2e stack enforces
+(``IAM_TEMPLATE_POOLS``) and the one the pools template test reads: one synthesis for all of them."""
 
 from __future__ import annotations
 

@@ -68,7 +68,16 @@ def sources_hash(root: Path = processes.ROOT) -> str:
 def synthesized_template(
     cache_dir: Path = CACHE_DIR, context: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The stack's template, synthesized once per content of its sources and extra ``context`` (pools)."""
+    """The stack's template, synthesized once per content of its sources and extra ``context`` (pools).
+
+    With ``IAM_TEMPLATE_POOLS`` set, the template of those pools serves every context whose pools it holds:
+    stacks of different pools share one synthesis (the tests' stacks do).
+    """
+    from local.pools import enforced_context, parse_local_pools
+    from local.settings import LocalStackSettings
+
+    template_pools = parse_local_pools(LocalStackSettings().iam_template_pools)
+    context = enforced_context(dict(context or {}), template_pools)
     cache_dir.mkdir(parents=True, exist_ok=True)
     extra = json.dumps(dict(context or {}), sort_keys=True)
     variant = "" if not context else "-" + hashlib.sha256(extra.encode()).hexdigest()[:10]

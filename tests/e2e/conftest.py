@@ -17,6 +17,7 @@ import requests
 
 from local.iam.template import synthesized_template
 from tests.conftest import ROOT
+from tests.pools_example import POOLS, synth_context_of_example
 
 TERMINAL = {"succeeded", "failed", "canceled", "expired"}
 
@@ -27,10 +28,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+# Every stack enforces the template synthesized with the pools stack's pools: one synthesis serves them
+# all (a pool's grants are on its own queues, which a stack without the pool does not have).
+SHARED_TEMPLATE_ENV = {"IAM_TEMPLATE_POOLS": POOLS}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def iam_policies() -> None:
     """Synthesizes infra/ once, if it changed, before any stack starts and reads its roles' policies."""
-    synthesized_template()
+    synthesized_template(context=synth_context_of_example())
 
 
 @dataclass
@@ -88,6 +94,7 @@ def start_stack(state_dir: Path, **env: str) -> Stack:
             "STATE_DIR": str(state_dir),
             "API_KEYS": "key-alice,key-bob",
             "RUNNERS": "0",
+            **SHARED_TEMPLATE_ENV,
             **env,
         },
         stdout=log,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.conftest import SHARED_TEMPLATE_ENV
 
 SECTIONS = [
     "cold_start",
@@ -38,7 +39,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **SHARED_TEMPLATE_ENV, "PYTHONUNBUFFERED": "1"},
         capture_output=True,
         text=True,
         timeout=600,

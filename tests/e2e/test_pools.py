@@ -11,18 +11,12 @@ from typing import Any
 import pytest
 import requests
 
-from local.iam.template import synthesized_template
 from tests.e2e.conftest import Stack, start_stack, stop_stack, wait_for
-from tests.pools_example import IN_FLIGHT_LIMIT, POOLS, SPOT_MODEL, TIER_POLICIES, synth_context_of_example
-
-# The first run after infra/ changes synthesizes the template for these pools (about a minute on 2 cores).
-pytestmark = pytest.mark.timeout(400)
+from tests.pools_example import IN_FLIGHT_LIMIT, POOLS, SPOT_MODEL, TIER_POLICIES
 
 
 @pytest.fixture(scope="module")
 def pools_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # The template with these pools, synthesized (once per change of infra/) before the stack's clock runs.
-    synthesized_template(context=synth_context_of_example())
     running = start_stack(
         tmp_path_factory.mktemp("pools"),
         RUNNERS="1",
