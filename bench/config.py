@@ -39,19 +39,21 @@ class Sizes:
 
 
 FULL = Sizes()
+# The smoke test's run: every section once, each as small as still yields each of its figures (a
+# percentile from a few samples, two memory samples, a GC pause among the busy jobs' gaps).
 QUICK = Sizes(
-    model_mib=8,
-    overhead_jobs=20,
+    model_mib=4,
+    overhead_jobs=6,
     busy_jobs=6,
     busy_steps=4,
-    submit_calls=30,
-    submit_clients=4,
-    submit_requests_per_client=5,
+    submit_calls=10,
+    submit_clients=2,
+    submit_requests_per_client=3,
     progress_jobs=2,
     progress_steps=20,
     cancel_rounds=2,
     cold_start_runs=1,
-    steady_jobs=50,
+    steady_jobs=20,
     steady_sample_every=10,
     cost_jobs=1,
 )
