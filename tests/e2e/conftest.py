@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -101,7 +102,8 @@ def start_stack(state_dir: Path, **env: str) -> Stack:
         stderr=subprocess.STDOUT,
     )
     endpoints_file = state_dir / "stack.json"
-    deadline = time.monotonic() + 60
+    # Generous: a stack of several runners, each with its simulator, starts slowly on a busy machine.
+    deadline = time.monotonic() + 120
     while not endpoints_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
@@ -119,13 +121,26 @@ def start_stack(state_dir: Path, **env: str) -> Stack:
     return stack
 
 
+# Stacks told to stop, still stopping: waited for once, when the test run ends.
+_STOPPING: list[subprocess.Popen[bytes]] = []
+
+
 def stop_stack(stack: Stack) -> None:
+    """SIGTERM, not waited for here: the stack's shutdown (each process it started, then the interpreter
+    with moto's state) takes seconds, and overlaps the next module's start instead of adding to it."""
     stack.stop_runners()
     stack.process.terminate()
-    try:
-        stack.process.wait(20)
-    except subprocess.TimeoutExpired:
-        stack.process.kill()
+    _STOPPING.append(stack.process)
+
+
+@atexit.register
+def _wait_for_stopping_stacks() -> None:
+    for process in _STOPPING:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="module")

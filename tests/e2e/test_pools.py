@@ -14,6 +14,10 @@ import requests
 from tests.e2e.conftest import Stack, start_stack, stop_stack, wait_for
 from tests.pools_example import IN_FLIGHT_LIMIT, POOLS, SPOT_MODEL, TIER_POLICIES
 
+# Three runners and three simulators start before the first test: more than the default limit allows
+# on a busy machine.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture(scope="module")
 def pools_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
