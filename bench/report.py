@@ -104,12 +104,13 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 )
             )
     if cost := r.get("cost"):
-        usd = {k: cost[k]["usd_per_million_jobs"]["total"] for k in ("websocket", "polling")}
+        scenarios = ("websocket", "websocket-progress", "polling")
+        usd = {k: cost[k]["usd_per_million_jobs"]["total"] for k in scenarios if k in cost}
         rows.append(
             (
                 "8. Control-plane cost per million reference jobs (docs/cost.md): one WebSocket "
-                "subscriber / polling with Prefer: wait",
-                f"${usd['websocket']:.2f} / ${usd['polling']:.2f}",
+                "subscriber / one showing progress / polling with Prefer: wait",
+                " / ".join(f"${v:.2f}" for v in usd.values()),
                 f"{cost['websocket']['jobs']} jobs each; python -m bench.cost_doc renders the doc",
             )
         )

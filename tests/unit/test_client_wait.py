@@ -147,7 +147,8 @@ class ScriptedSocket:
         pass
 
 
-def test_following_a_job_costs_one_request_the_submit() -> None:
+@pytest.mark.parametrize(("watching", "rate"), [(False, 0), (True, 0.2)])
+def test_following_a_job_costs_one_request_the_submit(watching: bool, rate: float) -> None:
     done = {
         **JOB,
         "status": "succeeded",
@@ -189,13 +190,15 @@ def test_following_a_job_costs_one_request_the_submit() -> None:
     client.connect = connect  # type: ignore[method-assign]
     job = client.submit({"1": {"class_type": "X", "inputs": {}}})
     assert "websocket" in transport.requests[0].headers["Prefer"] and job.seq == 0
-    finished = client.wait(job.job_id, timeout=30)
+    seen: list[Any] = []
+    finished = client.wait(job.job_id, timeout=30, on_event=seen.append if watching else None)
     # No token request, no read at the end: the terminal frame carried the job, URLs included.
     assert len(transport.requests) == 1
     assert urls == ["ws://api.test/ws?token=t1"]
-    # Subscribed after the receipt's seq, at the economical progress rate.
+    # Subscribed after the receipt's seq; progress only for a callback, at the economical rate.
     (subscribed,) = [json.loads(text) for text in sockets[0].sent]
-    assert subscribed == {"action": "subscribe", "job_id": "j1", "progress_rate": 0.2, "after": 0}
+    assert subscribed == {"action": "subscribe", "job_id": "j1", "progress_rate": rate, "after": 0}
+    assert len(seen) == (2 if watching else 0)
     assert (finished.status, finished.attempts, finished.outputs[0].url) == ("succeeded", 1, "https://s3/a")
 
 
@@ -226,3 +229,64 @@ def test_waiting_with_an_older_server_reads_the_job_at_the_end() -> None:
     client._socket_urls["j1"] = "ws://api.test/ws?token=t1"
     assert client.wait("j1", timeout=30).status == "succeeded"
     assert [r.path_url for r in transport.requests] == ["/v1/jobs/j1"]
+
+
+class QuietAfterRunningSocket:
+    """Answers the subscribe with ``running``, then stays silent (each recv takes its whole timeout on
+    the fake clock) except for the pongs its pings earn and, at ``ends_at``, the terminal frame."""
+
+    def __init__(self, clock: FakeClock, ends_at: float) -> None:
+        self.clock = clock
+        self.ends_at = ends_at
+        self.timeout = 3.0
+        self.sent: list[str] = []
+        self.frames = [json.dumps({"type": "job.status", "job_id": "j1", "status": "running", "seq": 1})]
+
+    def settimeout(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    def recv(self) -> str:
+        if self.frames:
+            return self.frames.pop(0)
+        if self.clock.now + self.timeout >= self.ends_at:
+            self.clock.now = self.ends_at
+            return json.dumps({"type": "job.status", "job_id": "j1", "status": "succeeded", "seq": 2})
+        self.clock.now += self.timeout
+        raise websocket.WebSocketTimeoutException("timed out")
+
+    def send(self, text: str) -> None:
+        self.sent.append(text)
+        if json.loads(text)["action"] == "ping":
+            self.frames.append(json.dumps({"type": "pong"}))
+
+    def close(self, timeout: float = 1) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("rate", "pings"), [(0, 0), (10, 4)])
+def test_once_frames_flow_silence_is_answered_by_a_ping_not_a_read(rate: float, pings: int) -> None:
+    """Without progress a 25 s run is silent from running to its end: no ping, no REST read (each a billed
+    message or request). With progress asked for, silence is suspicious sooner, and a ping proves the
+    socket; the job is read over REST at most once a minute."""
+    clock = FakeClock()
+    socket = QuietAfterRunningSocket(clock, ends_at=25.0)
+    reads: list[float] = []
+
+    def read() -> Job:
+        reads.append(clock.now)
+        return RUNNING
+
+    events = list(
+        watch_job(
+            "j1",
+            lambda: "ws://x",
+            connect=lambda _url, _timeout: socket,
+            poll=read,
+            clock=clock,
+            progress_rate=rate,
+            after=0,
+        )
+    )
+    assert [e.status for e in events if hasattr(e, "status")] == ["running", "succeeded"]
+    assert reads == []
+    assert sum(json.loads(t)["action"] == "ping" for t in socket.sent) == pings

@@ -334,14 +334,15 @@ class Client:
         """Blocks until the job ends and returns it; follows the WebSocket, or polls when it cannot.
 
         Progress events come at most ``progress_rate`` a second (0.2 by default: a bar that moves every
-        five seconds; ask more for a livelier one). A job this client submitted is followed from its
-        submit answer's ``seq``: no snapshot, only what happened since."""
+        five seconds; ask more for a livelier one), and only to an ``on_event`` callback: without one,
+        none are asked for (each is a billed message nobody would see), only the status changes. A job
+        this client submitted is followed from its submit answer's ``seq``: no snapshot, only what
+        happened since."""
         deadline = Deadline(timeout, job_id, self.clock)
         after = self._receipt_seqs.pop(job_id, None)
+        rate = progress_rate if on_event is not None else 0
         try:
-            events = self.watch(
-                job_id, timeout=timeout, previews=previews, progress_rate=progress_rate, after=after
-            )
+            events = self.watch(job_id, timeout=timeout, previews=previews, progress_rate=rate, after=after)
             for event in events:
                 if on_event is not None:
                     on_event(event)

@@ -40,13 +40,41 @@ FIRST_IDLE_SECONDS = 3.0
 # the frames themselves are seconds apart, and a ping or a REST read in every gap would cost more than
 # the frames it saves.
 IDLE_INTERVALS = 1.5
+# Without progress frames a running job is silent until its next state change: a ping this often proves
+# the socket (and keeps it under API Gateway's 10-minute idle timeout).
+IDLE_WITHOUT_PROGRESS = 30.0
+# Once a frame has come the fan-out sees this subscription, so silence is answered with a ping; the job
+# is read over REST only this often, in case a state change's frame was lost on the way.
+STEADY_POLL_SECONDS = 60.0
 
 
 def steady_idle(idle: float, progress_rate: float | None) -> float:
     """How long the socket may stay silent once a frame has come: ``idle``, or longer at a low rate."""
-    if progress_rate is None or progress_rate <= 0:
+    if progress_rate is None:
         return idle
+    if progress_rate <= 0:
+        return max(idle, IDLE_WITHOUT_PROGRESS)
     return max(idle, IDLE_INTERVALS / progress_rate)
+
+
+class _Poll:
+    """Reads the job over REST on silence: at every silence until a frame has come, then at most every
+    ``STEADY_POLL_SECONDS``."""
+
+    def __init__(self, read: Callable[[], Job] | None, clock: Callable[[], float]) -> None:
+        self._read = read
+        self._clock = clock
+        self._every = 0.0
+        self._last = clock()
+
+    def frames_flow(self) -> None:
+        self._every = STEADY_POLL_SECONDS
+
+    def __call__(self) -> Job | None:
+        if self._read is None or self._clock() - self._last < self._every:
+            return None
+        self._last = self._clock()
+        return self._read()
 
 
 Connect = Callable[[str, float], websocket.WebSocket]
@@ -109,9 +137,7 @@ class Deadline:
         return min(seconds, remaining)
 
 
-def _receive(
-    socket: websocket.WebSocket, poll: Callable[[], Job] | None, idle: float, deadline: Deadline
-) -> str | Job:
+def _receive(socket: websocket.WebSocket, poll: _Poll, idle: float, deadline: Deadline) -> str | Job:
     """The next text frame, or the job (read over REST) if it has ended while the socket stayed silent."""
     pinged = False
     while True:
@@ -120,10 +146,9 @@ def _receive(
         except websocket.WebSocketTimeoutException:
             # Every wait on the socket ends by the deadline, so a silent socket cannot outlast it.
             socket.settimeout(deadline.bound(idle))
-            if poll is not None:
-                job = poll()
-                if job.is_terminal:
-                    return job
+            job = poll()
+            if job is not None and job.is_terminal:
+                return job
             if pinged:
                 raise _Dropped("no answer to a ping") from None
             socket.send(json.dumps({"action": "ping"}))
@@ -165,6 +190,7 @@ def watch_job(
     order = _Order()
     order.last = after
     quiet = steady_idle(idle, progress_rate)
+    polled = _Poll(poll, clock)
     while True:
         socket: websocket.WebSocket | None = None
         try:
@@ -183,7 +209,7 @@ def watch_job(
             held: list[Event] | None = None if resume else []
             while True:
                 deadline.bound(idle)
-                received = _receive(socket, poll, idle, deadline)
+                received = _receive(socket, polled, idle, deadline)
                 if isinstance(received, Job):
                     yield _ended(received)
                     return
@@ -191,6 +217,7 @@ def watch_job(
                 # frames, checked at the pace of the progress asked for.
                 socket.settimeout(deadline.bound(quiet))
                 idle, failures = quiet, 0
+                polled.frames_flow()
                 event = parse_event(json.loads(received))
                 if event is None:
                     continue
