@@ -24,7 +24,7 @@ from shared.aws.jobs import JobStore
 from shared.aws.push import ConnectionPoster
 from shared.aws.storage import ArtifactStore
 from shared.events import latest_seq, replay, state_seq
-from shared.models import Job
+from shared.models import Job, JobStatus
 from shared.names import WsAction
 from shared.progress_rate import requested_rate
 from shared.settings import WebSocketSettings
@@ -107,7 +107,9 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
         poster.post(connection_id, frames.error("bad_request", rate))
         return OK
     owner = _owner(event)
-    job = deps.jobs.get(job_id)
+    # Half price: every path below reads the job strongly again once the subscription is in, and a job
+    # submitted a moment ago that this read does not see yet is read strongly at once.
+    job = deps.jobs.get(job_id, consistent=False) or deps.jobs.get(job_id)
     if job is None or job.owner != owner:
         poster.post(connection_id, frames.error("not_found", f"there is no job {job_id!r} for this token"))
         return OK
@@ -127,7 +129,7 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
     # change between the two reads reaches the client as a job.status (possibly once more from the
     # runner's fan-out, which is harmless), so nothing is lost in between.
     view = job_view(job, presign)
-    poster.post(connection_id, frames.snapshot(view, latest_seq(job, deps.events.latest(job_id))))
+    poster.post(connection_id, frames.snapshot(view, latest_seq(job, _latest_logged(deps, job))))
     deps.connections.subscribe(connection_id, job_id, expires, previews=previews, progress_rate=rate)
     latest = deps.jobs.get(job_id) or job
     if latest.status.is_terminal or latest.status is not job.status:
@@ -135,6 +137,16 @@ def subscribe(deps: WsDeps, event: dict[str, Any], connection_id: str) -> dict[s
         poster.post(connection_id, frames.numbered(status, state_seq(latest)))
     logger.debug("subscribed", extra={"job_id": job_id, "status": latest.status.value})
     return OK
+
+
+def _log_is_empty(job: Job) -> bool:
+    """Only a runner logs, and only once the job ran: a queued job has logged nothing yet (it never goes
+    back to queued), so its log need not be read."""
+    return job.status is JobStatus.QUEUED
+
+
+def _latest_logged(deps: WsDeps, job: Job) -> int | None:
+    return None if _log_is_empty(job) else deps.events.latest(job.job_id)
 
 
 def _resume(
@@ -159,7 +171,8 @@ def _resume(
 
     def missed(current: Job, since: int) -> list[dict[str, Any]]:
         view = job_view(current, presign) if current.status.is_terminal else None
-        return replay(current, deps.events.after(job_id, since), since, view)
+        logged = [] if _log_is_empty(current) else deps.events.after(job_id, since)
+        return replay(current, logged, since, view)
 
     replayed = missed(job, after)
     for frame in replayed:
