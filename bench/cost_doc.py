@@ -73,7 +73,7 @@ CUTS = [
     "  fetched: a 10 s job needs none of them. SQS: send, receive, delete.",
     "- The event log takes one write a job, the progress milestone at 50 %: a replay reads the latest",
     "  `running` and the terminal state from the job item (cost-previews.md says how).",
-    "- X-Ray: a sampling rule traces a fixed share of REST requests (`xraySamplingRate`, 5 %, no",
+    "- X-Ray: a sampling rule traces a fixed share of REST requests (`xraySamplingRate`, 1 %, no",
     "  reservoir) and the functions pass its decision through; before, every invocation was a trace.",
     "- Lambda's START/END/REPORT lines are off (`lambdaSystemLogLevel` WARN; errors still log); a job's",
     "  routine runner lines are DEBUG, leaving one, `finished` (with the job's timings and GPU cost),",

@@ -189,8 +189,9 @@ class ServiceConfig:
     # Lambda's own START/END/REPORT lines are INFO: about 360 bytes an invocation, not written at WARN.
     lambda_system_log_level: str = "WARN"
     # The share of REST requests X-Ray traces (a sampling rule without a reservoir, so the share holds at
-    # any traffic); the functions follow the API's decision.
-    xray_sampling_rate: float = 0.05
+    # any traffic); the functions follow the API's decision. 1 % of a million jobs a month is 10,000
+    # traces: enough to see where time goes; raise it to chase one request.
+    xray_sampling_rate: float = 0.01
     lambda_architecture: str = "arm64"
     # Lambda SnapStart for the REST API function (infra.snapstart): every function moves to python3.12,
     # and API Gateway invokes a published version through an alias. Off: see docs/cold-start.md.

@@ -142,7 +142,7 @@ def test_the_outputs_give_the_urls_and_the_usage_plans(synth: Synth) -> None:
 def test_one_sampling_rule_traces_a_fixed_share_of_the_stage_with_no_reservoir(synth: Synth) -> None:
     (rule,) = synth.resources("AWS::XRay::SamplingRule").values()
     spec = rule["SamplingRule"]
-    assert spec["FixedRate"] == ServiceConfig().xray_sampling_rate == 0.05
+    assert spec["FixedRate"] == ServiceConfig().xray_sampling_rate == 0.01
     # A reservoir would trace every request at low traffic (1 a second is a million jobs a month).
     assert spec["ReservoirSize"] == 0
     assert spec["ServiceType"] == "AWS::ApiGateway::Stage"
