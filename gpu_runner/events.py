@@ -1,16 +1,19 @@
 """One attempt's part of its job's event log: numbers its events and keeps the few a late reader needs.
 
-What is kept (shared/events.py): the whole job's progress at its milestone, previews' metadata while
-someone asked for previews (at most ``MAX_PREVIEW_ENTRIES``), and, when this attempt runs a job an
-earlier attempt had started, that attempt's ``running`` (the job item tells only the latest). A job run
-once writes one entry. Each is one small write, made off the prompt loop and only while the attempt
-holds its lease; a write that fails costs a late reader that one entry, never the job.
+What is kept (shared/events.py): the whole job's progress at its milestone once the attempt has run as
+long as the runner waits between progress writes to the job item (15 s deployed: a shorter job's late
+reader gets its outcome, which says more), previews' metadata while someone asked for previews (at
+most ``MAX_PREVIEW_ENTRIES``), and, when this attempt runs a job an earlier attempt had started, that
+attempt's ``running`` (the job item tells only the latest). A job run once writes at most one entry.
+Each is one small write, made off the prompt loop and only while the attempt holds its lease; a write
+that fails costs a late reader that one entry, never the job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gpu_runner.log import logger
@@ -18,20 +21,31 @@ from gpu_runner.notify import Guard
 from shared import frames
 from shared.aws.events import EventLog
 from shared.events import MAX_PREVIEW_ENTRIES, EventNumbers, earlier_running, milestone_crossed
-from shared.models import Job
+from shared.models import Job, JobStatus
 
 # When a job carries no expiry of its own, its log is kept this long.
 DEFAULT_KEEP_SECONDS = 30 * 24 * 3600
 
 
 class AttemptEvents:
-    def __init__(self, log: EventLog | None, job: Job, guard: Guard) -> None:
+    def __init__(
+        self,
+        log: EventLog | None,
+        job: Job,
+        guard: Guard,
+        progress_after_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log = log
         self._job_id = job.job_id
         self._expires_at = job.expires_at or int(time.time()) + DEFAULT_KEEP_SECONDS
         self._guard = guard
         self._numbers = EventNumbers(job)
-        # Milestones are of the whole job: what earlier attempts passed is not logged again.
+        self._progress_after = progress_after_seconds
+        self._clock = clock
+        self._running_since: float | None = None
+        # Milestones are of the whole job: what earlier attempts passed is not flagged or logged again.
+        self._percent_passed = job.progress
         self._percent_logged = job.progress
         self._previews_logged = 0
         self._writes: set[asyncio.Task[None]] = set()
@@ -42,6 +56,8 @@ class AttemptEvents:
         write): its number. The state itself is replayed from the job item; an earlier attempt's
         ``running`` that this write hides from it is logged."""
         seq = self._numbers.moved_on(job)
+        if job.status is JobStatus.RUNNING and self._running_since is None:
+            self._running_since = self._clock()
         hidden = earlier_running(before) if before is not None and not job.status.is_terminal else None
         if hidden is not None:
             self._keep(hidden)
@@ -50,15 +66,23 @@ class AttemptEvents:
     def progress(
         self, job: Job, node_id: str, node_type: str | None, value: float, maximum: float
     ) -> tuple[int | None, bool]:
-        """The progress frame's number, and whether it is a milestone (logged, never coalesced away)."""
+        """The progress frame's number, and whether it passes a milestone (never coalesced away). The
+        milestone passed is logged once the attempt has run ``progress_after_seconds``."""
         seq = self._numbers.next()
-        milestone = milestone_crossed(self._percent_logged, job.progress)
-        if milestone is None or seq is None:
+        if seq is None:
             return seq, False
-        self._percent_logged = job.progress
-        frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
-        self._keep(frames.numbered(frame, seq))
-        return seq, True
+        passed = milestone_crossed(self._percent_passed, job.progress) is not None
+        if passed:
+            self._percent_passed = job.progress
+        if milestone_crossed(self._percent_logged, job.progress) is not None and self._ran_long_enough():
+            self._percent_logged = job.progress
+            frame = frames.progress(job.job_id, node_id, node_type, value, maximum, job.progress)
+            self._keep(frames.numbered(frame, seq))
+        return seq, passed
+
+    def _ran_long_enough(self) -> bool:
+        started = self._running_since
+        return started is not None and self._clock() - started >= self._progress_after
 
     def next(self) -> int | None:
         return self._numbers.next()

@@ -102,7 +102,9 @@ class JobRun:
             job.lease_until or 0,
             self.stop,
         )
-        self.events = AttemptEvents(deps.event_log, job, self.lease)
+        self.events = AttemptEvents(
+            deps.event_log, job, self.lease, progress_after_seconds=deps.settings.progress_write_seconds
+        )
         self.previews = LivePreviews(job.job_id, deps.notifier, self.events, self.lease)
         self._tracker: ProgressTracker | None = None
         # The first progress write comes one interval into the attempt: a short job writes none.

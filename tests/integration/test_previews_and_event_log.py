@@ -321,3 +321,30 @@ def test_a_retry_logs_the_running_of_the_attempt_before_which_the_job_item_no_lo
         ("succeeded", 3 * SEQ_BLOCK),
     ]
     assert [e["ts"] for e in replayed[:2]] == [first.started_at, 2_000_000_000_002]
+
+
+def test_a_milestone_is_logged_only_once_the_attempt_has_run_the_progress_write_interval(
+    moto_aws: Any,
+) -> None:
+    """A 10 s job logs no milestone (its late reader gets the outcome); a longer one logs the milestone it
+    passed once it has run 15 s, once, while the live frame that passed it is flagged at once."""
+    clients, resources = moto_aws
+    log = EventLog(clients.dynamodb, resources.job_events_table)
+    store = JobStore(clients.dynamodb, resources.jobs_table)
+    job = running_job(store)
+    now = [0.0]
+
+    async def scenario() -> list[bool]:
+        events = AttemptEvents(log, job, Holds(), progress_after_seconds=15, clock=lambda: now[0])
+        events.state_changed(job)
+        flags = []
+        for second, percent in ((4, 30.0), (6, 55.0), (9, 70.0), (16, 80.0), (18, 90.0)):
+            now[0] = second
+            flags.append(events.progress(job.model_copy(update={"progress": percent}), "3", "K", 1, 2)[1])
+        await events.drain()
+        return flags
+
+    flags = asyncio.run(scenario())
+    assert flags == [False, True, False, False, False], "the frame that passed 50 % is the milestone"
+    logged = log.after("j1", 0)
+    assert [e["percent"] for e in logged] == [80.0], "logged once, at the first beat past 15 s"

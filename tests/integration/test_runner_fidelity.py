@@ -259,8 +259,6 @@ def test_at_the_deployed_settings_a_short_job_writes_claim_running_and_its_end_o
     assert job.status is JobStatus.SUCCEEDED, job.error
     writes = [c for c in calls if c.split()[0] in {"UpdateItem", "PutItem", "ChangeMessageVisibility"}]
     queue = resources.queue_url.rsplit("/", 1)[-1]
-    assert sorted(writes) == [
-        f"PutItem {resources.job_events_table}",  # the 50 % milestone
-        *[f"UpdateItem {resources.jobs_table}"] * 3,  # claim, running, succeeded
-    ]
+    # No event-log entry: a job shorter than the progress write interval logs no milestone.
+    assert sorted(writes) == [f"UpdateItem {resources.jobs_table}"] * 3  # claim, running, succeeded
     assert calls.count(f"DeleteMessage {queue}") == 1, "received, then deleted: no visibility change"

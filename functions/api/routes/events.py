@@ -20,8 +20,9 @@ class JobEvents(BaseModel):
     job_id: str
     items: list[dict[str, Any]] = Field(
         description="The events numbered above `after`, oldest first: `job.status` (the terminal one with "
-        "outputs or error), the `job.progress` milestone (50 %), and `job.preview` metadata when previews "
-        "were asked for; each with its `seq`, the same frames WebSocket subscribers get"
+        "outputs or error), the `job.progress` milestone (50 %, once the job has run 15 s), and "
+        "`job.preview` metadata when previews were asked for; each with its `seq`, the same frames "
+        "WebSocket subscribers get"
     )
     last_seq: int = Field(description="Ask again with `after` set to this to get only what is newer")
 
