@@ -7,7 +7,8 @@ only when the percent moved (``gpu_runner.progress_gate``); status frames are ne
 no progress frame follows a terminal one. Every frame carries its attempt's guard, asked just before
 the post: a frame of an attempt that lost its lease is never sent. Subscribers are looked up for each
 frame that leaves (at most ten a second), so a subscriber sees every frame due to it from the moment
-its subscription is visible to the Query on the job's partition (eventually consistent). Previews go
+its subscription is visible to the Query on the job's partition (eventually consistent); the same Query
+tells the job's cancel watch whether a cancel mark is there (gpu_runner/cancel_hints.py). Previews go
 only to the subscriptions that asked for them; whether any did is known from each frame's lookup, so a
 job nobody watches for previews makes none.
 """
@@ -21,6 +22,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gpu_runner.cancel_hints import CancelHints
 from gpu_runner.log import logger
 from gpu_runner.notify import Guard
 from gpu_runner.progress_gate import ProgressGate
@@ -105,9 +107,14 @@ class JobChannel:
 
 class WebSocketNotifier:
     def __init__(
-        self, connections: ConnectionStore, poster: ConnectionPoster, presign: Callable[[str], str]
+        self,
+        connections: ConnectionStore,
+        poster: ConnectionPoster,
+        presign: Callable[[str], str],
+        cancel_hints: CancelHints | None = None,
     ) -> None:
         self._connections = connections
+        self._cancel_hints = cancel_hints or CancelHints()
         self._poster = poster
         self._presign = presign
         self._channels: dict[str, JobChannel] = {}
@@ -168,7 +175,7 @@ class WebSocketNotifier:
         if job_id in self._ended:
             return False
         if job_id not in self._previews_wanted:
-            found = await asyncio.to_thread(self._connections.subscriptions, job_id)
+            found = await self._lookup(job_id)
             self._previews_wanted[job_id] = any(s.previews for s in found)
         return self._previews_wanted[job_id]
 
@@ -181,7 +188,7 @@ class WebSocketNotifier:
         """Whoever is subscribed now, read for every frame that leaves (a client that subscribed a
         moment ago misses nothing after it, one Query per frame, at most ten a second); a progress
         frame only to those its gate lets through, a preview only to those who asked for previews."""
-        found = await asyncio.to_thread(self._connections.subscriptions, job_id)
+        found = await self._lookup(job_id)
         if job_id not in self._ended:
             self._previews_wanted[job_id] = any(s.previews for s in found)
         if frame.get("type") != "job.progress":
@@ -190,6 +197,11 @@ class WebSocketNotifier:
             return _recipients(found, frame)
         gate = self._gates.setdefault(job_id, ProgressGate())
         return gate.due(found, float(frame.get("percent", 0.0)))
+
+    async def _lookup(self, job_id: str) -> list[Subscription]:
+        lookup = await asyncio.to_thread(self._connections.lookup, job_id)
+        self._cancel_hints.looked_up(job_id, lookup.cancel_marked)
+        return lookup.subscriptions
 
     async def close(self) -> None:
         tasks = [channel.task for channel in self._channels.values()] + list(self._draining)

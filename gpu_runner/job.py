@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gpu_runner import job_metrics, spot
+from gpu_runner.cancel_hints import CancelHints
 from gpu_runner.cancel_watch import CancelWatch
 from gpu_runner.cleanup import ComfyFolders, remove_job_files
 from gpu_runner.comfy import ComfyClient, ComfyRejected, ComfyUnavailable
@@ -72,6 +73,8 @@ class RunnerDeps:
     # Where the models a job names are made local; None: ComfyUI has only what its image has.
     models: ModelCache | None = None
     timings: JobTimingsWriter | None = None
+    # What the notifier's subscriber lookups tell the cancel watch (shared with the notifier).
+    cancel_hints: CancelHints = field(default_factory=CancelHints)
 
 
 def backoff_seconds(receive_count: int) -> int:
@@ -126,7 +129,11 @@ class JobRun:
 
     async def execute(self) -> None:
         watch = CancelWatch(
-            self.deps.store, self.job.job_id, self.lease, self.deps.settings.cancel_poll_seconds
+            self.deps.store,
+            self.job.job_id,
+            self.lease,
+            self.deps.settings.cancel_poll_seconds,
+            self.deps.cancel_hints,
         )
         beating = asyncio.create_task(self.lease.run(), name=f"heartbeat-{self.job.job_id}")
         watching = asyncio.create_task(watch.run(), name=f"cancel-watch-{self.job.job_id}")

@@ -8,6 +8,7 @@ import time
 
 from pydantic import ValidationError
 
+from gpu_runner.cancel_hints import CancelHints
 from gpu_runner.catalog import CatalogKeeper
 from gpu_runner.cleanup import ComfyFolders
 from gpu_runner.comfy import ComfyClient, ComfyUnavailable
@@ -38,7 +39,7 @@ from shared.settings import RunnerSettings
 COMFYUI_PROBE_SECONDS = 1.0
 
 
-def _notifier(settings: RunnerSettings, clients: AwsClients) -> Notifier:
+def _notifier(settings: RunnerSettings, clients: AwsClients, cancel_hints: CancelHints) -> Notifier:
     if not settings.websocket_management_url:
         return NoSubscribers()
     artifacts = ArtifactStore(clients.s3, settings.bucket_name)
@@ -46,6 +47,7 @@ def _notifier(settings: RunnerSettings, clients: AwsClients) -> Notifier:
         ConnectionStore(clients.dynamodb, settings.connections_table_name),
         ConnectionPoster(settings.websocket_management_url, session=clients.session),
         lambda key: artifacts.presign_get(key, settings.output_url_ttl_seconds),
+        cancel_hints,
     )
 
 
@@ -58,18 +60,21 @@ class Runner:
         self.comfy = ComfyClient(
             settings.comfyui_url, request_timeout=settings.comfyui_request_timeout_seconds
         )
+        # The fan-out's subscriber lookups also show a cancel mark: the cancel watch polls less.
+        cancel_hints = CancelHints()
         self.deps = RunnerDeps(
             settings=settings,
             store=JobStore(clients.dynamodb, settings.jobs_table_name),
             queue=JobQueue(clients.sqs, settings.jobs_queue_url),
             artifacts=ArtifactStore(clients.s3, settings.bucket_name),
             comfy=self.comfy,
-            notifier=notifier or _notifier(settings, clients),
+            notifier=notifier or _notifier(settings, clients, cancel_hints),
             output_classes=set(),
             folders=ComfyFolders.from_settings(settings),
             event_log=EventLog(clients.dynamodb, settings.job_events_table_name),
             models=model_cache_from_settings(settings, clients),
             timings=JobTimingsWriter(clients.dynamodb, settings.jobs_table_name),
+            cancel_hints=cancel_hints,
         )
         self._catalog = CatalogKeeper(
             self.comfy,

@@ -368,8 +368,9 @@ class ComfyApiStack(Stack):
         # Which tenant a key belongs to: one consistent GetItem, never a write.
         api.allow(["dynamodb:GetItem"], [data.tenants_table.table_arn])
         # A job canceled while queued is told to its subscribers; a gone one's subscription is deleted
-        # (shared/notify.py).
-        api.allow(["dynamodb:Query", "dynamodb:DeleteItem"], [connections])
+        # (shared/notify.py). A running job's cancel puts its cancel mark, deleted if the cancel is not
+        # written (functions/api/cancel_mark.py).
+        api.allow(["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"], [connections])
         # GET /v1/jobs/{id}/events reads a job's event log (shared/aws/events.py).
         api.allow(["dynamodb:Query"], [data.job_events_table.table_arn])
         self.webhooks.grant_api(api, data)

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.api.cancel_mark import clear_cancel_mark, mark_cancel
 from functions.api.context import ApiContext
 from functions.api.cursor import InvalidCursor, decode_cursor, encode_cursor
 from functions.api.idempotency import IdempotencyKeys, KeyHolder, as_first_given, request_fingerprint
@@ -271,7 +272,10 @@ class JobsService:
         if job.status is JobStatus.QUEUED:
             changed = self._ctx.store.cancel_queued(job_id, owner, now_ms)
         else:
+            marked = mark_cancel(self._ctx.connections, job_id, now_ms)
             changed = self._ctx.store.request_cancel(job_id, owner, now_ms)
+            if changed is None and marked:
+                clear_cancel_mark(self._ctx.connections, job_id)
         if changed is None:
             # The job moved on between the read and the write (it started or finished): decide again.
             return self.cancel(owner, job_id)

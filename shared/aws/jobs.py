@@ -413,7 +413,7 @@ class JobStore:
         )
 
     def request_cancel(self, job_id: str, owner: str, now_ms: int) -> Job | None:
-        """running -> cancel_requested; the runner polls for it about once a second."""
+        """running -> cancel_requested; the runner hears it within about a second (cancel_watch)."""
         return self._update(
             job_id,
             "SET #cr = :true, #upd = :now",
