@@ -161,7 +161,8 @@ def test_each_process_has_exactly_its_actions(synth: Synth) -> None:
             "s3:DeleteObject",
             "s3:ListBucket",
             "secretsmanager:GetSecretValue",
-            # a job canceled while queued is told to its subscribers (a gone one's subscription deleted)
+            # a job canceled while queued is told to its subscribers (a gone one's subscription deleted);
+            # a running job's cancel mark, deleted when the cancel is not written
             "dynamodb:DeleteItem",
             "execute-api:ManageConnections",
         },

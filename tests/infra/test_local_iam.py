@@ -11,7 +11,7 @@ import pytest
 from local.iam.account import LocalIam
 from local.iam.template import LAMBDA_HANDLERS, RUNNER, LocalAccount
 from local.stack import ACCOUNT_ID, REGION, WEBSOCKET_API_ID, local_bucket_name
-from shared.names import BUCKET_NAME, JOBS_TABLE, input_key, output_key
+from shared.names import BUCKET_NAME, CONNECTIONS_TABLE, JOBS_TABLE, input_key, output_key
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -20,6 +20,7 @@ BUCKET = f"arn:aws:s3:::{BUCKET_NAME}"
 JOBS = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{JOBS_TABLE.default_name}"
 OUTPUT = f"{BUCKET}/{output_key('owner', 'job', 1, '9', 'a.png')}"
 INPUT = f"{BUCKET}/{input_key('owner', 'upload')}"
+CONNECTIONS = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{CONNECTIONS_TABLE.default_name}"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,14 @@ def test_grants_stop_at_their_tables(iam: LocalIam) -> None:
     assert runner.allows("dynamodb:UpdateItem", JOBS)
     assert not iam.principal("dlq").allows("dynamodb:PutItem", JOBS)
     assert not iam.principal("ws_authorizer").allows("dynamodb:GetItem", JOBS)
+
+
+def test_only_the_api_and_the_routes_write_to_the_connections_table(iam: LocalIam) -> None:
+    # The routes write subscriptions; the API writes a running job's cancel mark (docs/cancel.md).
+    writers = {p for p in iam.by_process if iam.principal(p).allows("dynamodb:PutItem", CONNECTIONS)}
+    assert writers == {"api", "ws_routes"}
+    assert iam.principal("api").allows("dynamodb:DeleteItem", CONNECTIONS), "a mark whose cancel failed"
+    assert not iam.principal("api").allows("dynamodb:UpdateItem", CONNECTIONS)
 
 
 def test_only_the_posting_processes_may_manage_connections(iam: LocalIam) -> None:
