@@ -107,6 +107,25 @@ def test_a_cancel_that_is_not_written_takes_its_mark_back(
     assert not connections.lookup(job_id).cancel_marked
 
 
+def test_without_its_mark_no_cancel_is_written_and_the_client_is_told_to_retry(
+    api: ApiCall, simple_workflow: dict[str, Any], moto_aws: Any
+) -> None:
+    store, _, _ = stores(moto_aws)
+    clients, resources = moto_aws
+    job_id = api("POST", "/v1/jobs", {"workflow": simple_workflow}).body["job_id"]
+    claimed = store.claim(job_id, "runner-a", now_ms(), now_ms() + 60_000)
+    assert claimed is not None and store.mark_running(job_id, claimed.attempt, now_ms()) is not None
+    clients.dynamodb.delete_table(TableName=resources.connections_table)
+
+    answer = api("DELETE", f"/v1/jobs/{job_id}")
+
+    assert answer.status == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "cancel mark" in answer.body["detail"]
+    job = store.get(job_id)
+    assert job is not None and job.status is JobStatus.RUNNING and not job.cancel_requested
+
+
 def test_a_mark_wakes_the_watch_which_stops_only_once_the_job_says_so(moto_aws: Any) -> None:
     store, connections, queue = stores(moto_aws)
     job = running_job(store)
