@@ -30,6 +30,7 @@ from local import processes
 from local.comfyui_sim.executor import GC_INTERVAL_SECONDS, GC_PAUSE_SECONDS
 from local.settings import LocalStackSettings
 from local.stack import ACCOUNT_ID, REGION, LocalStack
+from shared.aws.connections import CANCEL_MARK
 from shared.model_paths import EXTRA_MODEL_PATHS_FILE, extra_model_paths_yaml
 from shared.names import ConnectionAttr
 
@@ -110,8 +111,11 @@ class Bench:
                 ExpressionAttributeNames={"#j": ConnectionAttr.JOB},
                 ExpressionAttributeValues={":j": {"S": job_id}},
             )["Items"]
-            if items:
-                return str(items[0][ConnectionAttr.CONNECTION_ID]["S"])
+            ids = [str(i[ConnectionAttr.CONNECTION_ID]["S"]) for i in items]
+            # A cancel mark shares the partition; it is never a connection.
+            connections = [i for i in ids if i != CANCEL_MARK]
+            if connections:
+                return connections[0]
             time.sleep(0.05)
         raise TimeoutError("the subscription did not appear")
 

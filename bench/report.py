@@ -78,7 +78,7 @@ def _main_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "running (/interrupt); prefetched (queue delete)",
                 f"{_pcts(k['running_to_interrupt_ms'], ('p50', 'p99'))}; "
                 f"{_pcts(k['prefetched_to_queue_delete_ms'], ('p50', 'p99'))}",
-                f"cancel poll every {k['cancel_poll_s']:.0f} s; "
+                f"heard through the fan-out's lookups, else a poll every {k['cancel_poll_s']:.0f} s; "
                 f"visibility heartbeat every {k['heartbeat_interval_s']:.0f} s",
             )
         )
