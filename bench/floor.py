@@ -143,7 +143,7 @@ class Floor:
             UpdateExpression="SET #s = :done, finished_at = :now, outputs = :o REMOVE lease_until",
             ConditionExpression="attribute_exists(job_id)",
             ExpressionAttributeNames={"#s": JobAttr.STATUS},
-            ExpressionAttributeValues={":done": {"S": "succeeded"}, ":o": {"S": "[]"}, **now},
+            ExpressionAttributeValues={":done": {"S": "succeeded"}, ":o": {"L": []}, **now},
             ReturnValues="ALL_NEW",
         )
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])

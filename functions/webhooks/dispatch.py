@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.observability import logger
 from functions.webhooks.payload import job_event
 from shared.aws.items import job_from_item
 from shared.aws.webhook_queue import AttemptQueue, EventBus
@@ -47,8 +48,16 @@ def transitions(records: Iterable[dict[str, Any]]) -> list[Transition]:
         new, old = images.get("NewImage"), images.get("OldImage")
         if record.get("eventName") != "MODIFY" or not new or not old:
             continue
-        before = JobStatus(old["status"]["S"]) if "status" in old else None
-        job = job_from_item(new)
+        try:
+            before = JobStatus(old["status"]["S"]) if "status" in old else None
+            job = job_from_item(new)
+        except (ValueError, KeyError) as error:
+            # Retrying cannot make it a job: it would hold back every transition behind it on the shard.
+            logger.error(
+                "skipped a stream record that is not a job",
+                extra={"sequence_number": images.get("SequenceNumber"), "error": str(error)[:500]},
+            )
+            continue
         event = event_of(before, job.status)
         if event is not None:
             found.append(Transition(job, event, images.get("SequenceNumber", "")))

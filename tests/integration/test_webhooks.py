@@ -13,10 +13,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from functions.webhooks.dispatch import transitions
 from infra.webhooks import transition_filters
 from local.dlq_source import SqsEventSource
 from local.stream_source import StreamEventSource
 from local.webhook_receiver import Reply, WebhookReceiver
+from shared.aws.items import job_to_item
 from shared.aws.jobs import JobStore
 from shared.aws.webhooks import WebhookStore
 from shared.models import ErrorCode, Job, JobError, JobStatus, JobWebhook
@@ -277,3 +279,15 @@ def test_410_disables_the_endpoint_and_a_slow_receiver_is_given_up_into_the_dead
         lambda: any(d.target == slow.endpoint_id for d in pipeline.webhooks.list_deliveries("j-2"))
     )
     assert all(d.target != gone.endpoint_id for d in pipeline.webhooks.list_deliveries("j-2"))
+
+
+def test_a_stream_record_that_is_not_a_job_is_skipped_not_retried_forever() -> None:
+    """Retrying a record no code can read would hold back every transition behind it on the shard."""
+    good = job_to_item(Job(job_id="j1", owner="o", created_at=1, updated_at=2, status=JobStatus.SUCCEEDED))
+    broken = {**good, "job_id": {"S": "j2"}, "outputs": {"S": "[]"}}  # outputs must be a list
+    records = [
+        {"eventName": "MODIFY", "dynamodb": {"OldImage": {"status": {"S": "running"}}, "NewImage": new}}
+        for new in (broken, good)
+    ]
+    found = transitions(records)
+    assert [(t.job.job_id, str(t.event)) for t in found] == [("j1", "job.succeeded")]
