@@ -24,6 +24,8 @@ SECTIONS = [
     "cancel_latency",
     "steady_state",
     "model_fetch",
+    "webhook_latency",
+    "cost",
 ]
 
 
@@ -62,7 +64,9 @@ def test_every_section_is_there_with_positive_numbers(results: dict[str, Any]) -
     assert positive(overhead["ratio_p50"])
     assert positive(overhead["dynamodb_write_requests_per_job"])
     assert positive(overhead["connection_posts_per_job"])
-    assert any(row["operation"] == "TransactWriteItems" for row in overhead["calls_per_job"])
+    # A submission is one conditional put of the job, no transaction.
+    operations = {row["operation"] for row in overhead["calls_per_job"]}
+    assert "PutItem" in operations and "TransactWriteItems" not in operations
     for mode in ("prefetch_on", "prefetch_off"):
         busy = results["gpu_busy"][mode]
         assert positive(busy["throughput_jobs_per_s"]) and positive(busy["limit_jobs_per_s"])
@@ -91,6 +95,12 @@ def test_every_section_is_there_with_positive_numbers(results: dict[str, Any]) -
     for handler in cold["handlers"].values():
         assert positive(handler["process_wall_ms"]) and positive(handler["import_ms"])
     assert len(cold["heaviest_imports"]) == 10
+    webhooks = results["webhook_latency"]
+    assert webhooks["events_missed"] == 0 and webhooks["deliveries_per_event"] == 1.0
+    assert webhooks["all_signatures_verified"] and positive(webhooks["terminal_write_to_2xx_ms"]["p50"])
+    cost = results["cost"]
+    for client in ("websocket", "websocket-progress", "polling"):
+        assert positive(cost[client]["usd_per_million_jobs"]["total"]), client
     steady = results["steady_state"]
     assert positive(steady["rss_first_kib"]) and positive(steady["rss_last_to_first"])
     assert len(steady["rss_samples"]) >= 2
