@@ -52,16 +52,22 @@ def test_the_runner_image_context_holds_only_what_the_dockerfile_copies(path: st
     assert strategy.ignores(str(PROJECT_ROOT / path)) is not kept
 
 
-def test_local_bundling_installs_lambda_platform_wheels_and_copies_the_packages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[list[str]] = []
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The commands bundling runs, each answered as a success without running it."""
+    ran: list[list[str]] = []
 
     def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(command)
+        ran.append(command)
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
+    return ran
+
+
+def test_local_bundling_installs_lambda_platform_wheels_and_copies_the_packages(
+    tmp_path: Path, calls: list[list[str]]
+) -> None:
     assert PipLocalBundling("arm64").try_bundle(str(tmp_path)) is True
     command, compile_command = calls
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
@@ -80,15 +86,8 @@ def test_local_bundling_installs_lambda_platform_wheels_and_copies_the_packages(
 
 
 def test_snap_start_bundles_wheels_and_bytecode_for_python_312(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, calls: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[list[str]] = []
-
-    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(command)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(shutil, "which", lambda name: f"/opt/{name}" if name == "python3.12" else None)
     assert PipLocalBundling("arm64", python_version="3.12").try_bundle(str(tmp_path)) is True
     pip, compile_command = calls
@@ -98,15 +97,8 @@ def test_snap_start_bundles_wheels_and_bytecode_for_python_312(
 
 
 def test_without_an_interpreter_of_the_runtimes_version_the_asset_ships_without_bytecode(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, calls: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[list[str]] = []
-
-    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(command)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     assert PipLocalBundling("x86_64", python_version="3.12").try_bundle(str(tmp_path)) is True
     assert [command[1:3] for command in calls] == [["-m", "pip"]]
